@@ -1,0 +1,204 @@
+//! Gateway benchmark (prints figures; asserts nothing). Run: `cargo bench --bench gateway`.
+//!
+//! - time from process start to the port accepting connections (median of 10 starts)
+//! - handshake + `health` round trips per second with 1, 16 and 256 concurrent clients
+//! - idle RSS of the gateway with 0 and 1000 connected clients
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
+const TOKEN: &str = "bench-token-0123456789";
+
+struct Running {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> (Running, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("openclaw.json");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{{"gateway": {{"mode": "local", "auth": {{"token": "{TOKEN}"}}}}, "logging": {{"file": "{}", "level": "warn"}}}}"#,
+            dir.path().join("gw.log").display()
+        ),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let mut child = Command::new(BIN)
+        .args(["gateway", "--port", "0"])
+        .env("OPENCLAW_STATE_DIR", dir.path().join("state"))
+        .env("OPENCLAW_CONFIG_PATH", &cfg)
+        .env("OPENCLAW_TICK_INTERVAL_MS", "30000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn gateway");
+    let stderr = child.stderr.take().unwrap();
+    let mut port = 0u16;
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref().map_while(Result::ok) {
+        if let Some(rest) = line.split("listening on ws://").nth(1) {
+            let addr = rest.split([',', ' ']).next().unwrap();
+            port = addr.rsplit(':').next().unwrap().parse().unwrap();
+            break;
+        }
+    }
+    assert!(port > 0, "gateway did not start");
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let elapsed = t0.elapsed();
+    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+    (
+        Running {
+            child,
+            port,
+            _dir: dir,
+        },
+        elapsed,
+    )
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(port: u16) -> Ws {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    ws.next().await.unwrap().unwrap(); // challenge
+    let req = json!({"type": "req", "id": "c", "method": "connect", "params": {
+        "minProtocol": 3, "maxProtocol": 4,
+        "client": {"id": "gateway-client", "version": "bench", "platform": "linux", "mode": "backend"},
+        "scopes": ["operator.read"], "auth": {"token": TOKEN}}});
+    ws.send(Message::text(req.to_string())).await.unwrap();
+    wait_res(&mut ws, "c").await;
+    ws
+}
+
+async fn wait_res(ws: &mut Ws, id: &str) -> Value {
+    loop {
+        let m = ws.next().await.unwrap().unwrap();
+        if let Message::Text(t) = m {
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == "res" && v["id"] == id {
+                assert_eq!(v["ok"], true, "{v}");
+                return v;
+            }
+        }
+    }
+}
+
+async fn round_trips(port: u16, clients: usize, window: Duration) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + window;
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let done = done.clone();
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let mut ws = connect(port).await;
+                ws.send(Message::text(
+                    r#"{"type":"req","id":"h","method":"health","params":{}}"#,
+                ))
+                .await
+                .unwrap();
+                wait_res(&mut ws, "h").await;
+                let _ = ws.close(None).await;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let t0 = Instant::now();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / t0.elapsed().as_secs_f64()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on our own process.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max.min(65536);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+fn main() {
+    // `cargo test --benches` runs this with `--bench` absent: keep that cheap.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("gateway bench: skipped (run with `cargo bench --bench gateway`)");
+        return;
+    }
+    raise_fd_limit();
+    let mut starts: Vec<Duration> = (0..10).map(|_| start().1).collect();
+    starts.sort();
+    println!(
+        "startup to port accepting: median {:.1} ms (min {:.1}, max {:.1}; 10 starts)",
+        starts[5].as_secs_f64() * 1e3,
+        starts[0].as_secs_f64() * 1e3,
+        starts[9].as_secs_f64() * 1e3
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (gw, _) = start();
+    for clients in [1usize, 16, 256] {
+        let rate = rt.block_on(round_trips(gw.port, clients, Duration::from_secs(3)));
+        println!("handshake+health round trips/s with {clients:>3} concurrent clients: {rate:.0}");
+    }
+    drop(gw);
+
+    let (gw, _) = start();
+    std::thread::sleep(Duration::from_millis(300));
+    println!("idle RSS, 0 clients: {} KiB", rss_kib(gw.child.id()));
+    let held = rt.block_on(async {
+        let mut v = Vec::new();
+        for _ in 0..1000 {
+            v.push(connect(gw.port).await);
+        }
+        v
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    println!(
+        "idle RSS, {} clients: {} KiB",
+        held.len(),
+        rss_kib(gw.child.id())
+    );
+    drop(held);
+}

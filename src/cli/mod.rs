@@ -1,0 +1,36 @@
+//! Command-line interface: clap definitions and one module per command group.
+
+pub mod args;
+pub mod gateway;
+
+use crate::config::{paths, Env};
+use crate::contract::exit;
+use args::{Cli, Command, GatewayCommand};
+use clap::Parser;
+
+/// Parse arguments and run; returns the exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let mut env = Env::from_process();
+    if let Err(e) = paths::apply_profile(&mut env, cli.profile.as_deref(), cli.dev) {
+        eprintln!("{e}");
+        return exit::USAGE;
+    }
+    match cli.command {
+        Command::Gateway(g) => match g.command {
+            None => gateway::run(g.run, env, cli.dev),
+            Some(GatewayCommand::Run(r)) => gateway::run(r, env, cli.dev),
+        },
+    }
+}

@@ -1,0 +1,6 @@
+//! What other tools read: exit codes and the JSON contracts. No I/O here.
+
+pub mod exit;
+
+/// Version of every JSON document this crate prints for machines.
+pub const SCHEMA_VERSION: u32 = 1;

@@ -1,0 +1,450 @@
+//! One TCP connection: plain HTTP probes, or a WebSocket session with the challenge,
+//! the `connect` handshake, and the request loop.
+
+use super::auth;
+use super::http::{self, ProbeState};
+use super::methods::{self, Caller};
+use super::state::{ClientHandle, ClientIdentity, Gateway, Outbound};
+use crate::protocol::connect;
+use crate::protocol::error::{ErrorShape, FORBIDDEN, INVALID_REQUEST};
+use crate::protocol::frame::{self, FrameError};
+use crate::protocol::methods as m;
+use crate::protocol::scopes::{self, Requirement};
+use crate::protocol::{self, close};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::BufReader;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+type Ws = WebSocketStream<BufReader<TcpStream>>;
+
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serve one accepted connection until it ends.
+pub async fn handle(
+    stream: TcpStream,
+    peer: SocketAddr,
+    gw: Arc<Gateway>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut reader = BufReader::new(stream);
+    let head = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut reader)).await {
+        Ok(Ok(Some(h))) => h,
+        _ => return,
+    };
+    if !head.is_websocket_upgrade() {
+        let st = ProbeState {
+            ready: true,
+            draining: gw.draining.load(Ordering::SeqCst),
+            uptime_ms: gw.uptime_ms(),
+        };
+        let resp = http::route(&head, &st);
+        let _ = resp.write(reader.get_mut(), head.method == "HEAD").await;
+        return;
+    }
+    let key = head
+        .header("sec-websocket-key")
+        .unwrap_or_default()
+        .to_string();
+    if http::write_upgrade(reader.get_mut(), &key).await.is_err() {
+        return;
+    }
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(protocol::MAX_PAYLOAD_BYTES))
+        .max_frame_size(Some(protocol::MAX_PAYLOAD_BYTES));
+    let ws = WebSocketStream::from_raw_socket(reader, Role::Server, Some(config)).await;
+    session(ws, peer, gw, shutdown).await;
+}
+
+fn close_msg(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: CloseCode::from(code),
+        reason: close::truncate_reason(reason).into(),
+    }))
+}
+
+/// The writer half: sends queued frames, tracks buffered bytes, closes on request.
+fn spawn_writer(
+    mut sink: futures_util::stream::SplitSink<Ws, Message>,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    buffered: Arc<AtomicUsize>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(out) = rx.recv().await {
+            match out {
+                Outbound::Text(t) => {
+                    let len = t.len();
+                    let r = sink.send(Message::text(t)).await;
+                    buffered.fetch_sub(len, Ordering::SeqCst);
+                    if r.is_err() {
+                        break;
+                    }
+                }
+                Outbound::Close(code, reason) => {
+                    let _ = sink.send(close_msg(code, &reason)).await;
+                    let _ = sink.flush().await;
+                    break;
+                }
+            }
+        }
+    })
+}
+
+async fn session(ws: Ws, peer: SocketAddr, gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+    let conn_id = uuid::Uuid::new_v4().to_string();
+    let remote = peer.ip().to_string();
+    let (sink, mut source) = ws.split();
+    let (tx, rx) = mpsc::unbounded_channel::<Outbound>();
+    let buffered = Arc::new(AtomicUsize::new(0));
+    let mut writer = spawn_writer(sink, rx, buffered.clone());
+    let send = |text: String| {
+        buffered.fetch_add(text.len(), Ordering::SeqCst);
+        let _ = tx.send(Outbound::Text(text));
+    };
+    let close = |code: u16, reason: &str| {
+        let _ = tx.send(Outbound::Close(code, reason.to_string()));
+    };
+
+    let nonce = uuid::Uuid::new_v4().to_string();
+    let challenge = json!({"nonce": nonce, "ts": crate::util::now_ms()});
+    send(frame::event(
+        m::EV_CONNECT_CHALLENGE,
+        Some(&challenge),
+        None,
+        None,
+    ));
+
+    let cfg = gw.config();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(cfg.handshake_timeout_ms);
+    // --- handshake ---
+    let (req, params) = loop {
+        let next = tokio::select! {
+            r = tokio::time::timeout_at(deadline, source.next()) => r,
+            _ = shutdown.changed() => {
+                close(close::SERVICE_RESTART, close::REASON_SERVICE_RESTART);
+                let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
+                return;
+            }
+        };
+        let msg = match next {
+            Err(_) => {
+                gw.logger.info(
+                    "gateway/ws",
+                    format!("handshake timeout conn={conn_id} remote={remote}"),
+                );
+                let _ = tx.send(Outbound::Close(close::NORMAL, String::new()));
+                let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
+                return;
+            }
+            Ok(None) | Ok(Some(Err(_))) => return,
+            Ok(Some(Ok(msg))) => msg,
+        };
+        let text = match msg {
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                close(close::NORMAL, "");
+                break_out(&mut writer).await;
+                return;
+            }
+            Message::Close(_) => return,
+            _ => continue,
+        };
+        if text.len() > protocol::MAX_PREAUTH_PAYLOAD_BYTES {
+            gw.logger.warn(
+                "gateway/ws",
+                format!(
+                    "preauth payload too large conn={conn_id} remote={remote} bytes={}",
+                    text.len()
+                ),
+            );
+            close(close::TOO_BIG, close::REASON_PREAUTH_TOO_LARGE);
+            break_out(&mut writer).await;
+            return;
+        }
+        match frame::parse_request(text.as_str()) {
+            Err(FrameError::Malformed) => {
+                close(close::NORMAL, "");
+                break_out(&mut writer).await;
+                return;
+            }
+            Err(FrameError::Invalid { .. }) => {
+                close(close::POLICY, close::REASON_INVALID_FRAME);
+                break_out(&mut writer).await;
+                return;
+            }
+            Ok(req) if req.method != m::CONNECT => {
+                let e = ErrorShape::invalid("invalid handshake: first request must be connect");
+                send(frame::response_err(&req.id, &e));
+                close(close::POLICY, &e.message);
+                break_out(&mut writer).await;
+                return;
+            }
+            Ok(req) => match connect::parse(&req.params) {
+                Ok(p) => break (req, p),
+                Err(why) => {
+                    let e = ErrorShape::invalid(format!("invalid connect params: {why}"));
+                    send(frame::response_err(&req.id, &e));
+                    close(close::POLICY, &e.message);
+                    break_out(&mut writer).await;
+                    return;
+                }
+            },
+        }
+    };
+
+    let granted = match auth::authorize(&params, &nonce, &cfg.auth, crate::util::now_ms()) {
+        Ok(g) => g,
+        Err(rej) => {
+            if rej.close_code == close::PROTOCOL_ERROR {
+                gw.logger.warn(
+                    "gateway/ws",
+                    format!(
+                        "protocol mismatch conn={conn_id} remote={remote} client={} min={} max={} expected={}",
+                        params.client_label(),
+                        params.min_protocol,
+                        params.max_protocol,
+                        protocol::PROTOCOL_VERSION
+                    ),
+                );
+            } else {
+                gw.logger.warn(
+                    "gateway/ws",
+                    format!(
+                        "connect rejected conn={conn_id} remote={remote} client={} code={} reason={}",
+                        params.client_label(),
+                        rej.error.detail_code().unwrap_or(&rej.error.code),
+                        rej.error.message
+                    ),
+                );
+            }
+            send(frame::response_err(&req.id, &rej.error));
+            close(rej.close_code, &rej.close_reason);
+            break_out(&mut writer).await;
+            return;
+        }
+    };
+
+    let mut client = ClientHandle::new(
+        conn_id.clone(),
+        ClientIdentity {
+            role: granted.role.clone(),
+            scopes: granted.scopes.clone(),
+            protocol: granted.protocol,
+            client_id: params.client.id.clone(),
+            client_mode: params.client.mode.clone(),
+        },
+        tx.clone(),
+        buffered.clone(),
+    );
+    // CLI-mode clients are not tracked in presence (probe-mode clients are).
+    if params.client.mode != "cli" {
+        let key = granted
+            .device_id
+            .clone()
+            .or_else(|| params.client.instance_id.clone())
+            .unwrap_or_else(|| conn_id.clone());
+        client.presence_key = Some(key.clone());
+        gw.upsert_presence(
+            key,
+            json!({
+                "host": params.client.display_name.clone().unwrap_or_else(|| params.client.id.clone()),
+                "ip": remote,
+                "version": params.client.version,
+                "platform": params.client.platform,
+                "deviceFamily": params.client.device_family,
+                "mode": params.client.mode,
+                "reason": "connect",
+                "instanceId": params.client.instance_id,
+                "deviceId": granted.device_id,
+                "roles": [granted.role],
+                "scopes": granted.scopes,
+                "ts": crate::util::now_ms(),
+            }),
+        );
+    }
+    let presence_key = client.presence_key.clone();
+    send(frame::response_ok(
+        &req.id,
+        hello_ok(&gw, &granted, &conn_id),
+    ));
+    gw.register(client);
+    gw.logger.info(
+        "gateway/ws",
+        format!(
+            "client connected conn={conn_id} remote={remote} client={} role={} protocol={} auth={}",
+            params.client_label(),
+            granted.role,
+            granted.protocol,
+            granted.method
+        ),
+    );
+    if presence_key.is_some() {
+        gw.broadcast_presence();
+    }
+
+    // --- request loop ---
+    let mut unauthorized_streak = 0u32;
+    loop {
+        let msg = tokio::select! {
+            m = source.next() => m,
+            _ = shutdown.changed() => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
+                break;
+            }
+            _ = &mut writer => break,
+        };
+        let text = match msg {
+            None | Some(Err(_)) => break,
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Binary(_))) => {
+                let e =
+                    ErrorShape::invalid("invalid request frame: binary frames are not supported");
+                send(frame::response_err("invalid", &e));
+                continue;
+            }
+            Some(Ok(Message::Close(_))) => break,
+            Some(Ok(_)) => continue,
+        };
+        let req = match frame::parse_request(text.as_str()) {
+            Ok(r) => r,
+            Err(FrameError::Malformed) => {
+                send(frame::response_err(
+                    "invalid",
+                    &ErrorShape::invalid("invalid request frame: malformed JSON"),
+                ));
+                continue;
+            }
+            Err(FrameError::Invalid { id, why }) => {
+                let e = ErrorShape::invalid(format!("invalid request frame: {why}"));
+                send(frame::response_err(id.as_deref().unwrap_or("invalid"), &e));
+                continue;
+            }
+        };
+        if req.method == m::CONNECT {
+            send(frame::response_err(
+                &req.id,
+                &ErrorShape::invalid("connect is only valid as the first request"),
+            ));
+            continue;
+        }
+        if let Some(e) = authorize_method(&granted, &req.method) {
+            send(frame::response_err(&req.id, &e));
+            unauthorized_streak += 1;
+            if unauthorized_streak >= protocol::UNAUTHORIZED_FLOOD_CLOSE_AFTER {
+                gw.logger.warn(
+                    "gateway/ws",
+                    format!(
+                        "closing conn={conn_id} remote={remote}: {}",
+                        close::REASON_UNAUTHORIZED_FLOOD
+                    ),
+                );
+                close(close::POLICY, close::REASON_UNAUTHORIZED_FLOOD);
+                break_out(&mut writer).await;
+                break;
+            }
+            continue;
+        }
+        unauthorized_streak = 0;
+        let caller = Caller {
+            conn_id: &conn_id,
+            scopes: &granted.scopes,
+        };
+        let out = if methods::is_implemented(&req.method) {
+            methods::dispatch(&gw, &caller, &req.method, &req.params)
+        } else {
+            Err(ErrorShape::invalid(format!(
+                "unknown method: {}",
+                req.method
+            )))
+        };
+        match out {
+            Ok(payload) => send(frame::response_ok(&req.id, payload)),
+            Err(e) => send(frame::response_err(&req.id, &e)),
+        }
+    }
+
+    gw.unregister(&conn_id);
+    if let Some(key) = presence_key {
+        gw.remove_presence(&key);
+        gw.broadcast_presence();
+    }
+    gw.logger.info(
+        "gateway/ws",
+        format!("client disconnected conn={conn_id} remote={remote}"),
+    );
+}
+
+/// Let the writer flush its last frames (bounded).
+async fn break_out(writer: &mut tokio::task::JoinHandle<()>) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}
+
+/// Role and scope check for a method (spec 1.14); `Some` is the error to return.
+fn authorize_method(g: &auth::Granted, method: &str) -> Option<ErrorShape> {
+    match scopes::requirement(method) {
+        Requirement::Authenticated => None,
+        Requirement::NodeRole if g.role == scopes::ROLE_NODE => None,
+        Requirement::NodeRole => Some(ErrorShape::invalid(format!(
+            "unauthorized role: {}",
+            g.role
+        ))),
+        Requirement::Scope(_) if g.role != scopes::ROLE_OPERATOR => Some(ErrorShape::invalid(
+            format!("unauthorized role: {}", g.role),
+        )),
+        Requirement::Scope(s) if scopes::satisfies(&g.scopes, s) => None,
+        Requirement::Scope(s) => {
+            let message = format!("missing scope: {s}");
+            Some(if g.protocol >= 4 {
+                ErrorShape::new(FORBIDDEN, message).with_details(json!({
+                    "code": "MISSING_SCOPE", "missingScope": s, "requiredScopes": [s],
+                }))
+            } else {
+                ErrorShape::new(INVALID_REQUEST, message)
+            })
+        }
+    }
+}
+
+fn hello_ok(gw: &Gateway, g: &auth::Granted, conn_id: &str) -> Value {
+    let cfg = gw.config();
+    let admin = g.scopes.iter().any(|s| s == scopes::ADMIN);
+    let health = super::health::get(gw, false);
+    let mut snapshot = json!({
+        "presence": gw.presence_list(),
+        "health": health,
+        "stateVersion": gw.state_version(),
+        "uptimeMs": gw.uptime_ms(),
+        "authMode": cfg.auth_mode().as_str(),
+        "sessionDefaults": {"defaultAgentId": "main", "mainKey": "main", "mainSessionKey": "agent:main:main", "scope": "per-sender"},
+    });
+    if admin {
+        snapshot["configPath"] = json!(cfg.loaded.path.display().to_string());
+        snapshot["stateDir"] = json!(cfg.state_dir.display().to_string());
+    }
+    let mut hello = json!({
+        "type": "hello-ok",
+        "protocol": g.protocol,
+        "server": {"version": env!("CARGO_PKG_VERSION"), "connId": conn_id, "bootId": gw.boot_id},
+        "features": {"methods": m::IMPLEMENTED, "events": m::EVENTS},
+        "snapshot": snapshot,
+        "policy": {
+            "maxPayload": protocol::MAX_PAYLOAD_BYTES,
+            "maxBufferedBytes": protocol::MAX_BUFFERED_BYTES,
+            "tickIntervalMs": cfg.tick_interval_ms,
+        },
+    });
+    if g.protocol >= 4 {
+        hello["auth"] = json!({"method": g.method, "role": g.role, "scopes": g.scopes});
+    }
+    hello
+}

@@ -1,0 +1,205 @@
+//! RPC method handlers. Authorization happens before dispatch (see `conn`).
+
+use super::health;
+use super::state::Gateway;
+use crate::config::redact;
+use crate::logging::tail;
+use crate::protocol::error::{ErrorShape, UNAVAILABLE};
+use crate::protocol::methods as m;
+use crate::protocol::scopes;
+use serde_json::{json, Map, Value};
+
+/// What a handler knows about its caller.
+pub struct Caller<'a> {
+    pub conn_id: &'a str,
+    pub scopes: &'a [String],
+}
+
+impl Caller<'_> {
+    fn is_admin(&self) -> bool {
+        self.scopes.iter().any(|s| s == scopes::ADMIN)
+    }
+}
+
+pub fn is_implemented(method: &str) -> bool {
+    m::IMPLEMENTED.contains(&method)
+}
+
+fn params_obj(params: &Value) -> Result<Map<String, Value>, ErrorShape> {
+    match params {
+        Value::Null => Ok(Map::new()),
+        Value::Object(o) => Ok(o.clone()),
+        _ => Err(ErrorShape::invalid("invalid params: must be object")),
+    }
+}
+
+/// Run a method. `Err` is the error shape to return.
+pub fn dispatch(
+    gw: &Gateway,
+    caller: &Caller<'_>,
+    method: &str,
+    params: &Value,
+) -> Result<Value, ErrorShape> {
+    match method {
+        m::HEALTH => {
+            let p = params_obj(params)?;
+            let probe = p.get("probe").and_then(Value::as_bool).unwrap_or(false);
+            Ok(health::get(gw, probe))
+        }
+        m::STATUS => Ok(health::status(gw, caller.is_admin())),
+        m::SYSTEM_PRESENCE => Ok(Value::Array(gw.presence_list())),
+        m::SYSTEM_EVENT => system_event(gw, params),
+        m::LOGS_TAIL => logs_tail(gw, params),
+        m::CONFIG_GET => Ok(config_get(gw)),
+        m::LAST_HEARTBEAT => Ok(gw
+            .last_heartbeat
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or(Value::Null)),
+        m::SET_HEARTBEATS => {
+            let enabled = params_obj(params)?
+                .get("enabled")
+                .and_then(Value::as_bool)
+                .ok_or_else(|| {
+                    ErrorShape::invalid("invalid set-heartbeats params: enabled (boolean) required")
+                })?;
+            gw.heartbeats_enabled
+                .store(enabled, std::sync::atomic::Ordering::SeqCst);
+            gw.logger.info(
+                "heartbeat",
+                format!(
+                    "heartbeats {} by conn={}",
+                    if enabled { "enabled" } else { "disabled" },
+                    caller.conn_id
+                ),
+            );
+            Ok(json!({"ok": true, "enabled": enabled}))
+        }
+        m::GATEWAY_IDENTITY_GET => match (&gw.gateway_device_id, &gw.gateway_public_key) {
+            (Some(id), Some(key)) => Ok(json!({"deviceId": id, "publicKey": key})),
+            _ => Err(ErrorShape::new(
+                UNAVAILABLE,
+                "gateway identity unavailable (state dir not writable)",
+            )),
+        },
+        other => Err(ErrorShape::invalid(format!("unknown method: {other}"))),
+    }
+}
+
+fn system_event(gw: &Gateway, params: &Value) -> Result<Value, ErrorShape> {
+    let p = params_obj(params)?;
+    let text = p
+        .get("text")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .unwrap_or("");
+    if text.is_empty() {
+        return Err(ErrorShape::invalid("text required"));
+    }
+    let ts = crate::util::now_ms();
+    gw.push_system_event(json!({"text": text, "ts": ts}));
+    let key = ["instanceId", "deviceId", "host"].iter().find_map(|k| {
+        p.get(*k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    });
+    if let Some(key) = key {
+        let mut entry = Map::new();
+        for k in [
+            "host",
+            "ip",
+            "version",
+            "platform",
+            "deviceFamily",
+            "modelIdentifier",
+            "mode",
+            "deviceId",
+            "instanceId",
+            "reason",
+            "tags",
+            "lastInputSeconds",
+        ] {
+            if let Some(v) = p.get(k) {
+                entry.insert(k.to_string(), v.clone());
+            }
+        }
+        entry.insert("text".into(), json!(text));
+        entry.insert("ts".into(), json!(ts));
+        gw.upsert_presence(format!("event:{key}"), Value::Object(entry));
+        gw.broadcast_presence();
+    }
+    Ok(json!({"ok": true}))
+}
+
+fn logs_tail(gw: &Gateway, params: &Value) -> Result<Value, ErrorShape> {
+    let p = params_obj(params)?;
+    let int = |k: &str, lo: u64, hi: u64| -> Result<Option<u64>, ErrorShape> {
+        match p.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => match v.as_u64() {
+                Some(n) if n >= lo && n <= hi => Ok(Some(n)),
+                _ => Err(ErrorShape::invalid(format!(
+                    "invalid logs.tail params: {k} must be an integer between {lo} and {hi}"
+                ))),
+            },
+        }
+    };
+    let cursor = int("cursor", 0, u64::MAX)?;
+    let limit =
+        int("limit", 1, tail::MAX_LIMIT as u64)?.unwrap_or(tail::DEFAULT_LIMIT as u64) as usize;
+    let max_bytes = int("maxBytes", 1, tail::MAX_MAX_BYTES)?.unwrap_or(tail::DEFAULT_MAX_BYTES);
+    let file = gw.config().log_file.clone();
+    let r = tail::tail(&file, cursor, limit, max_bytes)
+        .map_err(|e| ErrorShape::new(UNAVAILABLE, format!("log read failed: {e}")))?;
+    serde_json::to_value(r)
+        .map_err(|e| ErrorShape::new(UNAVAILABLE, format!("log read failed: {e}")))
+}
+
+fn config_get(gw: &Gateway) -> Value {
+    let cfg = gw.config();
+    let loaded = &cfg.loaded;
+    let mut parsed = loaded
+        .document
+        .as_ref()
+        .map(|d| d.value.clone())
+        .unwrap_or(Value::Null);
+    let mut resolved = loaded.value.clone();
+    let mut secrets = Vec::new();
+    redact::redact_value(&mut parsed, &mut secrets);
+    redact::redact_value(&mut resolved, &mut secrets);
+    for s in [&cfg.auth.token, &cfg.auth.password].into_iter().flatten() {
+        secrets.push(s.0.expose().to_string());
+    }
+    let raw = loaded.raw.as_ref().map(|r| redact::scrub_text(r, &secrets));
+    let issues: Vec<Value> = loaded
+        .errors()
+        .map(|i| json!({"path": i.path, "message": i.message, "line": i.line, "column": i.column}))
+        .collect();
+    let warnings: Vec<Value> = loaded
+        .warnings()
+        .map(|i| json!({"path": i.path, "message": i.message}))
+        .collect();
+    let legacy: Vec<Value> = loaded
+        .issues
+        .iter()
+        .filter(|i| i.kind == crate::config::load::IssueKind::Legacy)
+        .map(|i| json!({"path": i.path, "message": i.message}))
+        .collect();
+    json!({
+        "path": loaded.path.display().to_string(),
+        "exists": loaded.exists,
+        "raw": raw,
+        "parsed": parsed,
+        "sourceConfig": parsed,
+        "resolved": resolved,
+        "valid": loaded.is_valid(),
+        "runtimeConfig": resolved,
+        "config": resolved,
+        "hash": loaded.hash,
+        "issues": issues,
+        "warnings": warnings,
+        "legacyIssues": legacy,
+    })
+}

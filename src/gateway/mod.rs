@@ -1,0 +1,274 @@
+//! The gateway runtime: one port for HTTP probes and the WebSocket control plane.
+//! `run` loads and guards the config, takes the single-instance lock, binds, serves, and
+//! handles SIGTERM/SIGINT (graceful stop) and SIGUSR1 (in-process restart).
+
+pub mod auth;
+pub mod conn;
+pub mod health;
+pub mod http;
+pub mod listen;
+pub mod lock;
+pub mod methods;
+pub mod startup;
+pub mod state;
+
+use crate::config::{Env, Paths};
+use crate::contract::exit;
+use crate::logging::Logger;
+use crate::protocol::{self, close, methods as m};
+use serde_json::json;
+use state::Gateway;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+pub use startup::GatewayOptions;
+
+/// Why `serve` returned.
+enum Stop {
+    Shutdown,
+    Restart,
+}
+
+/// Run the gateway until it is stopped; returns the process exit code.
+pub async fn run(mut opts: GatewayOptions) -> i32 {
+    let console = Logger::new(crate::logging::file::LogSettings {
+        file_level: None,
+        console_level: Some(if opts.verbose {
+            crate::logging::Level::Debug
+        } else {
+            crate::logging::Level::Info
+        }),
+        ..Default::default()
+    });
+    let mut sigterm = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("Gateway failed to start: cannot install SIGTERM handler: {e}");
+            return exit::FAILURE;
+        }
+    };
+    let mut sigint = signal(SignalKind::interrupt()).ok();
+    let mut sigusr1 = signal(SignalKind::user_defined1()).ok();
+
+    let mut lock: Option<lock::GatewayLock> = None;
+    loop {
+        let prepared = match startup::prepare(&opts, &console).await {
+            Ok(p) => p,
+            Err(fail) => {
+                for line in &fail.lines {
+                    eprintln!("{line}");
+                }
+                return fail.exit;
+            }
+        };
+        if lock.is_none() && !opts.env.is_truthy(crate::config::env::ALLOW_MULTI_GATEWAY) {
+            match lock::acquire(&prepared.config.loaded.path, &prepared.logger).await {
+                Ok(l) => lock = Some(l),
+                Err(e) => {
+                    eprintln!("Gateway failed to start: {e}");
+                    eprintln!("If the gateway is supervised, stop it with: openclaw gateway stop");
+                    return match e {
+                        lock::LockError::AlreadyRunning { .. } => exit::OK,
+                        lock::LockError::Io(..) => exit::FAILURE,
+                    };
+                }
+            }
+        }
+        match serve(prepared, &mut sigterm, &mut sigint, &mut sigusr1).await {
+            Ok((Stop::Shutdown, _)) => return exit::OK,
+            Ok((Stop::Restart, bound)) => {
+                // A kernel-chosen port (`--port 0`) is kept across in-process restarts.
+                if opts.port == Some(0) {
+                    opts.port = Some(bound);
+                }
+                continue;
+            }
+            Err(code) => return code,
+        }
+    }
+}
+
+async fn recv_opt(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+async fn serve(
+    prepared: startup::Prepared,
+    sigterm: &mut tokio::signal::unix::Signal,
+    sigint: &mut Option<tokio::signal::unix::Signal>,
+    sigusr1: &mut Option<tokio::signal::unix::Signal>,
+) -> Result<(Stop, u16), i32> {
+    let startup::Prepared {
+        mut config,
+        logger,
+        identity,
+    } = prepared;
+    let host = config.bind_host.clone();
+    let port = config.port;
+    logger.info("gateway", "starting HTTP server...");
+    let listeners = match listen::bind(&host, port, &logger).await {
+        Ok(l) => l,
+        Err(e) => {
+            let (lines, code) = e.report(port);
+            for line in &lines {
+                logger.error("gateway", line);
+            }
+            return Err(code);
+        }
+    };
+    let addrs: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
+    // With `--port 0` the kernel picks the port: report the real one everywhere.
+    if let Some(actual) = listeners.first().and_then(|l| l.local_addr().ok()) {
+        config.port = actual.port();
+    }
+    let gw = Gateway::new(config, logger.clone(), identity);
+    let cfg = gw.config();
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    for listener in listeners {
+        let gw = gw.clone();
+        let rx = shutdown_rx.clone();
+        tokio::spawn(accept_loop(listener, gw, rx));
+    }
+    spawn_timers(gw.clone(), shutdown_rx.clone());
+
+    let derived = crate::config::gateway::derived_ports(cfg.port);
+    logger.info(
+        "gateway",
+        format!(
+            "listening on {} (bind={}, auth={}, protocols {}..{}; browser control {}, canvas {})",
+            addrs
+                .iter()
+                .map(|a| format!("ws://{a}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            cfg.bind_mode,
+            cfg.auth_mode().as_str(),
+            protocol::MIN_PROTOCOL_VERSION,
+            protocol::PROTOCOL_VERSION,
+            derived.browser_control,
+            derived.canvas_host
+        ),
+    );
+    logger.info("gateway", format!("log file: {}", cfg.log_file.display()));
+    logger.info("gateway", "ready");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+
+    let mut watchdog_usec = 0u64;
+    let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
+    let mut watchdog_tick =
+        tokio::time::interval(Duration::from_micros((watchdog_usec / 2).max(1_000_000)));
+
+    let stop = loop {
+        tokio::select! {
+            _ = sigterm.recv() => {
+                logger.info("gateway", "signal SIGTERM received");
+                break Stop::Shutdown;
+            }
+            _ = recv_opt(sigint) => {
+                logger.info("gateway", "signal SIGINT received");
+                break Stop::Shutdown;
+            }
+            _ = recv_opt(sigusr1) => {
+                logger.info("gateway", "signal SIGUSR1 received");
+                if cfg.restart_allowed {
+                    break Stop::Restart;
+                }
+                logger.warn("gateway", "SIGUSR1 restart ignored (not authorized; commands.restart=false or use gateway tool).");
+            }
+            _ = watchdog_tick.tick(), if watchdog => {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+            }
+        }
+    };
+
+    let (reason, restart_ms) = match stop {
+        Stop::Shutdown => ("gateway stopping", None),
+        Stop::Restart => ("gateway restarting", Some(protocol::RESTART_EXPECTED_MS)),
+    };
+    let _ = sd_notify::notify(
+        false,
+        &[if restart_ms.is_some() {
+            sd_notify::NotifyState::Reloading
+        } else {
+            sd_notify::NotifyState::Stopping
+        }],
+    );
+    gw.draining.store(true, Ordering::SeqCst);
+    let stopping = std::time::Instant::now();
+    logger.info("shutdown", format!("started: {reason}"));
+    gw.broadcast(
+        m::EV_SHUTDOWN,
+        &json!({"reason": reason, "restartExpectedMs": restart_ms}),
+        false,
+        false,
+    );
+    gw.close_all(close::SERVICE_RESTART, close::REASON_SERVICE_RESTART);
+    let _ = shutdown_tx.send(true);
+    // Give writers a bounded moment to deliver the shutdown event and close frames.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while gw.client_count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    logger.info(
+        "shutdown",
+        format!("completed cleanly in {}ms", stopping.elapsed().as_millis()),
+    );
+    Ok((stop, cfg.port))
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    gw: Arc<Gateway>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => {
+                    tokio::spawn(conn::handle(stream, peer, gw.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    gw.logger.warn("gateway", format!("accept failed: {e}"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+fn spawn_timers(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let cfg = gw.config();
+        let mut tick = tokio::time::interval(Duration::from_millis(cfg.tick_interval_ms.max(10)));
+        let mut health =
+            tokio::time::interval(Duration::from_millis(protocol::HEALTH_REFRESH_INTERVAL_MS));
+        tick.tick().await;
+        health.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => gw.broadcast(m::EV_TICK, &json!({"ts": crate::util::now_ms()}), true, false),
+                _ = health.tick() => { health::refresh(&gw); }
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+}
+
+/// Resolve paths for `opts` (re-exported for the CLI).
+pub fn resolve_paths(env: &Env) -> Paths {
+    crate::config::paths::resolve(env)
+}

@@ -1,0 +1,314 @@
+//! Everything before the port is bound: dev config creation, config load and validation,
+//! the start guards with their exact messages, auth resolution, and logger setup.
+
+use super::state::RuntimeConfig;
+use crate::config::gateway::{self as gwcfg, AuthMode, BindMode};
+use crate::config::load::Severity;
+use crate::config::secret::{Secret, PLACEHOLDER_PASSWORD, PLACEHOLDER_TOKEN};
+use crate::config::{self, env, Env, Paths};
+use crate::contract::exit;
+use crate::logging::file::LogSettings;
+use crate::logging::{Level, Logger};
+use crate::state::identity::DeviceIdentity;
+use serde_json::json;
+use std::path::PathBuf;
+
+/// Flags of `openclaw gateway [run]`.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayOptions {
+    /// The environment after `--profile` / `--dev` were applied.
+    pub env: Env,
+    pub paths: Option<Paths>,
+    pub port: Option<u16>,
+    pub bind: Option<BindMode>,
+    pub auth: Option<AuthMode>,
+    pub token: Option<String>,
+    pub password: Option<String>,
+    pub allow_unconfigured: bool,
+    pub force: bool,
+    pub verbose: bool,
+    pub dev: bool,
+}
+
+/// A refusal to start: console lines and the exit code.
+#[derive(Debug)]
+pub struct StartFailure {
+    pub lines: Vec<String>,
+    pub exit: i32,
+}
+
+impl StartFailure {
+    fn config(lines: Vec<String>) -> Self {
+        StartFailure {
+            lines,
+            exit: exit::CONFIG,
+        }
+    }
+}
+
+pub struct Prepared {
+    pub config: RuntimeConfig,
+    pub logger: Logger,
+    pub identity: Option<(String, String)>,
+}
+
+pub const MISSING_CONFIG: &str =
+    "Missing config. Run `openclaw setup` or set gateway.mode=local (or pass --allow-unconfigured).";
+pub const MODE_UNSET: &str = "Gateway start blocked: existing config is missing gateway.mode. Treat this as suspicious or clobbered config. Re-run `openclaw onboard --mode local` or `openclaw setup`, set gateway.mode=local manually, or pass --allow-unconfigured.";
+
+pub fn mode_remote_blocked(mode: &str) -> String {
+    format!("Gateway start blocked: set gateway.mode=local (current: {mode}) or pass --allow-unconfigured.")
+}
+
+pub fn bind_without_auth(host: &str, port: u16) -> String {
+    format!("refusing to bind gateway to {host}:{port} without auth (set gateway.auth.token/password, or set OPENCLAW_GATEWAY_TOKEN/OPENCLAW_GATEWAY_PASSWORD)")
+}
+
+pub const TOKEN_NOT_CONFIGURED: &str =
+    "gateway auth mode is token, but no token was configured (set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN)";
+pub const PASSWORD_NOT_CONFIGURED: &str =
+    "gateway auth mode is password, but no password was configured";
+
+/// Write a minimal local config for `--dev` when none exists.
+fn ensure_dev_config(paths: &Paths) -> Result<Option<PathBuf>, StartFailure> {
+    if paths.config_path.exists() {
+        return Ok(None);
+    }
+    let fail = |e: std::io::Error| StartFailure {
+        lines: vec![format!(
+            "Gateway failed to start: cannot create dev config {}: {e}",
+            paths.config_path.display()
+        )],
+        exit: exit::FAILURE,
+    };
+    let token = Secret::generate_hex(24).map_err(fail)?;
+    let body = json!({
+        "meta": {"lastTouchedVersion": config::version::CURRENT},
+        "gateway": {"mode": "local", "bind": "loopback", "auth": {"mode": "token", "token": token.expose()}},
+    });
+    config::write::ensure_private_dir(&paths.state_dir).map_err(fail)?;
+    if let Some(dir) = paths.config_path.parent() {
+        config::write::ensure_private_dir(dir).map_err(fail)?;
+    }
+    let text = serde_json::to_string_pretty(&body).unwrap_or_default() + "\n";
+    config::write::atomic_write(&paths.config_path, text.as_bytes(), 0o600).map_err(fail)?;
+    Ok(Some(paths.config_path.clone()))
+}
+
+fn env_ms(env: &Env, key: &str, default: u64) -> u64 {
+    env.get(key)
+        .and_then(|v| v.parse().ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(default)
+}
+
+pub async fn prepare(opts: &GatewayOptions, console: &Logger) -> Result<Prepared, StartFailure> {
+    let env = &opts.env;
+    let paths = opts
+        .paths
+        .clone()
+        .unwrap_or_else(|| config::paths::resolve(env));
+    console.info("gateway", "loading configuration…");
+    if opts.dev {
+        if let Some(p) = ensure_dev_config(&paths)? {
+            console.info("gateway", format!("created dev config {}", p.display()));
+        }
+    }
+    let loaded = config::load(&paths.config_path, env);
+    if !loaded.is_valid() {
+        let mut lines = vec![
+            "OpenClaw config is invalid".to_string(),
+            format!("File: {}", loaded.path.display()),
+            "Problem:".to_string(),
+        ];
+        for issue in loaded.errors() {
+            lines.push(format!("  - {}", issue.render(&loaded.path)));
+        }
+        lines.push(String::new());
+        lines.push("Inspect: openclaw config validate".into());
+        lines.push("Run \"openclaw doctor --fix\" to repair the config, then retry.".into());
+        return Err(StartFailure::config(lines));
+    }
+    for w in loaded
+        .issues
+        .iter()
+        .filter(|i| i.severity == Severity::Warning)
+    {
+        console.warn("config", &w.message);
+    }
+    if !opts.allow_unconfigured {
+        if !loaded.exists {
+            return Err(StartFailure::config(vec![MISSING_CONFIG.into()]));
+        }
+        let audit = paths.logs_dir().join("config-audit.jsonl");
+        match loaded.get_str("gateway.mode") {
+            Some("local") => {}
+            None => {
+                return Err(StartFailure::config(vec![
+                    MODE_UNSET.into(),
+                    format!("Config write audit: {}", audit.display()),
+                ]))
+            }
+            Some(other) => {
+                return Err(StartFailure::config(vec![
+                    mode_remote_blocked(other),
+                    format!("Config write audit: {}", audit.display()),
+                ]))
+            }
+        }
+    }
+
+    console.info("gateway", "resolving authentication…");
+    let (port, port_source) = gwcfg::resolve_port(opts.port, env, &loaded);
+    let bind_mode = opts
+        .bind
+        .or_else(|| loaded.get_str("gateway.bind").and_then(BindMode::parse))
+        .unwrap_or(BindMode::Loopback);
+    let tailnet = crate::os::ifaddr::tailnet_ipv4().map(|ip| ip.to_string());
+    let bind_host = gwcfg::bind_host(
+        bind_mode,
+        loaded.get_str("gateway.customBindHost"),
+        tailnet.as_deref(),
+    );
+    let auth = gwcfg::resolve_auth(
+        &loaded,
+        env,
+        opts.auth,
+        opts.token.as_deref(),
+        opts.password.as_deref(),
+    )
+    .map_err(|e| StartFailure::config(vec![format!("Gateway start blocked: {e}")]))?;
+
+    let placeholder = |s: &Option<(Secret, gwcfg::SecretSource)>, p: &str| {
+        s.as_ref().is_some_and(|(v, _)| v.expose() == p)
+    };
+    if placeholder(&auth.token, PLACEHOLDER_TOKEN)
+        || placeholder(&auth.password, PLACEHOLDER_PASSWORD)
+    {
+        return Err(StartFailure::config(vec![
+            "Invalid config: gateway auth token is set to the example placeholder from .env.example. Set a real secret (for example: openssl rand -hex 24).".into(),
+        ]));
+    }
+    let has_secret = match auth.mode {
+        AuthMode::None => false,
+        AuthMode::Token => auth.token.is_some(),
+        AuthMode::Password => auth.password.is_some(),
+        AuthMode::TrustedProxy => true,
+    };
+    if !gwcfg::is_loopback_host(&bind_host) && !has_secret {
+        return Err(StartFailure::config(vec![bind_without_auth(
+            &bind_host, port,
+        )]));
+    }
+    match auth.mode {
+        AuthMode::Token if auth.token.is_none() => {
+            return Err(StartFailure::config(vec![
+                TOKEN_NOT_CONFIGURED.into(),
+                format!("hint: add gateway.auth.token to {} or export OPENCLAW_GATEWAY_TOKEN, then retry", loaded.path.display()),
+            ]))
+        }
+        AuthMode::Password if auth.password.is_none() => {
+            return Err(StartFailure::config(vec![
+                format!("{PASSWORD_NOT_CONFIGURED} (set gateway.auth.password or OPENCLAW_GATEWAY_PASSWORD)"),
+            ]))
+        }
+        AuthMode::TrustedProxy => {
+            return Err(StartFailure::config(vec![
+                "gateway auth mode=trusted-proxy is not supported by this gateway yet; use token or password auth".into(),
+            ]))
+        }
+        _ => {}
+    }
+    if opts.force {
+        if let Err(lines) =
+            config::guard::check_destructive(&loaded, env, "force-kill gateway port listeners")
+        {
+            return Err(StartFailure {
+                lines,
+                exit: exit::FAILURE,
+            });
+        }
+    }
+
+    // Logger with the config's settings.
+    let level = |k: &str, d: Option<Level>| loaded.get_str(k).and_then(Level::parse).unwrap_or(d);
+    let file_level = env
+        .get(env::LOG_LEVEL)
+        .and_then(Level::parse)
+        .unwrap_or_else(|| level("logging.level", Some(Level::Info)));
+    let console_level = if opts.verbose {
+        Some(Level::Debug)
+    } else {
+        level("logging.consoleLevel", Some(Level::Info))
+    };
+    let settings = LogSettings {
+        file: loaded.get_str("logging.file").map(|f| env.expand_home(f)),
+        profile: paths.profile.clone(),
+        file_level,
+        console_level,
+        max_file_bytes: loaded
+            .get("logging.maxFileBytes")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(crate::logging::file::DEFAULT_MAX_FILE_BYTES),
+    };
+    let logger = Logger::new(settings);
+    let log_file = logger.file_path();
+    logger.info(
+        "gateway",
+        format!(
+            "config {} (port {port} from {})",
+            loaded.path.display(),
+            port_source.as_str()
+        ),
+    );
+
+    if opts.force {
+        if let Err(e) = super::listen::free_port(port, &logger).await {
+            return Err(StartFailure {
+                lines: vec![e],
+                exit: exit::FAILURE,
+            });
+        }
+    }
+
+    let identity = match DeviceIdentity::load_or_create(&paths.state_dir) {
+        Ok(id) => Some((id.device_id.clone(), id.public_key_b64url())),
+        Err(e) => {
+            logger.warn("gateway", format!("gateway identity unavailable: {e}"));
+            None
+        }
+    };
+    logger.info("gateway", "starting...");
+    let config = RuntimeConfig {
+        heartbeat_every: loaded
+            .get_str("agents.defaults.heartbeat.every")
+            .unwrap_or("30m")
+            .to_string(),
+        restart_allowed: loaded
+            .get("commands.restart")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(true),
+        loaded,
+        state_dir: paths.state_dir.clone(),
+        port,
+        bind_mode: bind_mode.as_str().to_string(),
+        bind_host,
+        auth,
+        log_file,
+        tick_interval_ms: env_ms(
+            env,
+            env::TICK_INTERVAL_MS,
+            crate::protocol::TICK_INTERVAL_MS,
+        ),
+        handshake_timeout_ms: env_ms(
+            env,
+            env::HANDSHAKE_TIMEOUT_MS,
+            crate::protocol::HANDSHAKE_TIMEOUT_MS,
+        ),
+    };
+    Ok(Prepared {
+        config,
+        logger,
+        identity,
+    })
+}

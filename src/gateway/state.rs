@@ -1,0 +1,334 @@
+//! Shared runtime state: connected clients and their outbound queues (with slow-consumer
+//! accounting), presence, state versions, heartbeat state and queued system events.
+
+use crate::config::gateway::{AuthMode, AuthSettings};
+use crate::config::LoadedConfig;
+use crate::logging::Logger;
+use crate::protocol::{self, close, frame, scopes};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// What a connection's writer task is asked to do.
+#[derive(Debug)]
+pub enum Outbound {
+    Text(String),
+    Close(u16, String),
+}
+
+/// Who a connection authenticated as.
+#[derive(Debug, Clone)]
+pub struct ClientIdentity {
+    pub role: String,
+    pub scopes: Vec<String>,
+    pub protocol: u32,
+    pub client_id: String,
+    pub client_mode: String,
+}
+
+/// A connected, authenticated client.
+#[derive(Debug, Clone)]
+pub struct ClientHandle {
+    pub conn_id: String,
+    pub role: String,
+    pub scopes: Vec<String>,
+    pub protocol: u32,
+    pub client_id: String,
+    pub client_mode: String,
+    pub presence_key: Option<String>,
+    tx: mpsc::UnboundedSender<Outbound>,
+    buffered: Arc<AtomicUsize>,
+    seq: Arc<AtomicU64>,
+}
+
+impl ClientHandle {
+    pub fn new(
+        conn_id: String,
+        who: ClientIdentity,
+        tx: mpsc::UnboundedSender<Outbound>,
+        buffered: Arc<AtomicUsize>,
+    ) -> Self {
+        ClientHandle {
+            conn_id,
+            role: who.role,
+            scopes: who.scopes,
+            protocol: who.protocol,
+            client_id: who.client_id,
+            client_mode: who.client_mode,
+            presence_key: None,
+            tx,
+            buffered,
+            seq: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn may_receive(&self, event: &str) -> bool {
+        match scopes::event_scope(event) {
+            None => true,
+            Some(_) if self.role != scopes::ROLE_OPERATOR => false,
+            Some(needed) => scopes::satisfies(&self.scopes, needed),
+        }
+    }
+
+    /// Queue a broadcast event; applies the slow-consumer policy. Returns false when the
+    /// client was closed for being slow.
+    fn send_event(&self, event: &Serialized, drop_if_slow: bool) -> bool {
+        // The sequence advances even for a dropped event so the client can see the gap.
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.buffered.load(Ordering::SeqCst) > protocol::MAX_BUFFERED_BYTES {
+            if drop_if_slow {
+                return true;
+            }
+            let _ = self.tx.send(Outbound::Close(
+                close::POLICY,
+                close::REASON_SLOW_CONSUMER.into(),
+            ));
+            return false;
+        }
+        self.queue(frame::event_from_parts(
+            &event.name,
+            &event.payload,
+            seq,
+            event.state_version.as_deref(),
+        ));
+        true
+    }
+
+    /// Queue a frame, counting its bytes until the writer has sent it.
+    pub fn queue(&self, text: String) {
+        self.buffered.fetch_add(text.len(), Ordering::SeqCst);
+        let _ = self.tx.send(Outbound::Text(text));
+    }
+
+    pub fn close(&self, code: u16, reason: &str) {
+        let _ = self.tx.send(Outbound::Close(code, reason.to_string()));
+    }
+}
+
+/// A broadcast event serialized once for all recipients.
+struct Serialized {
+    name: String,
+    payload: String,
+    state_version: Option<String>,
+}
+
+/// The effective configuration the runtime serves with.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub loaded: LoadedConfig,
+    pub state_dir: PathBuf,
+    pub port: u16,
+    pub bind_mode: String,
+    pub bind_host: String,
+    pub auth: AuthSettings,
+    pub log_file: PathBuf,
+    pub tick_interval_ms: u64,
+    pub handshake_timeout_ms: u64,
+    pub heartbeat_every: String,
+    pub restart_allowed: bool,
+}
+
+impl RuntimeConfig {
+    pub fn auth_mode(&self) -> AuthMode {
+        self.auth.mode
+    }
+}
+
+/// Everything the connection handlers share.
+pub struct Gateway {
+    pub started: Instant,
+    pub boot_id: String,
+    pub instance_id: String,
+    pub config: RwLock<Arc<RuntimeConfig>>,
+    pub logger: Logger,
+    pub gateway_device_id: Option<String>,
+    pub gateway_public_key: Option<String>,
+    clients: Mutex<HashMap<String, ClientHandle>>,
+    presence: Mutex<BTreeMap<String, Value>>,
+    presence_version: AtomicU64,
+    health_version: AtomicU64,
+    pub health_cache: Mutex<Option<(Instant, Value)>>,
+    pub heartbeats_enabled: AtomicBool,
+    pub last_heartbeat: Mutex<Option<Value>>,
+    pub system_events: Mutex<VecDeque<Value>>,
+    pub draining: AtomicBool,
+}
+
+/// At most this many queued system events are kept.
+pub const MAX_SYSTEM_EVENTS: usize = 20;
+
+impl Gateway {
+    pub fn new(
+        config: RuntimeConfig,
+        logger: Logger,
+        identity: Option<(String, String)>,
+    ) -> Arc<Self> {
+        let gw = Arc::new(Gateway {
+            started: Instant::now(),
+            boot_id: uuid::Uuid::new_v4().to_string(),
+            instance_id: uuid::Uuid::new_v4().to_string(),
+            config: RwLock::new(Arc::new(config)),
+            logger,
+            gateway_device_id: identity.as_ref().map(|(id, _)| id.clone()),
+            gateway_public_key: identity.map(|(_, k)| k),
+            clients: Mutex::new(HashMap::new()),
+            presence: Mutex::new(BTreeMap::new()),
+            presence_version: AtomicU64::new(0),
+            health_version: AtomicU64::new(0),
+            health_cache: Mutex::new(None),
+            heartbeats_enabled: AtomicBool::new(true),
+            last_heartbeat: Mutex::new(None),
+            system_events: Mutex::new(VecDeque::new()),
+            draining: AtomicBool::new(false),
+        });
+        gw.upsert_presence(gw.instance_id.clone(), gw.self_presence());
+        gw
+    }
+
+    pub fn config(&self) -> Arc<RuntimeConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn self_presence(&self) -> Value {
+        let host = crate::logging::record::hostname();
+        let version = env!("CARGO_PKG_VERSION");
+        json!({
+            "host": host,
+            "version": version,
+            "platform": std::env::consts::OS,
+            "deviceFamily": "Linux",
+            "mode": "gateway",
+            "reason": "self",
+            "instanceId": self.instance_id,
+            "text": format!("Gateway: {host} · app {version} · mode gateway · reason self"),
+            "ts": crate::util::now_ms(),
+        })
+    }
+
+    pub fn state_version(&self) -> Value {
+        json!({
+            "presence": self.presence_version.load(Ordering::SeqCst),
+            "health": self.health_version.load(Ordering::SeqCst),
+        })
+    }
+
+    pub fn bump_health_version(&self) {
+        self.health_version.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn presence_list(&self) -> Vec<Value> {
+        let p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        p.values().cloned().collect()
+    }
+
+    pub fn upsert_presence(&self, key: String, mut entry: Value) {
+        // PresenceEntry is a closed object of optional fields: omit, never send null.
+        if let Value::Object(map) = &mut entry {
+            map.retain(|_, v| !v.is_null());
+        }
+        self.presence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, entry);
+        self.presence_version.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn remove_presence(&self, key: &str) {
+        self.presence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        self.presence_version.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn broadcast_presence(&self) {
+        let payload = json!({ "presence": self.presence_list() });
+        self.broadcast(protocol::methods::EV_PRESENCE, &payload, true, true);
+    }
+
+    pub fn register(&self, client: ClientHandle) {
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(client.conn_id.clone(), client);
+    }
+
+    pub fn unregister(&self, conn_id: &str) -> Option<ClientHandle> {
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(conn_id)
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Send an event to every client allowed to see it. Slow consumers are closed unless
+    /// the event may be dropped.
+    pub fn broadcast(
+        &self,
+        event: &str,
+        payload: &Value,
+        drop_if_slow: bool,
+        with_state_version: bool,
+    ) {
+        let serialized = Serialized {
+            name: Value::from(event).to_string(),
+            payload: payload.to_string(),
+            state_version: with_state_version.then(|| self.state_version().to_string()),
+        };
+        let clients: Vec<ClientHandle> = self
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for c in clients {
+            if c.may_receive(event) && !c.send_event(&serialized, drop_if_slow) {
+                self.logger.warn(
+                    "gateway",
+                    format!(
+                        "closing slow consumer conn={} (buffered > {} bytes)",
+                        c.conn_id,
+                        protocol::MAX_BUFFERED_BYTES
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Close every client (shutdown / restart).
+    pub fn close_all(&self, code: u16, reason: &str) {
+        let clients: Vec<ClientHandle> = self
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for c in clients {
+            c.close(code, reason);
+        }
+    }
+
+    pub fn push_system_event(&self, event: Value) {
+        let mut q = self.system_events.lock().unwrap_or_else(|e| e.into_inner());
+        q.push_back(event);
+        while q.len() > MAX_SYSTEM_EVENTS {
+            q.pop_front();
+        }
+    }
+}

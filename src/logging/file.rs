@@ -1,0 +1,243 @@
+//! The logger: JSON lines to a daily file (`/tmp/openclaw/openclaw-YYYY-MM-DD.log` unless
+//! `logging.file` is set), rotated at a size cap keeping 5 archives, and a human console on
+//! stderr. Logging never fails the caller: a file error is reported once on the console.
+
+use super::level::Level;
+use super::record;
+use chrono::{Local, NaiveDate};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Default size at which the file rotates (upstream `logging.maxFileBytes`).
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
+/// Rotated archives kept (`.1` … `.5`).
+pub const ARCHIVES: u32 = 5;
+
+/// Logger settings.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// `logging.file`; `None` means the dated default.
+    pub file: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub file_level: Option<Level>,
+    pub console_level: Option<Level>,
+    pub max_file_bytes: u64,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            file: None,
+            profile: None,
+            file_level: Some(Level::Info),
+            console_level: Some(Level::Info),
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+}
+
+/// The default log directory: `/tmp/openclaw`, or `<tmp>/openclaw-<uid>` when that is not
+/// ours to use.
+pub fn default_dir() -> PathBuf {
+    let shared = PathBuf::from("/tmp/openclaw");
+    let uid = crate::os::proc::current_uid();
+    match fs::metadata(&shared) {
+        Ok(m) if std::os::unix::fs::MetadataExt::uid(&m) != uid => {
+            std::env::temp_dir().join(format!("openclaw-{uid}"))
+        }
+        _ => shared,
+    }
+}
+
+/// The dated default file for `date`.
+pub fn default_file(profile: Option<&str>, date: NaiveDate) -> PathBuf {
+    let d = date.format("%Y-%m-%d");
+    let name = match profile.filter(|p| *p != "default") {
+        Some(p) => format!("openclaw-{p}-{d}.log"),
+        None => format!("openclaw-{d}.log"),
+    };
+    default_dir().join(name)
+}
+
+struct Inner {
+    settings: LogSettings,
+    host: String,
+    current: Option<(PathBuf, File, u64)>,
+    current_date: Option<NaiveDate>,
+    reported_error: bool,
+}
+
+/// Cheap to clone; all clones share one file handle.
+#[derive(Clone)]
+pub struct Logger {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Logger {
+    pub fn new(settings: LogSettings) -> Self {
+        Logger {
+            inner: Arc::new(Mutex::new(Inner {
+                settings,
+                host: record::hostname(),
+                current: None,
+                current_date: None,
+                reported_error: false,
+            })),
+        }
+    }
+
+    /// A logger that writes nothing (for commands that must not touch the log).
+    pub fn silent() -> Self {
+        Self::new(LogSettings {
+            file_level: None,
+            console_level: None,
+            ..LogSettings::default()
+        })
+    }
+
+    /// The file this logger writes now.
+    pub fn file_path(&self) -> PathBuf {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        path_for(&inner.settings, Local::now().date_naive())
+    }
+
+    pub fn set_console_level(&self, level: Option<Level>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.settings.console_level = level;
+    }
+
+    pub fn info(&self, subsystem: &str, message: impl AsRef<str>) {
+        self.log(Level::Info, subsystem, message.as_ref());
+    }
+    pub fn warn(&self, subsystem: &str, message: impl AsRef<str>) {
+        self.log(Level::Warn, subsystem, message.as_ref());
+    }
+    pub fn error(&self, subsystem: &str, message: impl AsRef<str>) {
+        self.log(Level::Error, subsystem, message.as_ref());
+    }
+    pub fn debug(&self, subsystem: &str, message: impl AsRef<str>) {
+        self.log(Level::Debug, subsystem, message.as_ref());
+    }
+
+    pub fn log(&self, level: Level, subsystem: &str, message: &str) {
+        let now = Local::now();
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.settings.console_level.is_some_and(|min| level >= min) {
+            eprintln!("{}", record::console_line(subsystem, message, now));
+        }
+        if inner.settings.file_level.is_none_or(|min| level < min) {
+            return;
+        }
+        let line = record::render(level, subsystem, message, &inner.host, now);
+        if let Err(e) = inner.write_line(&line, now.date_naive()) {
+            if !inner.reported_error {
+                inner.reported_error = true;
+                let path = path_for(&inner.settings, now.date_naive());
+                eprintln!(
+                    "{} [logging] cannot write log file {}: {e}",
+                    record::local_time(now),
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+fn path_for(settings: &LogSettings, date: NaiveDate) -> PathBuf {
+    settings
+        .file
+        .clone()
+        .unwrap_or_else(|| default_file(settings.profile.as_deref(), date))
+}
+
+fn open_log(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            fs::create_dir_all(dir)?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// `openclaw-2026-11-23.log` → `openclaw-2026-11-23.<n>.log`.
+pub fn archive_path(path: &Path, n: u32) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("openclaw");
+    let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("log");
+    path.with_file_name(format!("{stem}.{n}.{ext}"))
+}
+
+impl Inner {
+    fn write_line(&mut self, line: &str, date: NaiveDate) -> std::io::Result<()> {
+        if self.current_date != Some(date) || self.current.is_none() {
+            let path = path_for(&self.settings, date);
+            let file = open_log(&path)?;
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            self.current = Some((path, file, size));
+            self.current_date = Some(date);
+        }
+        let needed = line.len() as u64 + 1;
+        let max = self.settings.max_file_bytes;
+        if let Some((path, _, size)) = &self.current {
+            if *size > 0 && *size + needed > max {
+                let path = path.clone();
+                for n in (1..ARCHIVES).rev() {
+                    let from = archive_path(&path, n);
+                    if from.exists() {
+                        fs::rename(&from, archive_path(&path, n + 1))?;
+                    }
+                }
+                fs::rename(&path, archive_path(&path, 1))?;
+                let file = open_log(&path)?;
+                self.current = Some((path, file, 0));
+            }
+        }
+        if let Some((_, file, size)) = &mut self.current {
+            let mut buf = Vec::with_capacity(line.len() + 1);
+            buf.extend_from_slice(line.as_bytes());
+            buf.push(b'\n');
+            file.write_all(&buf)?;
+            *size += needed;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_rotates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/gw.log");
+        let log = Logger::new(LogSettings {
+            file: Some(path.clone()),
+            console_level: None,
+            max_file_bytes: 2000,
+            ..LogSettings::default()
+        });
+        for i in 0..20 {
+            log.info("gateway", format!("line {i}"));
+        }
+        log.debug("gateway", "not written at info level");
+        assert!(path.exists());
+        assert!(archive_path(&path, 1).exists());
+        assert!(!archive_path(&path, ARCHIVES + 1).exists());
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("line 19"));
+        assert!(!text.contains("not written"));
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

@@ -1,0 +1,137 @@
+//! One log record in the upstream tslog JSON shape, and parsing such lines back.
+
+use super::level::Level;
+use chrono::{DateTime, Local, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+/// Local ISO-8601 time with offset and milliseconds (`2026-04-13T11:48:42.123+05:30`).
+pub fn local_time(t: DateTime<Local>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Render a record as one JSON line (no trailing newline).
+pub fn render(
+    level: Level,
+    subsystem: &str,
+    message: &str,
+    host: &str,
+    now: DateTime<Local>,
+) -> String {
+    let name = json!({ "subsystem": subsystem }).to_string();
+    json!({
+        "0": name,
+        "1": message,
+        "_meta": {
+            "runtime": "rust",
+            "runtimeVersion": env!("CARGO_PKG_VERSION"),
+            "hostname": host,
+            "name": name,
+            "parentNames": ["openclaw"],
+            "date": now.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Millis, true),
+            "logLevelId": level.id(),
+            "logLevelName": level.name(),
+        },
+        "time": local_time(now),
+        "hostname": host,
+        "message": message,
+    })
+    .to_string()
+}
+
+/// The human console form: `<time> [subsystem] message`.
+pub fn console_line(subsystem: &str, message: &str, now: DateTime<Local>) -> String {
+    format!("{} [{subsystem}] {message}", local_time(now))
+}
+
+/// A log line read back: JSON records are decoded, anything else is kept as plain text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    pub time: Option<String>,
+    pub level: Option<String>,
+    pub subsystem: Option<String>,
+    pub message: String,
+}
+
+/// Parse a line as upstream's reader does: level from `_meta.logLevelName`, subsystem from
+/// the JSON in `_meta.name`, message = numeric keys joined by spaces (or `message`).
+pub fn parse_line(line: &str) -> Parsed {
+    let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(line) else {
+        return Parsed {
+            time: None,
+            level: None,
+            subsystem: None,
+            message: line.to_string(),
+        };
+    };
+    let meta = obj.get("_meta");
+    let level = meta
+        .and_then(|m| m.get("logLevelName"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let subsystem = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .and_then(|n| serde_json::from_str::<Value>(n).ok())
+        .and_then(|v| {
+            v.get("subsystem")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while let Some(v) = obj.get(&i.to_string()) {
+        let is_bindings = i == 0
+            && v.as_str()
+                .is_some_and(|s| s.starts_with('{') && s.contains("\"subsystem\""));
+        if !is_bindings {
+            parts.push(match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+        }
+        i += 1;
+    }
+    let message = if parts.is_empty() {
+        obj.get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    } else {
+        parts.join(" ")
+    };
+    Parsed {
+        time: obj.get("time").and_then(Value::as_str).map(str::to_string),
+        level,
+        subsystem,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let line = render(Level::Warn, "gateway", "hello", "vm", Local::now());
+        let p = parse_line(&line);
+        assert_eq!(p.level.as_deref(), Some("WARN"));
+        assert_eq!(p.subsystem.as_deref(), Some("gateway"));
+        assert_eq!(p.message, "hello");
+    }
+
+    #[test]
+    fn parses_an_upstream_line() {
+        let line = r#"{"0":"{\"subsystem\":\"gateway\"}","1":"loading configuration…","_meta":{"runtime":"node","logLevelId":3,"logLevelName":"INFO","name":"{\"subsystem\":\"gateway\"}","parentNames":["openclaw"]},"time":"2026-11-23T18:18:36.785+00:00","hostname":"vm","message":"loading configuration…"}"#;
+        let p = parse_line(line);
+        assert_eq!(p.message, "loading configuration…");
+        assert_eq!(p.subsystem.as_deref(), Some("gateway"));
+        assert_eq!(parse_line("plain text").message, "plain text");
+    }
+}

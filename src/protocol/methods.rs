@@ -1,0 +1,43 @@
+//! Method and event names this gateway implements and advertises in `hello-ok.features`.
+//! Only implemented methods are advertised.
+
+pub const CONNECT: &str = "connect";
+pub const HEALTH: &str = "health";
+pub const STATUS: &str = "status";
+pub const SYSTEM_PRESENCE: &str = "system-presence";
+pub const SYSTEM_EVENT: &str = "system-event";
+pub const LOGS_TAIL: &str = "logs.tail";
+pub const CONFIG_GET: &str = "config.get";
+pub const LAST_HEARTBEAT: &str = "last-heartbeat";
+pub const SET_HEARTBEATS: &str = "set-heartbeats";
+pub const GATEWAY_IDENTITY_GET: &str = "gateway.identity.get";
+
+/// Methods advertised in `hello-ok.features.methods`.
+pub const IMPLEMENTED: &[&str] = &[
+    HEALTH,
+    STATUS,
+    SYSTEM_PRESENCE,
+    SYSTEM_EVENT,
+    LOGS_TAIL,
+    CONFIG_GET,
+    LAST_HEARTBEAT,
+    SET_HEARTBEATS,
+    GATEWAY_IDENTITY_GET,
+];
+
+pub const EV_CONNECT_CHALLENGE: &str = "connect.challenge";
+pub const EV_TICK: &str = "tick";
+pub const EV_PRESENCE: &str = "presence";
+pub const EV_HEALTH: &str = "health";
+pub const EV_SHUTDOWN: &str = "shutdown";
+pub const EV_HEARTBEAT: &str = "heartbeat";
+
+/// Events advertised in `hello-ok.features.events`.
+pub const EVENTS: &[&str] = &[
+    EV_CONNECT_CHALLENGE,
+    EV_PRESENCE,
+    EV_TICK,
+    EV_SHUTDOWN,
+    EV_HEALTH,
+    EV_HEARTBEAT,
+];

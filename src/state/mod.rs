@@ -1,0 +1,3 @@
+//! Files under the state dir, one store per file type, each written atomically.
+
+pub mod identity;

@@ -1,0 +1,72 @@
+//! Signals: shutdown event then close 1012 on SIGTERM; SIGUSR1 in-process restart.
+
+use crate::support::*;
+use std::time::Duration;
+
+#[tokio::test]
+async fn sigterm_sends_shutdown_then_closes_1012_and_exits_0() {
+    let p = Profile::local_token();
+    let mut gw = Gateway::start(&p, &[], &[]);
+    let (mut c, _) = connected(&gw.url(), "backend", &["operator.read"]).await;
+    gw.signal(libc::SIGTERM);
+    let ev = c.event("shutdown", Duration::from_secs(5)).await;
+    assert_eq!(ev["payload"]["reason"], "gateway stopping");
+    assert!(ev["payload"]["restartExpectedMs"].is_null());
+    assert_eq!(
+        c.closed().await,
+        Closed {
+            code: 1012,
+            reason: "service restart".into()
+        }
+    );
+    assert_eq!(gw.wait_exit(Duration::from_secs(10)), 0);
+    assert!(gw
+        .seen
+        .iter()
+        .any(|l| l.contains("signal SIGTERM received")));
+}
+
+#[tokio::test]
+async fn sigusr1_restarts_in_process_and_clients_reconnect() {
+    let p = Profile::local_token();
+    let mut gw = Gateway::start(&p, &[], &[]);
+    let (mut c, _) = connected(&gw.url(), "backend", &["operator.read"]).await;
+    gw.signal(libc::SIGUSR1);
+    let ev = c.event("shutdown", Duration::from_secs(5)).await;
+    assert_eq!(ev["payload"]["reason"], "gateway restarting");
+    assert_eq!(ev["payload"]["restartExpectedMs"], 1500);
+    assert_eq!(c.closed().await.code, 1012);
+    gw.wait_for_line("signal SIGUSR1 received", Duration::from_secs(5));
+    // The same process serves again on the same port.
+    let mut again = None;
+    for _ in 0..50 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", gw.port))
+            .await
+            .is_ok()
+        {
+            again = Some(());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(again.is_some());
+    let (mut c2, _) = connected(&gw.url(), "backend", &["operator.read"]).await;
+    assert_eq!(
+        c2.call("h", "health", serde_json::json!({})).await["ok"],
+        true
+    );
+    assert!(gw.child.try_wait().unwrap().is_none(), "same process");
+}
+
+#[test]
+fn sigusr1_is_ignored_when_commands_restart_is_false() {
+    let p = Profile::new("");
+    std::fs::write(p.config_path(), format!(r#"{{"gateway": {{"mode": "local", "auth": {{"token": "{TOKEN}"}}}}, "commands": {{"restart": false}}}}"#)).unwrap();
+    let mut gw = Gateway::start(&p, &[], &[]);
+    gw.signal(libc::SIGUSR1);
+    gw.wait_for_line(
+        "SIGUSR1 restart ignored (not authorized; commands.restart=false or use gateway tool).",
+        Duration::from_secs(5),
+    );
+    assert!(gw.child.try_wait().unwrap().is_none());
+}

@@ -1,0 +1,249 @@
+//! Start guards, config errors, profiles and port conflicts, through the real binary.
+
+use crate::support::*;
+use std::process::Command;
+use std::time::Duration;
+
+fn gateway_cmd(p: &Profile, args: &[&str]) -> Command {
+    let mut c = p.command();
+    c.arg("gateway").args(args);
+    c
+}
+
+const T: Duration = Duration::from_secs(20);
+
+#[test]
+fn missing_config_is_refused_with_exit_78() {
+    let p = Profile::new("");
+    let (code, _, err) = run(gateway_cmd(&p, &["--port", "0"]), T);
+    assert_eq!(code, 78);
+    assert!(err.contains("Missing config. Run `openclaw setup` or set gateway.mode=local (or pass --allow-unconfigured)."), "{err}");
+}
+
+#[test]
+fn mode_unset_and_mode_remote_are_refused() {
+    let p = Profile::new(r#"{"gateway": {"auth": {"token": "abcdefgh"}}}"#);
+    let (code, _, err) = run(gateway_cmd(&p, &["--port", "0"]), T);
+    assert_eq!(code, 78);
+    assert!(err.contains("Gateway start blocked: existing config is missing gateway.mode. Treat this as suspicious or clobbered config. Re-run `openclaw onboard --mode local` or `openclaw setup`, set gateway.mode=local manually, or pass --allow-unconfigured."), "{err}");
+    assert!(err.contains("Config write audit: "), "{err}");
+
+    let p = Profile::new(r#"{"gateway": {"mode": "remote", "auth": {"token": "abcdefgh"}}}"#);
+    let (code, _, err) = run(gateway_cmd(&p, &["--port", "0"]), T);
+    assert_eq!(code, 78);
+    assert!(err.contains("Gateway start blocked: set gateway.mode=local (current: remote) or pass --allow-unconfigured."), "{err}");
+}
+
+#[test]
+fn allow_unconfigured_starts_without_mode() {
+    let p = Profile::new("");
+    let mut gw = Gateway::spawn({
+        let mut c = gateway_cmd(
+            &p,
+            &[
+                "--port",
+                "0",
+                "--allow-unconfigured",
+                "--token",
+                "flag-token-123",
+            ],
+        );
+        c.env("OPENCLAW_ALLOW_MULTI_GATEWAY", "1");
+        c
+    });
+    assert!(gw.port > 0);
+    gw.signal(libc::SIGTERM);
+    assert_eq!(gw.wait_exit(T), 0);
+}
+
+#[test]
+fn non_loopback_bind_without_auth_is_refused() {
+    let p =
+        Profile::new(r#"{"gateway": {"mode": "local", "bind": "lan", "auth": {"mode": "none"}}}"#);
+    let (code, _, err) = run(gateway_cmd(&p, &["--port", "28999"]), T);
+    assert_eq!(code, 78);
+    assert!(err.contains("refusing to bind gateway to 0.0.0.0:28999 without auth (set gateway.auth.token/password, or set OPENCLAW_GATEWAY_TOKEN/OPENCLAW_GATEWAY_PASSWORD)"), "{err}");
+    // The same through flags.
+    let p = Profile::new(r#"{"gateway": {"mode": "local"}}"#);
+    let (code, _, err) = run(
+        gateway_cmd(&p, &["--port", "28999", "--bind", "lan", "--auth", "none"]),
+        T,
+    );
+    assert_eq!(code, 78);
+    assert!(
+        err.contains("refusing to bind gateway to 0.0.0.0:28999 without auth"),
+        "{err}"
+    );
+}
+
+#[test]
+fn token_mode_without_token_is_refused() {
+    let p = Profile::new(r#"{"gateway": {"mode": "local", "auth": {"mode": "token"}}}"#);
+    let (code, _, err) = run(gateway_cmd(&p, &["--port", "0"]), T);
+    assert_eq!(code, 78);
+    assert!(err.contains("gateway auth mode is token, but no token was configured (set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN)"), "{err}");
+}
+
+#[test]
+fn invalid_config_names_file_line_column_and_key() {
+    let p = Profile::new("{\n  gateway: {\n    mode: 'local',\n    prot: 1,\n  },\n}\n");
+    let (code, _, err) = run(gateway_cmd(&p, &["--port", "0"]), T);
+    assert_eq!(code, 78);
+    let file = p.config_path().display().to_string();
+    assert!(err.contains("OpenClaw config is invalid"), "{err}");
+    assert!(
+        err.contains(&format!("{file}:4:5: gateway: Unrecognized key: \"prot\"")),
+        "{err}"
+    );
+
+    let p = Profile::new("{\n  \"gateway\": {\n    \"mode\": \"local\",,\n  }\n}");
+    let (code, _, err) = run(gateway_cmd(&p, &["--port", "0"]), T);
+    assert_eq!(code, 78);
+    assert!(
+        err.contains("JSON5 parse failed: invalid character ',' at 3:21"),
+        "{err}"
+    );
+}
+
+#[test]
+fn legacy_bind_alias_blocks_and_legacy_token_warns() {
+    let p = Profile::new(
+        r#"{"gateway": {"mode": "local", "bind": "0.0.0.0", "auth": {"token": "abcdefgh"}}}"#,
+    );
+    let (code, _, err) = run(gateway_cmd(&p, &["--port", "0"]), T);
+    assert_eq!(code, 78);
+    assert!(err.contains("gateway.bind host aliases (for example 0.0.0.0/localhost) are legacy; use bind modes (lan/loopback/custom/tailnet/auto) instead. Run \"openclaw doctor --fix\"."), "{err}");
+
+    let p = Profile::new(
+        r#"{"gateway": {"mode": "local", "token": "old", "auth": {"token": "abcdefgh"}}}"#,
+    );
+    let mut gw = Gateway::spawn({
+        let mut c = gateway_cmd(&p, &["--port", "0"]);
+        c.env("OPENCLAW_ALLOW_MULTI_GATEWAY", "1");
+        c
+    });
+    gw.wait_for_line(
+        "Config uses \"gateway.token\". This key is ignored; use \"gateway.auth.token\" instead.",
+        T,
+    );
+}
+
+#[test]
+fn placeholder_token_is_refused() {
+    let p = Profile::new(
+        r#"{"gateway": {"mode": "local", "auth": {"token": "change-me-to-a-long-random-token"}}}"#,
+    );
+    let (code, _, err) = run(gateway_cmd(&p, &["--port", "0"]), T);
+    assert_eq!(code, 78);
+    assert!(err.contains("Invalid config: gateway auth token is set to the example placeholder from .env.example."), "{err}");
+}
+
+#[test]
+fn port_conflict_names_the_holder() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let p = Profile::local_token();
+    let (code, _, err) = run(gateway_cmd(&p, &["--port", &port]), T);
+    assert_eq!(code, 1, "a non-gateway holder is a failure: {err}");
+    assert!(
+        err.contains(&format!(
+            "another gateway instance is already listening on ws://127.0.0.1:{port}"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("Port {port} is already in use.")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("- pid {} ", std::process::id())),
+        "names the holder pid: {err}"
+    );
+    assert!(
+        err.contains("Another process is listening on this port."),
+        "{err}"
+    );
+}
+
+#[test]
+fn force_kills_the_listener_and_starts() {
+    // A real process holding the port: a second gateway under another profile.
+    let a = Profile::local_token();
+    let mut first = Gateway::start(&a, &[], &[]);
+    let port = first.port.to_string();
+    let b = Profile::local_token();
+    let mut second = Gateway::spawn(gateway_cmd(&b, &["--port", &port, "--force"]));
+    second.wait_for_line(&format!("force: killed pid {} ", first.child.id()), T);
+    assert_eq!(second.port.to_string(), port);
+    let code = first.wait_exit(T);
+    assert_eq!(code, 0, "the first gateway stopped cleanly on SIGTERM");
+}
+
+#[test]
+fn force_refuses_when_config_is_from_a_newer_version() {
+    let p = Profile::new(
+        r#"{"meta": {"lastTouchedVersion": "2099.1.1"}, "gateway": {"mode": "local", "auth": {"token": "abcdefgh"}}}"#,
+    );
+    let (code, _, err) = run(gateway_cmd(&p, &["--port", "0", "--force"]), T);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Refusing to force-kill gateway port listeners because this OpenClaw binary"),
+        "{err}"
+    );
+    assert!(
+        err.contains("OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS=1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Config was last written by a newer OpenClaw (2099.1.1); current version is "),
+        "{err}"
+    );
+}
+
+#[test]
+fn second_gateway_on_the_same_config_reports_already_running() {
+    let p = Profile::local_token();
+    let _first = Gateway::start(&p, &[], &[]);
+    let (code, _, err) = run(gateway_cmd(&p, &["--port", "0"]), T);
+    assert_eq!(code, 0, "a healthy owner is not a failure: {err}");
+    assert!(err.contains("gateway already running (pid "), "{err}");
+    assert!(err.contains("lock timeout after 5000ms"), "{err}");
+}
+
+#[test]
+fn dev_and_profile_are_isolated() {
+    let p = Profile::new("");
+    let home = p.path().join("home");
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .args(["--dev", "gateway", "--port", "0"]);
+    let mut dev = Gateway::spawn(cmd);
+    let dev_config = home.join(".openclaw-dev").join("openclaw.json");
+    assert!(dev_config.exists(), "--dev creates its config");
+    let text = std::fs::read_to_string(&dev_config).unwrap();
+    assert!(text.contains("\"mode\": \"local\""));
+    dev.signal(libc::SIGTERM);
+    assert_eq!(dev.wait_exit(T), 0);
+
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("HOME", &home)
+        .args(["--dev", "--profile", "x", "gateway"]);
+    let (code, _, err) = run(cmd, T);
+    assert_eq!(code, 2);
+    assert!(err.contains("Cannot combine --dev with --profile"), "{err}");
+
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("HOME", &home)
+        .args(["--profile", "work", "gateway", "--port", "0"]);
+    let (code, _, err) = run(cmd, T);
+    assert_eq!(code, 78, "work profile has no config yet: {err}");
+    assert!(err.contains("Missing config."));
+    assert!(
+        !home.join(".openclaw").exists(),
+        "the default profile is untouched"
+    );
+}

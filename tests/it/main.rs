@@ -1,0 +1,9 @@
+//! Integration tests: one binary, a module per area. Every test starts the real
+//! `openclaw` binary on an ephemeral loopback port and cleans up what it started.
+
+mod gateway_handshake;
+mod gateway_http;
+mod gateway_lifecycle;
+mod gateway_startup;
+mod man;
+mod support;

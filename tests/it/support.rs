@@ -1,0 +1,350 @@
+//! Test harness: a temp profile, the real gateway binary, and a WebSocket client.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// A temporary state dir and config.
+pub struct Profile {
+    pub dir: tempfile::TempDir,
+}
+
+impl Profile {
+    pub fn new(config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = Profile { dir };
+        if !config.is_empty() {
+            std::fs::write(p.config_path(), config).expect("write config");
+        }
+        p
+    }
+
+    /// A local token-auth config logging into the temp dir.
+    pub fn local_token() -> Self {
+        let p = Self::new("");
+        std::fs::write(
+            p.config_path(),
+            format!(
+                r#"{{ gateway: {{ mode: "local", bind: "loopback", auth: {{ mode: "token", token: "{TOKEN}" }} }}, logging: {{ file: "{}" }} }}"#,
+                p.log_path().display()
+            ),
+        )
+        .unwrap();
+        p
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("openclaw.json")
+    }
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("gateway.log")
+    }
+
+    /// The `openclaw` command with this profile's environment only.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path().join("home"))
+            .env("OPENCLAW_STATE_DIR", self.dir.path().join("state"))
+            .env("OPENCLAW_CONFIG_PATH", self.config_path())
+            .env("NO_COLOR", "1");
+        c
+    }
+}
+
+/// A running gateway; killed on drop.
+pub struct Gateway {
+    pub child: Child,
+    pub port: u16,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_reader(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Gateway {
+    /// Start `openclaw gateway --port 0 <args>` and wait for `ready`.
+    pub fn start(profile: &Profile, args: &[&str], envs: &[(&str, &str)]) -> Gateway {
+        let mut cmd = profile.command();
+        cmd.arg("gateway").arg("--port").arg("0").args(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        Self::spawn(cmd)
+    }
+
+    pub fn spawn(mut cmd: Command) -> Gateway {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn gateway");
+        let lines = spawn_reader(&mut child);
+        let mut gw = Gateway {
+            child,
+            port: 0,
+            lines,
+            seen: Vec::new(),
+        };
+        let line = gw.wait_for_line("listening on ws://", Duration::from_secs(20));
+        let rest = line.split("listening on ws://").nth(1).unwrap();
+        let addr = rest.split([',', ' ']).next().unwrap();
+        gw.port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        gw.wait_for_line("[gateway] ready", Duration::from_secs(10));
+        gw
+    }
+
+    /// Wait until a console line contains `needle`; panics with what was seen.
+    pub fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> String {
+        if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.contains(needle) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line containing {needle:?}; seen:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Wait for exit; returns the exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> i32 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                while let Ok(l) = self.lines.try_recv() {
+                    self.seen.push(l);
+                }
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not exit; seen:\n{}",
+                self.seen.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Run a command to completion: (exit code, stdout, stderr).
+pub fn run(mut cmd: Command, timeout: Duration) -> (i32, String, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + timeout;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("command timed out");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A raw WebSocket client.
+pub struct Client {
+    pub ws: WsStream,
+    pub challenge: Value,
+    pub events: Vec<Value>,
+}
+
+/// How the server ended the socket.
+#[derive(Debug, PartialEq)]
+pub struct Closed {
+    pub code: u16,
+    pub reason: String,
+}
+
+impl Client {
+    pub async fn open(url: &str) -> Client {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connect");
+        let first = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let challenge: Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
+        assert_eq!(challenge["event"], "connect.challenge");
+        Client {
+            ws,
+            challenge,
+            events: Vec::new(),
+        }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text.to_string())).await.unwrap();
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.send_text(&v.to_string()).await;
+    }
+
+    /// Next JSON frame, or the close.
+    pub async fn next(&mut self, timeout: Duration) -> Result<Value, Closed> {
+        loop {
+            let msg = match tokio::time::timeout(timeout, self.ws.next()).await {
+                Err(_) => panic!("no frame within {timeout:?}"),
+                Ok(None) => {
+                    return Err(Closed {
+                        code: 1006,
+                        reason: String::new(),
+                    })
+                }
+                Ok(Some(Err(_))) => {
+                    return Err(Closed {
+                        code: 1006,
+                        reason: String::new(),
+                    })
+                }
+                Ok(Some(Ok(m))) => m,
+            };
+            match msg {
+                Message::Text(t) => return Ok(serde_json::from_str(t.as_str()).unwrap()),
+                Message::Close(f) => {
+                    return Err(f
+                        .map(|f| Closed {
+                            code: f.code.into(),
+                            reason: f.reason.to_string(),
+                        })
+                        .unwrap_or(Closed {
+                            code: 1005,
+                            reason: String::new(),
+                        }))
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// Wait for the response with `id`, keeping events.
+    pub async fn response(&mut self, id: &str) -> Value {
+        loop {
+            let v = self
+                .next(Duration::from_secs(10))
+                .await
+                .unwrap_or_else(|c| panic!("closed {c:?} waiting for {id}"));
+            if v["type"] == "res" && v["id"] == id {
+                return v;
+            }
+            self.events.push(v);
+        }
+    }
+
+    /// Wait for the close, skipping other frames.
+    pub async fn closed(&mut self) -> Closed {
+        loop {
+            if let Err(c) = self.next(Duration::from_secs(20)).await {
+                return c;
+            }
+        }
+    }
+
+    pub async fn event(&mut self, name: &str, timeout: Duration) -> Value {
+        if let Some(i) = self.events.iter().position(|e| e["event"] == name) {
+            return self.events.remove(i);
+        }
+        loop {
+            let v = self
+                .next(timeout)
+                .await
+                .unwrap_or_else(|c| panic!("closed {c:?} waiting for {name}"));
+            if v["type"] == "event" && v["event"] == name {
+                return v;
+            }
+            self.events.push(v);
+        }
+    }
+
+    pub async fn call(&mut self, id: &str, method: &str, params: Value) -> Value {
+        self.send(json!({"type": "req", "id": id, "method": method, "params": params}))
+            .await;
+        self.response(id).await
+    }
+}
+
+pub fn connect_params(client_id: &str, mode: &str, scopes: &[&str], auth: Value) -> Value {
+    json!({
+        "minProtocol": 3, "maxProtocol": 4,
+        "client": {"id": client_id, "version": "test", "platform": "linux", "mode": mode},
+        "role": "operator", "scopes": scopes, "auth": auth,
+    })
+}
+
+/// Open and complete a handshake with the shared token and the given scopes.
+pub async fn connected(url: &str, mode: &str, scopes: &[&str]) -> (Client, Value) {
+    let mut c = Client::open(url).await;
+    c.send(json!({"type": "req", "id": "c1", "method": "connect",
+        "params": connect_params("gateway-client", mode, scopes, json!({"token": TOKEN}))}))
+        .await;
+    let hello = c.response("c1").await;
+    assert_eq!(hello["ok"], true, "{hello}");
+    (c, hello)
+}
