@@ -80,13 +80,19 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(port: u16) -> Ws {
+    connect_as(port, "backend").await
+}
+
+/// `cli`-mode clients are not tracked in presence, so holding many of them measures the
+/// per-connection cost without the presence fan-out.
+async fn connect_as(port: u16, mode: &str) -> Ws {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}"))
         .await
         .unwrap();
     ws.next().await.unwrap().unwrap(); // challenge
     let req = json!({"type": "req", "id": "c", "method": "connect", "params": {
         "minProtocol": 3, "maxProtocol": 4,
-        "client": {"id": "gateway-client", "version": "bench", "platform": "linux", "mode": "backend"},
+        "client": {"id": "gateway-client", "version": "bench", "platform": "linux", "mode": mode},
         "scopes": ["operator.read"], "auth": {"token": TOKEN}}});
     ws.send(Message::text(req.to_string())).await.unwrap();
     wait_res(&mut ws, "c").await;
@@ -190,7 +196,7 @@ fn main() {
     let held = rt.block_on(async {
         let mut v = Vec::new();
         for _ in 0..1000 {
-            v.push(connect(gw.port).await);
+            v.push(connect_as(gw.port, "cli").await);
         }
         v
     });

@@ -53,6 +53,9 @@ pub async fn run(mut opts: GatewayOptions) -> i32 {
     let mut sigint = signal(SignalKind::interrupt()).ok();
     let mut sigusr1 = signal(SignalKind::user_defined1()).ok();
 
+    if let Some(n) = crate::os::proc::raise_nofile_limit() {
+        console.debug("gateway", format!("open file limit: {n}"));
+    }
     let mut lock: Option<lock::GatewayLock> = None;
     loop {
         let prepared = match startup::prepare(&opts, &console).await {

@@ -218,6 +218,28 @@ pub fn signal(pid: u32, sig: i32) -> std::io::Result<bool> {
     }
 }
 
+/// Raise the open-file soft limit to the hard limit (a gateway holds one fd per client).
+/// Returns the new soft limit.
+pub fn raise_nofile_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on this process with a valid, initialized struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return None;
+            }
+        }
+    }
+    Some(lim.rlim_cur)
+}
+
 pub fn current_uid() -> u32 {
     // SAFETY: getuid(2) cannot fail.
     unsafe { libc::getuid() }
