@@ -149,27 +149,13 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain getrlimit/setrlimit on our own process.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-            lim.rlim_cur = lim.rlim_max.min(65536);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
 fn main() {
     // `cargo test --benches` runs this with `--bench` absent: keep that cheap.
     if !std::env::args().any(|a| a == "--bench") {
         println!("gateway bench: skipped (run with `cargo bench --bench gateway`)");
         return;
     }
-    raise_fd_limit();
+    openclaw::os::proc::raise_nofile_limit();
     let mut starts: Vec<Duration> = (0..10).map(|_| start().1).collect();
     starts.sort();
     println!(
