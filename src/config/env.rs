@@ -80,16 +80,4 @@ impl Env {
             PathBuf::from(p)
         }
     }
-
-    /// Every `OPENCLAW_*` variable that is set (values included; callers redact).
-    pub fn openclaw_vars(&self) -> Vec<(&str, &str)> {
-        let mut v: Vec<_> = self
-            .vars
-            .iter()
-            .filter(|(k, _)| k.starts_with("OPENCLAW_"))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        v.sort();
-        v
-    }
 }

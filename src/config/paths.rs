@@ -1,7 +1,7 @@
 //! State dir, config path and profiles (spec 2.1).
 
 use super::env::{self, Env};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -99,21 +99,6 @@ pub fn resolve(env: &Env) -> Paths {
 impl Paths {
     pub fn logs_dir(&self) -> PathBuf {
         self.state_dir.join("logs")
-    }
-    pub fn identity_dir(&self) -> PathBuf {
-        self.state_dir.join("identity")
-    }
-    pub fn devices_dir(&self) -> PathBuf {
-        self.state_dir.join("devices")
-    }
-}
-
-/// Show a path with the home directory abbreviated to `~`, as the upstream CLI does.
-pub fn display(path: &Path, env: &Env) -> String {
-    let home = env.home();
-    match path.strip_prefix(&home) {
-        Ok(rest) if home != Path::new("/") => format!("~/{}", rest.display()),
-        _ => path.display().to_string(),
     }
 }
 

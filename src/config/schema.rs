@@ -22,10 +22,6 @@ pub enum Schema {
         fields: Vec<(&'static str, Schema)>,
         open: bool,
     },
-    /// An object whose values all follow one schema.
-    Map(Box<Schema>),
-    /// A value that may be one of several shapes (first match wins for messages).
-    OneOf(Vec<Schema>),
 }
 
 fn obj(fields: Vec<(&'static str, Schema)>) -> Schema {
@@ -338,23 +334,6 @@ pub fn validate(schema: &Schema, value: &Value, path: &str, out: &mut Vec<Violat
             }
             None => fail(format!("Expected object, received {}", type_name(value))),
         },
-        Schema::Map(inner) => match value.as_object() {
-            Some(map) => {
-                for (k, v) in map {
-                    validate(inner, v, &join(path, k), out);
-                }
-            }
-            None => fail(format!("Expected object, received {}", type_name(value))),
-        },
-        Schema::OneOf(options) => {
-            if !options.iter().any(|s| {
-                let mut scratch = Vec::new();
-                validate(s, value, path, &mut scratch);
-                scratch.is_empty()
-            }) {
-                fail("Value does not match any allowed shape".into());
-            }
-        }
         Schema::Bool => fail(format!("Expected boolean, received {}", type_name(value))),
         Schema::Str => fail(format!("Expected string, received {}", type_name(value))),
         Schema::Num => fail(format!("Expected number, received {}", type_name(value))),

@@ -4,7 +4,7 @@
 use super::auth;
 use super::http::{self, ProbeState};
 use super::methods::{self, Caller};
-use super::state::{ClientHandle, ClientIdentity, Gateway, Outbound};
+use super::state::{ClientHandle, Gateway, Outbound, Outlet};
 use crate::protocol::connect;
 use crate::protocol::error::{ErrorShape, FORBIDDEN, INVALID_REQUEST};
 use crate::protocol::frame::{self, FrameError};
@@ -14,7 +14,7 @@ use crate::protocol::{self, close};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::BufReader;
@@ -80,7 +80,7 @@ fn close_msg(code: u16, reason: &str) -> Message {
 fn spawn_writer(
     mut sink: futures_util::stream::SplitSink<Ws, Message>,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
-    buffered: Arc<AtomicUsize>,
+    outlet: Outlet,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(out) = rx.recv().await {
@@ -88,7 +88,7 @@ fn spawn_writer(
                 Outbound::Text(t) => {
                     let len = t.len();
                     let r = sink.send(Message::text(t)).await;
-                    buffered.fetch_sub(len, Ordering::SeqCst);
+                    outlet.sent(len);
                     if r.is_err() {
                         break;
                     }
@@ -107,16 +107,10 @@ async fn session(ws: Ws, peer: SocketAddr, gw: Arc<Gateway>, mut shutdown: watch
     let conn_id = uuid::Uuid::new_v4().to_string();
     let remote = peer.ip().to_string();
     let (sink, mut source) = ws.split();
-    let (tx, rx) = mpsc::unbounded_channel::<Outbound>();
-    let buffered = Arc::new(AtomicUsize::new(0));
-    let mut writer = spawn_writer(sink, rx, buffered.clone());
-    let send = |text: String| {
-        buffered.fetch_add(text.len(), Ordering::SeqCst);
-        let _ = tx.send(Outbound::Text(text));
-    };
-    let close = |code: u16, reason: &str| {
-        let _ = tx.send(Outbound::Close(code, reason.to_string()));
-    };
+    let (outlet, rx) = Outlet::new();
+    let mut writer = spawn_writer(sink, rx, outlet.clone());
+    let send = |text: String| outlet.queue(text);
+    let close = |code: u16, reason: &str| outlet.close(code, reason);
 
     let nonce = uuid::Uuid::new_v4().to_string();
     let challenge = json!({"nonce": nonce, "ts": crate::util::now_ms()});
@@ -145,7 +139,7 @@ async fn session(ws: Ws, peer: SocketAddr, gw: Arc<Gateway>, mut shutdown: watch
                     "gateway/ws",
                     format!("handshake timeout conn={conn_id} remote={remote}"),
                 );
-                let _ = tx.send(Outbound::Close(close::NORMAL, String::new()));
+                close(close::NORMAL, "");
                 let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
                 return;
             }
@@ -239,15 +233,9 @@ async fn session(ws: Ws, peer: SocketAddr, gw: Arc<Gateway>, mut shutdown: watch
 
     let mut client = ClientHandle::new(
         conn_id.clone(),
-        ClientIdentity {
-            role: granted.role.clone(),
-            scopes: granted.scopes.clone(),
-            protocol: granted.protocol,
-            client_id: params.client.id.clone(),
-            client_mode: params.client.mode.clone(),
-        },
-        tx.clone(),
-        buffered.clone(),
+        granted.role.clone(),
+        granted.scopes.clone(),
+        outlet.clone(),
     );
     // CLI-mode clients are not tracked in presence (probe-mode clients are).
     if params.client.mode != "cli" {

@@ -12,7 +12,6 @@ pub mod methods;
 pub mod startup;
 pub mod state;
 
-use crate::config::{Env, Paths};
 use crate::contract::exit;
 use crate::logging::Logger;
 use crate::protocol::{self, close, methods as m};
@@ -269,9 +268,4 @@ fn spawn_timers(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
             }
         }
     });
-}
-
-/// Resolve paths for `opts` (re-exported for the CLI).
-pub fn resolve_paths(env: &Env) -> Paths {
-    crate::config::paths::resolve(env)
 }

@@ -20,14 +20,43 @@ pub enum Outbound {
     Close(u16, String),
 }
 
-/// Who a connection authenticated as.
+/// The sending side of one socket: frames queued for its writer task, with the bytes not
+/// yet written counted for the slow-consumer policy.
 #[derive(Debug, Clone)]
-pub struct ClientIdentity {
-    pub role: String,
-    pub scopes: Vec<String>,
-    pub protocol: u32,
-    pub client_id: String,
-    pub client_mode: String,
+pub struct Outlet {
+    tx: mpsc::UnboundedSender<Outbound>,
+    buffered: Arc<AtomicUsize>,
+}
+
+impl Outlet {
+    /// A new outlet and the receiver its writer drains (the writer calls [`Outlet::sent`]).
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<Outbound>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let outlet = Outlet {
+            tx,
+            buffered: Arc::new(AtomicUsize::new(0)),
+        };
+        (outlet, rx)
+    }
+
+    /// Queue a frame, counting its bytes until the writer has sent it.
+    pub fn queue(&self, text: String) {
+        self.buffered.fetch_add(text.len(), Ordering::SeqCst);
+        let _ = self.tx.send(Outbound::Text(text));
+    }
+
+    pub fn close(&self, code: u16, reason: &str) {
+        let _ = self.tx.send(Outbound::Close(code, reason.to_string()));
+    }
+
+    /// The writer reports `bytes` as written.
+    pub fn sent(&self, bytes: usize) {
+        self.buffered.fetch_sub(bytes, Ordering::SeqCst);
+    }
+
+    fn buffered(&self) -> usize {
+        self.buffered.load(Ordering::SeqCst)
+    }
 }
 
 /// A connected, authenticated client.
@@ -36,32 +65,19 @@ pub struct ClientHandle {
     pub conn_id: String,
     pub role: String,
     pub scopes: Vec<String>,
-    pub protocol: u32,
-    pub client_id: String,
-    pub client_mode: String,
     pub presence_key: Option<String>,
-    tx: mpsc::UnboundedSender<Outbound>,
-    buffered: Arc<AtomicUsize>,
+    outlet: Outlet,
     seq: Arc<AtomicU64>,
 }
 
 impl ClientHandle {
-    pub fn new(
-        conn_id: String,
-        who: ClientIdentity,
-        tx: mpsc::UnboundedSender<Outbound>,
-        buffered: Arc<AtomicUsize>,
-    ) -> Self {
+    pub fn new(conn_id: String, role: String, scopes: Vec<String>, outlet: Outlet) -> Self {
         ClientHandle {
             conn_id,
-            role: who.role,
-            scopes: who.scopes,
-            protocol: who.protocol,
-            client_id: who.client_id,
-            client_mode: who.client_mode,
+            role,
+            scopes,
             presence_key: None,
-            tx,
-            buffered,
+            outlet,
             seq: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -79,17 +95,15 @@ impl ClientHandle {
     fn send_event(&self, event: &Serialized, drop_if_slow: bool) -> bool {
         // The sequence advances even for a dropped event so the client can see the gap.
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.buffered.load(Ordering::SeqCst) > protocol::MAX_BUFFERED_BYTES {
+        if self.outlet.buffered() > protocol::MAX_BUFFERED_BYTES {
             if drop_if_slow {
                 return true;
             }
-            let _ = self.tx.send(Outbound::Close(
-                close::POLICY,
-                close::REASON_SLOW_CONSUMER.into(),
-            ));
+            self.outlet
+                .close(close::POLICY, close::REASON_SLOW_CONSUMER);
             return false;
         }
-        self.queue(frame::event_from_parts(
+        self.outlet.queue(frame::event_from_parts(
             &event.name,
             &event.payload,
             seq,
@@ -98,14 +112,8 @@ impl ClientHandle {
         true
     }
 
-    /// Queue a frame, counting its bytes until the writer has sent it.
-    pub fn queue(&self, text: String) {
-        self.buffered.fetch_add(text.len(), Ordering::SeqCst);
-        let _ = self.tx.send(Outbound::Text(text));
-    }
-
     pub fn close(&self, code: u16, reason: &str) {
-        let _ = self.tx.send(Outbound::Close(code, reason.to_string()));
+        self.outlet.close(code, reason);
     }
 }
 

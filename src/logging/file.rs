@@ -89,24 +89,10 @@ impl Logger {
         }
     }
 
-    /// A logger that writes nothing (for commands that must not touch the log).
-    pub fn silent() -> Self {
-        Self::new(LogSettings {
-            file_level: None,
-            console_level: None,
-            ..LogSettings::default()
-        })
-    }
-
     /// The file this logger writes now.
     pub fn file_path(&self) -> PathBuf {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         path_for(&inner.settings, Local::now().date_naive())
-    }
-
-    pub fn set_console_level(&self, level: Option<Level>) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.settings.console_level = level;
     }
 
     pub fn info(&self, subsystem: &str, message: impl AsRef<str>) {

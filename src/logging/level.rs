@@ -46,8 +46,4 @@ impl Level {
             _ => return None,
         })
     }
-
-    pub fn from_name(s: &str) -> Option<Level> {
-        Self::parse(s).flatten()
-    }
 }

@@ -2,7 +2,7 @@
 
 use super::error::ErrorShape;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// A validated inbound request frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,14 +134,6 @@ pub fn event_from_parts(
         None => format!(
             r#"{{"type":"event","event":{event_json},"payload":{payload_json},"seq":{seq}}}"#
         ),
-    }
-}
-
-/// Keep `obj` only if it is a JSON object (helper for params).
-pub fn params_object(params: &Value) -> Option<&Map<String, Value>> {
-    match params {
-        Value::Object(m) => Some(m),
-        _ => None,
     }
 }
 
