@@ -350,6 +350,7 @@ async fn session(ws: Ws, peer: SocketAddr, gw: Arc<Gateway>, mut shutdown: watch
             conn_id: &conn_id,
             scopes: &granted.scopes,
         };
+        let started = std::time::Instant::now();
         let out = if methods::is_implemented(&req.method) {
             methods::dispatch(&gw, &caller, &req.method, &req.params)
         } else {
@@ -358,6 +359,18 @@ async fn session(ws: Ws, peer: SocketAddr, gw: Arc<Gateway>, mut shutdown: watch
                 req.method
             )))
         };
+        let outcome = match &out {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("error={}", e.code),
+        };
+        gw.logger.debug(
+            "gateway/ws",
+            format!(
+                "req conn={conn_id} method={} {outcome} {}ms",
+                req.method,
+                started.elapsed().as_millis()
+            ),
+        );
         match out {
             Ok(payload) => send(frame::response_ok(&req.id, payload)),
             Err(e) => send(frame::response_err(&req.id, &e)),

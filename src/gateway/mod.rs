@@ -252,8 +252,11 @@ async fn accept_loop(
     }
 }
 
-fn spawn_timers(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+fn spawn_timers(gw: Arc<Gateway>, shutdown: watch::Receiver<bool>) {
+    let gw1 = gw.clone();
+    let mut shutdown1 = shutdown.clone();
     tokio::spawn(async move {
+        let gw = gw1;
         let cfg = gw.config();
         let mut tick = tokio::time::interval(Duration::from_millis(cfg.tick_interval_ms.max(10)));
         let mut health =
@@ -264,7 +267,20 @@ fn spawn_timers(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
             tokio::select! {
                 _ = tick.tick() => gw.broadcast(m::EV_TICK, &json!({"ts": crate::util::now_ms()}), true, false),
                 _ = health.tick() => { health::refresh(&gw); }
-                _ = shutdown.changed() => return,
+                _ = shutdown1.changed() => return,
+            }
+        }
+    });
+    let gw2 = gw.clone();
+    let mut shutdown2 = shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = gw2.presence_dirty.notified() => {
+                    tokio::time::sleep(state::PRESENCE_COALESCE).await;
+                    gw2.flush_presence();
+                }
+                _ = shutdown2.changed() => return,
             }
         }
     });

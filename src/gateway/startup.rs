@@ -102,6 +102,32 @@ fn env_ms(env: &Env, key: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The logger for this run, from the config's `logging.*` (defaults when it is unreadable).
+fn logger_for(loaded: &config::LoadedConfig, env: &Env, paths: &Paths, verbose: bool) -> Logger {
+    let level = |k: &str, d: Option<Level>| loaded.get_str(k).and_then(Level::parse).unwrap_or(d);
+    let file_level = env
+        .get(env::LOG_LEVEL)
+        .and_then(Level::parse)
+        .unwrap_or_else(|| level("logging.level", Some(Level::Info)));
+    let console_level = if verbose {
+        Some(Level::Debug)
+    } else {
+        level("logging.consoleLevel", Some(Level::Info))
+    };
+    Logger::new(LogSettings {
+        file: loaded.get_str("logging.file").map(|f| env.expand_home(f)),
+        profile: paths.profile.clone(),
+        file_level,
+        console_level,
+        max_file_bytes: loaded
+            .get("logging.maxFileBytes")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(crate::logging::file::DEFAULT_MAX_FILE_BYTES),
+    })
+}
+
+/// Prepare a run. A refusal is also written to the file log (without echoing it on the
+/// console a second time), so `gateway status` and the doctor can show the last error.
 pub async fn prepare(opts: &GatewayOptions, console: &Logger) -> Result<Prepared, StartFailure> {
     let env = &opts.env;
     let paths = opts
@@ -115,6 +141,23 @@ pub async fn prepare(opts: &GatewayOptions, console: &Logger) -> Result<Prepared
         }
     }
     let loaded = config::load(&paths.config_path, env);
+    let logger = logger_for(&loaded, env, &paths, opts.verbose);
+    prepare_loaded(opts, paths, loaded, logger.clone())
+        .await
+        .inspect_err(|fail| {
+            for line in fail.lines.iter().filter(|l| !l.is_empty()) {
+                logger.file_only(Level::Error, "gateway", line);
+            }
+        })
+}
+
+async fn prepare_loaded(
+    opts: &GatewayOptions,
+    paths: Paths,
+    loaded: config::LoadedConfig,
+    logger: Logger,
+) -> Result<Prepared, StartFailure> {
+    let env = &opts.env;
     if !loaded.is_valid() {
         let mut lines = vec![
             "OpenClaw config is invalid".to_string(),
@@ -134,7 +177,7 @@ pub async fn prepare(opts: &GatewayOptions, console: &Logger) -> Result<Prepared
         .iter()
         .filter(|i| i.severity == Severity::Warning)
     {
-        console.warn("config", &w.message);
+        logger.warn("config", &w.message);
     }
     if !opts.allow_unconfigured {
         if !loaded.exists {
@@ -158,7 +201,7 @@ pub async fn prepare(opts: &GatewayOptions, console: &Logger) -> Result<Prepared
         }
     }
 
-    console.info("gateway", "resolving authentication…");
+    logger.info("gateway", "resolving authentication…");
     let (port, port_source) = gwcfg::resolve_port(opts.port, env, &loaded);
     let bind_mode = opts
         .bind
@@ -230,28 +273,6 @@ pub async fn prepare(opts: &GatewayOptions, console: &Logger) -> Result<Prepared
         }
     }
 
-    // Logger with the config's settings.
-    let level = |k: &str, d: Option<Level>| loaded.get_str(k).and_then(Level::parse).unwrap_or(d);
-    let file_level = env
-        .get(env::LOG_LEVEL)
-        .and_then(Level::parse)
-        .unwrap_or_else(|| level("logging.level", Some(Level::Info)));
-    let console_level = if opts.verbose {
-        Some(Level::Debug)
-    } else {
-        level("logging.consoleLevel", Some(Level::Info))
-    };
-    let settings = LogSettings {
-        file: loaded.get_str("logging.file").map(|f| env.expand_home(f)),
-        profile: paths.profile.clone(),
-        file_level,
-        console_level,
-        max_file_bytes: loaded
-            .get("logging.maxFileBytes")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(crate::logging::file::DEFAULT_MAX_FILE_BYTES),
-    };
-    let logger = Logger::new(settings);
     let log_file = logger.file_path();
     logger.info(
         "gateway",

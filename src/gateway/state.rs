@@ -164,7 +164,11 @@ pub struct Gateway {
     pub last_heartbeat: Mutex<Option<Value>>,
     pub system_events: Mutex<VecDeque<Value>>,
     pub draining: AtomicBool,
+    pub presence_dirty: tokio::sync::Notify,
 }
+
+/// Window in which presence changes are merged into one broadcast.
+pub const PRESENCE_COALESCE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// At most this many queued system events are kept.
 pub const MAX_SYSTEM_EVENTS: usize = 20;
@@ -192,6 +196,7 @@ impl Gateway {
             last_heartbeat: Mutex::new(None),
             system_events: Mutex::new(VecDeque::new()),
             draining: AtomicBool::new(false),
+            presence_dirty: tokio::sync::Notify::new(),
         });
         gw.upsert_presence(gw.instance_id.clone(), gw.self_presence());
         gw
@@ -260,7 +265,15 @@ impl Gateway {
         self.presence_version.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Ask for a `presence` broadcast. Requests within [`PRESENCE_COALESCE`] are merged into
+    /// one event: each carries the whole list and `stateVersion`, so nothing is lost, and a
+    /// burst of N connects costs one fan-out instead of N.
     pub fn broadcast_presence(&self) {
+        self.presence_dirty.notify_one();
+    }
+
+    /// Send the current presence list now (the coalescing task calls this).
+    pub fn flush_presence(&self) {
         let payload = json!({ "presence": self.presence_list() });
         self.broadcast(protocol::methods::EV_PRESENCE, &payload, true, true);
     }
@@ -338,5 +351,59 @@ impl Gateway {
         while q.len() > MAX_SYSTEM_EVENTS {
             q.pop_front();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serialized() -> Serialized {
+        Serialized {
+            name: "\"shutdown\"".into(),
+            payload: "{}".into(),
+            state_version: None,
+        }
+    }
+
+    #[test]
+    fn slow_consumer_is_closed_for_non_droppable_events() {
+        let (outlet, mut rx) = Outlet::new();
+        let client = ClientHandle::new("c".into(), "operator".into(), vec![], outlet.clone());
+        // Nothing drains the queue: it grows past the cap.
+        outlet.queue("x".repeat(protocol::MAX_BUFFERED_BYTES + 1));
+        assert!(
+            client.send_event(&serialized(), true),
+            "droppable events are dropped, not fatal"
+        );
+        assert!(!client.send_event(&serialized(), false));
+        let _big = rx.try_recv().unwrap();
+        match rx.try_recv().unwrap() {
+            Outbound::Close(code, reason) => {
+                assert_eq!((code, reason.as_str()), (1008, "slow consumer"));
+            }
+            other => panic!("expected close, got {other:?}"),
+        }
+        assert!(rx.try_recv().is_err(), "the dropped event was not queued");
+    }
+
+    #[test]
+    fn sequence_advances_even_when_dropping() {
+        let (outlet, mut rx) = Outlet::new();
+        let client = ClientHandle::new("c".into(), "operator".into(), vec![], outlet.clone());
+        assert!(client.send_event(&serialized(), true));
+        outlet.queue("x".repeat(protocol::MAX_BUFFERED_BYTES + 1));
+        assert!(client.send_event(&serialized(), true)); // dropped: seq 2
+        outlet.sent(protocol::MAX_BUFFERED_BYTES + 1);
+        assert!(client.send_event(&serialized(), true)); // seq 3
+        let seqs: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
+            .filter_map(|o| match o {
+                Outbound::Text(t) if t.starts_with("{\"type\":\"event\"") => {
+                    serde_json::from_str::<Value>(&t).ok()?["seq"].as_u64()
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(seqs, vec![1, 3]);
     }
 }

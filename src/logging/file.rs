@@ -109,9 +109,18 @@ impl Logger {
     }
 
     pub fn log(&self, level: Level, subsystem: &str, message: &str) {
+        self.write(level, subsystem, message, true);
+    }
+
+    /// Write to the file only (the caller already told the console).
+    pub fn file_only(&self, level: Level, subsystem: &str, message: &str) {
+        self.write(level, subsystem, message, false);
+    }
+
+    fn write(&self, level: Level, subsystem: &str, message: &str, console: bool) {
         let now = Local::now();
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.settings.console_level.is_some_and(|min| level >= min) {
+        if console && inner.settings.console_level.is_some_and(|min| level >= min) {
             eprintln!("{}", record::console_line(subsystem, message, now));
         }
         if inner.settings.file_level.is_none_or(|min| level < min) {
@@ -153,6 +162,35 @@ fn open_log(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
+/// Dated default logs older than this are removed when a new day's file is opened.
+pub const PRUNE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Remove `openclaw-*.log` files (and their archives) in `dir` last modified before
+/// `PRUNE_AFTER`, except `keep`. Returns what was removed.
+pub fn prune_dated(dir: &Path, keep: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return removed;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("openclaw-") && name.ends_with(".log")) || path == keep {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > PRUNE_AFTER);
+        if old && fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
 /// `openclaw-2026-11-23.log` → `openclaw-2026-11-23.<n>.log`.
 pub fn archive_path(path: &Path, n: u32) -> PathBuf {
     let stem = path
@@ -168,6 +206,11 @@ impl Inner {
         if self.current_date != Some(date) || self.current.is_none() {
             let path = path_for(&self.settings, date);
             let file = open_log(&path)?;
+            if self.settings.file.is_none() {
+                if let Some(dir) = path.parent() {
+                    prune_dated(dir, &path);
+                }
+            }
             let size = file.metadata().map(|m| m.len()).unwrap_or(0);
             self.current = Some((path, file, size));
             self.current_date = Some(date);
@@ -202,6 +245,31 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prunes_only_old_dated_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("openclaw-2026-01-01.log");
+        let old_archive = dir.path().join("openclaw-2026-01-01.1.log");
+        let fresh = dir.path().join("openclaw-2026-11-23.log");
+        let other = dir.path().join("notes.txt");
+        for p in [&old, &old_archive, &fresh, &other] {
+            fs::write(p, "x").unwrap();
+        }
+        let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
+        for p in [&old, &old_archive, &other] {
+            fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(two_days_ago)
+                .unwrap();
+        }
+        let removed = prune_dated(dir.path(), &fresh);
+        assert_eq!(removed.len(), 2);
+        assert!(!old.exists() && !old_archive.exists());
+        assert!(fresh.exists() && other.exists());
+    }
 
     #[test]
     fn writes_and_rotates() {

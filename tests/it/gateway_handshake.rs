@@ -374,3 +374,53 @@ async fn tick_and_presence_events() {
         .unwrap();
     assert_eq!(b, a + 1);
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_loses_droppable_events_and_sees_a_seq_gap() {
+    let p = Profile::local_token();
+    let gw = Gateway::start(&p, &[], &[]);
+    let (mut slow, _) = connected(&gw.url(), "backend", &["operator.read"]).await;
+    let (mut admin, _) = connected(&gw.url(), "backend", &["operator.admin"]).await;
+    // Each system-event with an instanceId updates presence; paced past the 50 ms coalescing
+    // window, each becomes its own broadcast carrying the 4 MiB text: ~120 MiB queued for a
+    // client that reads nothing, well past the 50 MiB cap.
+    let text = "x".repeat(4 * 1024 * 1024);
+    for i in 0..30 {
+        let res = admin
+            .call(
+                &format!("e{i}"),
+                "system-event",
+                json!({"text": text, "instanceId": "node-1"}),
+            )
+            .await;
+        assert_eq!(res["ok"], true);
+        admin.events.clear();
+        tokio::time::sleep(Duration::from_millis(80)).await;
+    }
+    let mut seqs = Vec::new();
+    // Drain what was delivered; once the stream is quiet, everything queued has arrived.
+    while let Some(frame) = slow.next_within(Duration::from_secs(2)).await {
+        match frame {
+            Ok(v) if v["event"] == "presence" => seqs.push(v["seq"].as_u64().unwrap()),
+            Ok(_) => {}
+            Err(c) => panic!("presence is droppable; the slow client must not be closed: {c:?}"),
+        }
+    }
+    assert!(seqs.len() >= 2, "{seqs:?}");
+    // The next event delivered after the drain shows the gap, as a real client would see it.
+    let res = admin
+        .call(
+            "last",
+            "system-event",
+            json!({"text": "small", "instanceId": "node-1"}),
+        )
+        .await;
+    assert_eq!(res["ok"], true);
+    let next = slow.event("presence", Duration::from_secs(10)).await;
+    seqs.push(next["seq"].as_u64().unwrap());
+    assert!(seqs.windows(2).all(|w| w[1] > w[0]), "seq is monotonic");
+    assert!(
+        seqs.windows(2).any(|w| w[1] > w[0] + 1),
+        "dropped events leave a gap: {seqs:?}"
+    );
+}

@@ -247,3 +247,47 @@ fn dev_and_profile_are_isolated() {
         "the default profile is untouched"
     );
 }
+
+#[test]
+fn a_refused_start_is_written_to_the_file_log() {
+    let p = Profile::new("");
+    let log = p.path().join("refused.log");
+    std::fs::write(
+        p.config_path(),
+        format!(
+            r#"{{"gateway": {{"auth": {{"token": "abcdefgh"}}}}, "logging": {{"file": "{}"}}}}"#,
+            log.display()
+        ),
+    )
+    .unwrap();
+    let (code, _, _) = run(gateway_cmd(&p, &["--port", "0"]), T);
+    assert_eq!(code, 78);
+    let text = std::fs::read_to_string(&log).expect("the refusal reaches the log file");
+    assert!(
+        text.contains("Gateway start blocked: existing config is missing gateway.mode."),
+        "{text}"
+    );
+    assert!(text.contains("\"logLevelName\":\"ERROR\""), "{text}");
+}
+
+#[tokio::test]
+async fn verbose_mirrors_debug_request_lines_to_the_console() {
+    let p = Profile::local_token();
+    let mut quiet = Gateway::start(&p, &[], &[("OPENCLAW_ALLOW_MULTI_GATEWAY", "1")]);
+    let mut loud = Gateway::start(&p, &["--verbose"], &[("OPENCLAW_ALLOW_MULTI_GATEWAY", "1")]);
+    for gw in [&quiet, &loud] {
+        let (mut c, _) = connected(&gw.url(), "backend", &["operator.read"]).await;
+        assert_eq!(
+            c.call("h", "health", serde_json::json!({})).await["ok"],
+            true
+        );
+    }
+    loud.wait_for_line("method=health ok", Duration::from_secs(5));
+    quiet.signal(libc::SIGTERM);
+    quiet.wait_exit(T);
+    assert!(
+        !quiet.seen.iter().any(|l| l.contains("method=health")),
+        "{:?}",
+        quiet.seen
+    );
+}

@@ -5,5 +5,6 @@ mod gateway_handshake;
 mod gateway_http;
 mod gateway_lifecycle;
 mod gateway_startup;
+mod interop;
 mod man;
 mod support;

@@ -247,19 +247,27 @@ impl Client {
         self.send_text(&v.to_string()).await;
     }
 
-    /// Next JSON frame, or the close.
+    /// Next JSON frame, or the close; panics when nothing arrives in time.
     pub async fn next(&mut self, timeout: Duration) -> Result<Value, Closed> {
-        loop {
+        match self.next_within(timeout).await {
+            Some(r) => r,
+            None => panic!("no frame within {timeout:?}"),
+        }
+    }
+
+    /// Next JSON frame or the close; `None` when nothing arrives within `timeout`.
+    pub async fn next_within(&mut self, timeout: Duration) -> Option<Result<Value, Closed>> {
+        Some(loop {
             let msg = match tokio::time::timeout(timeout, self.ws.next()).await {
-                Err(_) => panic!("no frame within {timeout:?}"),
+                Err(_) => return None,
                 Ok(None) => {
-                    return Err(Closed {
+                    break Err(Closed {
                         code: 1006,
                         reason: String::new(),
                     })
                 }
                 Ok(Some(Err(_))) => {
-                    return Err(Closed {
+                    break Err(Closed {
                         code: 1006,
                         reason: String::new(),
                     })
@@ -267,9 +275,9 @@ impl Client {
                 Ok(Some(Ok(m))) => m,
             };
             match msg {
-                Message::Text(t) => return Ok(serde_json::from_str(t.as_str()).unwrap()),
+                Message::Text(t) => break Ok(serde_json::from_str(t.as_str()).unwrap()),
                 Message::Close(f) => {
-                    return Err(f
+                    break Err(f
                         .map(|f| Closed {
                             code: f.code.into(),
                             reason: f.reason.to_string(),
@@ -281,7 +289,7 @@ impl Client {
                 }
                 _ => continue,
             }
-        }
+        })
     }
 
     /// Wait for the response with `id`, keeping events.
