@@ -168,8 +168,9 @@ async fn serve(
     logger.info("gateway", "ready");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
-    let mut watchdog_usec = 0u64;
-    let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
+    let watchdog_usec = watchdog_usec();
+    let watchdog = watchdog_usec.is_some();
+    let watchdog_usec = watchdog_usec.unwrap_or(0);
     let mut watchdog_tick =
         tokio::time::interval(Duration::from_micros((watchdog_usec / 2).max(1_000_000)));
 
@@ -229,6 +230,21 @@ async fn serve(
         format!("completed cleanly in {}ms", stopping.elapsed().as_millis()),
     );
     Ok((stop, cfg.port))
+}
+
+/// `WATCHDOG_USEC` when the supervisor asks this process for keep-alives: as
+/// sd_watchdog_enabled(3), `WATCHDOG_PID` is checked only when it is set.
+fn watchdog_usec() -> Option<u64> {
+    let usec = std::env::var("WATCHDOG_USEC")
+        .ok()?
+        .parse::<u64>()
+        .ok()
+        .filter(|u| *u > 0)?;
+    match std::env::var("WATCHDOG_PID").ok().map(|p| p.parse::<u32>()) {
+        None => Some(usec),
+        Some(Ok(pid)) if pid == std::process::id() => Some(usec),
+        Some(_) => None,
+    }
 }
 
 async fn accept_loop(

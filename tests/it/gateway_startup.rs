@@ -291,3 +291,123 @@ async fn verbose_mirrors_debug_request_lines_to_the_console() {
         quiet.seen
     );
 }
+
+#[test]
+fn force_escalates_to_sigkill_when_the_holder_ignores_sigterm() {
+    use std::io::BufRead;
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import signal,socket,sys,time\n\
+             signal.signal(signal.SIGTERM, signal.SIG_IGN)\n\
+             s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
+             print(s.getsockname()[1], flush=True)\n\
+             time.sleep(60)",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().to_string();
+    let p = Profile::local_token();
+    let mut gw = Gateway::spawn(gateway_cmd(&p, &["--port", &port, "--force"]));
+    gw.wait_for_line(&format!("force: killed pid {} ", holder.id()), T);
+    gw.wait_for_line(
+        &format!("force: escalated to SIGKILL while freeing port {port}"),
+        T,
+    );
+    assert_eq!(gw.port.to_string(), port);
+    let status = holder.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+}
+
+#[test]
+fn force_on_a_free_port_says_so() {
+    let p = Profile::local_token();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut gw = Gateway::spawn(gateway_cmd(&p, &["--port", &free, "--force"]));
+    gw.wait_for_line(&format!("force: no listeners on port {free}"), T);
+}
+
+#[test]
+fn sd_notify_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let p = Profile::local_token();
+    let sock_path = p.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut cmd = gateway_cmd(&p, &["--port", "0"]);
+    cmd.env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "2000000");
+    let mut gw = Gateway::spawn(cmd);
+    let recv = || {
+        let mut buf = [0u8; 256];
+        let n = sock.recv(&mut buf).expect("a notify datagram");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert!(recv().contains("READY=1"));
+    assert!(recv().contains("WATCHDOG=1"));
+    gw.signal(libc::SIGTERM);
+    let mut saw_stopping = false;
+    for _ in 0..5 {
+        if recv().contains("STOPPING=1") {
+            saw_stopping = true;
+            break;
+        }
+    }
+    assert!(saw_stopping);
+    assert_eq!(gw.wait_exit(T), 0);
+}
+
+#[test]
+fn dev_reset_recreates_dev_state_and_refuses_other_dirs() {
+    let p = Profile::new("");
+    let home = p.path().join("home");
+    let dev_cmd = |args: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .args(args);
+        cmd
+    };
+    let mut first = Gateway::spawn(dev_cmd(&["--dev", "gateway", "--port", "0"]));
+    first.signal(libc::SIGTERM);
+    first.wait_exit(T);
+    let config = home.join(".openclaw-dev").join("openclaw.json");
+    let before = std::fs::read_to_string(&config).unwrap();
+    let marker = home.join(".openclaw-dev").join("sessions-marker");
+    std::fs::write(&marker, "x").unwrap();
+
+    let mut second = Gateway::spawn(dev_cmd(&["--dev", "gateway", "--reset", "--port", "0"]));
+    second.wait_for_line("Reset dev state: removed", T);
+    assert!(!marker.exists());
+    let after = std::fs::read_to_string(&config).unwrap();
+    assert_ne!(before, after, "a fresh dev config with a new token");
+    second.signal(libc::SIGTERM);
+    second.wait_exit(T);
+
+    // --reset never deletes a state dir that is not the dev one.
+    let real = p.path().join("real-state");
+    std::fs::create_dir_all(&real).unwrap();
+    let mut cmd = dev_cmd(&["--dev", "gateway", "--reset"]);
+    cmd.env("OPENCLAW_STATE_DIR", &real);
+    let (code, _, err) = run(cmd, T);
+    assert_eq!(code, 1);
+    assert!(err.contains("Refusing --reset"), "{err}");
+    assert!(real.exists());
+
+    let (code, _, err) = run(dev_cmd(&["gateway", "--reset"]), T);
+    assert_eq!(code, 2);
+    assert!(err.contains("Use --reset with --dev."), "{err}");
+}
