@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod contract;
 pub mod gateway;

@@ -45,8 +45,82 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the WebSocket gateway in the foreground (alias: `gateway run`).
+    /// Run the WebSocket gateway in the foreground (alias: `gateway run`), or probe, call and inspect it.
     Gateway(GatewayArgs),
+    /// Fetch the gateway's health summary (exit 0 healthy, 1 degraded, 2 unreachable, 3 could not run).
+    Health(HealthArgs),
+}
+
+/// How to reach a gateway: flags shared by client commands.
+#[derive(Debug, Args, Default, Clone)]
+pub struct TargetArgs {
+    /// Explicit gateway WebSocket URL (needs --token or --password; never uses stored credentials).
+    #[arg(long, env = "OPENCLAW_GATEWAY_URL")]
+    pub url: Option<String>,
+    /// Gateway token (default: from config, then OPENCLAW_GATEWAY_TOKEN).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Gateway password.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Time budget in milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ProbeFormat {
+    Text,
+    Json,
+    Nagios,
+    Prometheus,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Probe only the local loopback gateway on this port.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Output JSON (same as --format json).
+    #[arg(long)]
+    pub json: bool,
+    /// Output format for people or monitoring.
+    #[arg(long, value_enum)]
+    pub format: Option<ProbeFormat>,
+    /// SSH target for a remote gateway tunnel (user@host or user@host:port).
+    #[arg(long)]
+    pub ssh: Option<String>,
+    /// SSH identity file for --ssh.
+    #[arg(long)]
+    pub ssh_identity: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// RPC method name (for example `health`, `status`, `system-presence`).
+    pub method: String,
+    /// Params as a JSON object.
+    #[arg(long, default_value = "{}")]
+    pub params: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Print the response (or the error shape) as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Ask the gateway to refresh its health now instead of serving the cached summary.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +136,11 @@ pub struct GatewayArgs {
 pub enum GatewayCommand {
     /// Run the WebSocket gateway in the foreground.
     Run(GatewayRunArgs),
+    /// Probe every known gateway target: reachability, auth capability and read diagnostics
+    /// (exit 0 healthy, 1 degraded, 2 unreachable, 3 could not run).
+    Probe(ProbeArgs),
+    /// Call one RPC method and print the response.
+    Call(CallArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -1,7 +1,11 @@
 //! Command-line interface: clap definitions and one module per command group.
 
 pub mod args;
+pub mod call;
+pub mod context;
 pub mod gateway;
+pub mod health;
+pub mod probe;
 
 use crate::config::{paths, Env};
 use crate::contract::exit;
@@ -31,6 +35,23 @@ pub fn run() -> i32 {
         Command::Gateway(g) => match g.command {
             None => gateway::run(g.run, env, cli.dev),
             Some(GatewayCommand::Run(r)) => gateway::run(r, env, cli.dev),
+            Some(GatewayCommand::Probe(p)) => probe::run(p, context::Context::load(env)),
+            Some(GatewayCommand::Call(c)) => call::run(c, context::Context::load(env)),
         },
+        Command::Health(h) => health::run(h, context::Context::load(env)),
+    }
+}
+
+/// Run a client future on a small single-threaded runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            std::process::exit(exit::FAILURE);
+        }
     }
 }

@@ -18,6 +18,7 @@ pub const ALLOW_MULTI_GATEWAY: &str = "OPENCLAW_ALLOW_MULTI_GATEWAY";
 pub const ALLOW_OLDER_BINARY: &str = "OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS";
 pub const LOG_LEVEL: &str = "OPENCLAW_LOG_LEVEL";
 pub const NIX_MODE: &str = "OPENCLAW_NIX_MODE";
+pub const SSH_COMMAND: &str = "OPENCLAW_SSH_COMMAND";
 
 /// A snapshot of the environment variables resolution depends on.
 #[derive(Debug, Clone, Default)]

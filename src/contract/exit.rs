@@ -12,3 +12,15 @@ pub const FAILURE: i32 = 1;
 pub const USAGE: i32 = 2;
 /// The configuration is invalid or blocks startup; restarting will not help.
 pub const CONFIG: i32 = 78;
+
+/// Exit codes of `openclaw gateway probe` and `openclaw health` (Nagios plugin convention).
+pub mod probe {
+    /// A gateway answered and every read diagnostic succeeded; no warnings.
+    pub const HEALTHY: i32 = 0;
+    /// Reachable, but diagnostics are incomplete (auth, scopes, pairing) or warnings exist.
+    pub const DEGRADED: i32 = 1;
+    /// No gateway accepted a connection.
+    pub const UNREACHABLE: i32 = 2;
+    /// The probe itself could not run (bad arguments, no usable target).
+    pub const COULD_NOT_RUN: i32 = 3;
+}

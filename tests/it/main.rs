@@ -8,4 +8,7 @@ mod gateway_lifecycle;
 mod gateway_startup;
 mod interop;
 mod man;
+mod probe;
+mod schema;
+mod ssh;
 mod support;

@@ -1,0 +1,135 @@
+//! `openclaw health`: the gateway's HealthSummary, for people or as JSON.
+
+use super::args::HealthArgs;
+use super::call::{identity, resolve_target};
+use super::context::Context;
+use crate::client::{self, ConnectError, ConnectOptions};
+use crate::contract::exit::{self, probe};
+use crate::contract::SCHEMA_VERSION;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub fn run(args: HealthArgs, ctx: Context) -> i32 {
+    let target = match resolve_target(&args.target, &ctx) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::USAGE;
+        }
+    };
+    let id = identity(&ctx, &target.credentials);
+    let timeout = Duration::from_millis(args.target.timeout.max(250));
+    let outcome: Result<Value, (i32, &'static str, String)> = super::block_on(async {
+        let opts = ConnectOptions {
+            url: target.url.clone(),
+            token: target.credentials.token.clone(),
+            password: target.credentials.password.clone(),
+            client_id: "cli",
+            mode: "cli",
+            scopes: client::probe_scopes(),
+            identity: id.as_ref(),
+            timeout,
+        };
+        let mut conn = match client::connect(&opts).await {
+            Ok(c) => c,
+            Err(e @ (ConnectError::Open(_) | ConnectError::Timeout(_))) if !e.transport_ok() => {
+                return Err((probe::UNREACHABLE, "gateway_unreachable", e.to_string()))
+            }
+            Err(e) => return Err((probe::DEGRADED, "gateway_connect_refused", e.to_string())),
+        };
+        let r = conn
+            .call("health", json!({"probe": args.verbose}), timeout)
+            .await;
+        conn.close().await;
+        r.map_err(|e| (probe::DEGRADED, "health_rpc_failed", e.to_string()))
+    });
+    match outcome {
+        Ok(mut health) => {
+            let healthy = health["ok"] == true;
+            if args.json {
+                if let Value::Object(m) = &mut health {
+                    m.insert("schema_version".into(), json!(SCHEMA_VERSION));
+                }
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&health).unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "Gateway: {} ({})",
+                    target.url,
+                    if healthy { "ok" } else { "not ok" }
+                );
+                if let Some(ms) = health["durationMs"].as_u64() {
+                    println!("Gateway probe duration: {ms}ms");
+                }
+                if let Some(agents) = health["agents"].as_array() {
+                    let names: Vec<String> = agents
+                        .iter()
+                        .map(|a| {
+                            let id = a["agentId"].as_str().unwrap_or("?");
+                            if a["isDefault"] == true {
+                                format!("{id} (default)")
+                            } else {
+                                id.to_string()
+                            }
+                        })
+                        .collect();
+                    println!("Agents: {}", names.join(", "));
+                    for a in agents {
+                        let hb = &a["heartbeat"];
+                        let every = if hb["enabled"] == true {
+                            hb["every"].as_str().unwrap_or("?")
+                        } else {
+                            "disabled"
+                        };
+                        println!(
+                            "Heartbeat interval: {every} ({})",
+                            a["agentId"].as_str().unwrap_or("?")
+                        );
+                        println!(
+                            "Session store ({}): {} ({} entries)",
+                            a["agentId"].as_str().unwrap_or("?"),
+                            a["sessions"]["path"].as_str().unwrap_or("?"),
+                            a["sessions"]["count"].as_u64().unwrap_or(0)
+                        );
+                    }
+                }
+                let channels = health["channelOrder"]
+                    .as_array()
+                    .map(|a| a.len())
+                    .unwrap_or(0);
+                println!("Channels: {channels} configured");
+            }
+            if healthy {
+                probe::HEALTHY
+            } else {
+                probe::DEGRADED
+            }
+        }
+        Err((code, kind, message)) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "schema_version": SCHEMA_VERSION,
+                        "ok": false,
+                        "error": {"type": kind, "message": message},
+                        "gateway": {"reachable": code != probe::UNREACHABLE, "url": target.url, "source": target.source},
+                    }))
+                    .unwrap_or_default()
+                );
+            }
+            if code == probe::UNREACHABLE {
+                eprintln!("Gateway not reachable at {} ({message}).", target.url);
+                eprintln!(
+                    "hint: start it with `openclaw gateway`, or check `openclaw gateway status`"
+                );
+            } else {
+                eprintln!("gateway connect failed: {message}");
+                eprintln!("Gateway target: {} ({})", target.url, target.source);
+            }
+            code
+        }
+    }
+}
