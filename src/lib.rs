@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod contract;
 pub mod gateway;
+pub mod inspect;
 pub mod logging;
 pub mod os;
 pub mod protocol;

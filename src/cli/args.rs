@@ -49,6 +49,20 @@ pub enum Command {
     Gateway(GatewayArgs),
     /// Fetch the gateway's health summary (exit 0 healthy, 1 degraded, 2 unreachable, 3 could not run).
     Health(HealthArgs),
+    /// One-screen overview: gateway reachability, config, agents, log file (runbook step 1).
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Ask the gateway for a fresh health summary (health with probe) and include it.
+    #[arg(long)]
+    pub deep: bool,
 }
 
 /// How to reach a gateway: flags shared by client commands.
@@ -141,6 +155,26 @@ pub enum GatewayCommand {
     Probe(ProbeArgs),
     /// Call one RPC method and print the response.
     Call(CallArgs),
+    /// Show the gateway's config, port, listeners, runtime and a connectivity probe.
+    Status(GatewayStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayStatusArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also run the read diagnostics and show connected clients.
+    #[arg(long)]
+    pub deep: bool,
+    /// Do not connect to the gateway (local facts only).
+    #[arg(long)]
+    pub no_probe: bool,
+    /// Exit 1 unless a read RPC succeeds.
+    #[arg(long)]
+    pub require_rpc: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -4,8 +4,10 @@ pub mod args;
 pub mod call;
 pub mod context;
 pub mod gateway;
+pub mod gateway_status;
 pub mod health;
 pub mod probe;
+pub mod status;
 
 use crate::config::{paths, Env};
 use crate::contract::exit;
@@ -37,8 +39,10 @@ pub fn run() -> i32 {
             Some(GatewayCommand::Run(r)) => gateway::run(r, env, cli.dev),
             Some(GatewayCommand::Probe(p)) => probe::run(p, context::Context::load(env)),
             Some(GatewayCommand::Call(c)) => call::run(c, context::Context::load(env)),
+            Some(GatewayCommand::Status(a)) => gateway_status::run(a, context::Context::load(env)),
         },
         Command::Health(h) => health::run(h, context::Context::load(env)),
+        Command::Status(s) => status::run(s, context::Context::load(env)),
     }
 }
 

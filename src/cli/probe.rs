@@ -81,6 +81,7 @@ pub fn run(args: ProbeArgs, ctx: Context) -> i32 {
             extra_targets,
             pre_warnings,
             read_diagnostics: true,
+            fresh_health: false,
         })
         .await;
         if let Some(t) = tunnel {

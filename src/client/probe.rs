@@ -48,6 +48,8 @@ pub struct ProbeRequest<'a> {
     pub pre_warnings: Vec<Warning>,
     /// Run the four read RPCs after connecting (`gateway status` only connects).
     pub read_diagnostics: bool,
+    /// Ask for a fresh health summary (`health {probe: true}`) instead of the cached one.
+    pub fresh_health: bool,
 }
 
 fn ws_url(host: &str, port: u16) -> String {
@@ -403,6 +405,7 @@ mod tests {
             extra_targets: vec![],
             pre_warnings: vec![],
             read_diagnostics: true,
+            fresh_health: false,
         }
     }
 

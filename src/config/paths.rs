@@ -102,6 +102,15 @@ impl Paths {
     }
 }
 
+/// Show a path with the home directory abbreviated to `~`, as the upstream CLI does.
+pub fn display(path: &std::path::Path, env: &Env) -> String {
+    let home = env.home();
+    match path.strip_prefix(&home) {
+        Ok(rest) if home != std::path::Path::new("/") => format!("~/{}", rest.display()),
+        _ => path.display().to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

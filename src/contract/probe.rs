@@ -1,11 +1,11 @@
 //! `openclaw gateway probe --json`: the document monitoring reads. Field names follow the
 //! upstream CLI's output; `schema_version` is ours. Schema: `schemas/gateway-probe.schema.json`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What the probing credentials can do on a target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Capability {
     AdminCapable,

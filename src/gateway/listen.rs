@@ -34,7 +34,7 @@ impl BindError {
                 ];
                 lines.extend(port_in_use_lines(port, listeners));
                 // A healthy gateway already owns the port: nothing for a supervisor to fix.
-                let owner_is_gateway = listeners.iter().any(is_gateway_command);
+                let owner_is_gateway = listeners.iter().any(|l| l.gateway_like);
                 (lines, if owner_is_gateway { 0 } else { 1 })
             }
             BindError::Other { url, error } => (
@@ -45,15 +45,6 @@ impl BindError {
             ),
         }
     }
-}
-
-fn is_gateway_command(l: &Listener) -> bool {
-    let cmd = format!(
-        "{} {}",
-        l.command.as_deref().unwrap_or(""),
-        l.command_line.as_deref().unwrap_or("")
-    );
-    cmd.contains("openclaw") && cmd.contains("gateway")
 }
 
 /// `Port N is already in use.`, one line per listener, then a hint.
@@ -76,7 +67,7 @@ pub fn port_in_use_lines(port: u16, listeners: &[Listener]) -> Vec<String> {
             )),
         }
     }
-    let hint = if listeners.iter().any(is_gateway_command) {
+    let hint = if listeners.iter().any(|l| l.gateway_like) {
         "Gateway already running locally. Stop it (openclaw gateway stop) or use a different port."
     } else if listeners
         .iter()

@@ -57,8 +57,9 @@ impl std::fmt::Display for LockError {
 }
 
 fn looks_like_gateway(pid: u32) -> Option<bool> {
-    let cmd = proc::process_cmdline(pid)?;
-    Some(cmd.contains("openclaw") || cmd.contains("gateway"))
+    let argv = proc::process_argv(pid);
+    (!argv.is_empty())
+        .then(|| proc::is_gateway_argv(&proc::process_comm(pid).unwrap_or_default(), &argv))
 }
 
 /// Inspect an existing lock: `Some(pid)` when a live gateway owns it.

@@ -104,26 +104,11 @@ fn env_ms(env: &Env, key: &str, default: u64) -> u64 {
 
 /// The logger for this run, from the config's `logging.*` (defaults when it is unreadable).
 fn logger_for(loaded: &config::LoadedConfig, env: &Env, paths: &Paths, verbose: bool) -> Logger {
-    let level = |k: &str, d: Option<Level>| loaded.get_str(k).and_then(Level::parse).unwrap_or(d);
-    let file_level = env
-        .get(env::LOG_LEVEL)
-        .and_then(Level::parse)
-        .unwrap_or_else(|| level("logging.level", Some(Level::Info)));
-    let console_level = if verbose {
-        Some(Level::Debug)
-    } else {
-        level("logging.consoleLevel", Some(Level::Info))
-    };
-    Logger::new(LogSettings {
-        file: loaded.get_str("logging.file").map(|f| env.expand_home(f)),
-        profile: paths.profile.clone(),
-        file_level,
-        console_level,
-        max_file_bytes: loaded
-            .get("logging.maxFileBytes")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(crate::logging::file::DEFAULT_MAX_FILE_BYTES),
-    })
+    let mut settings = LogSettings::from_config(loaded, env, paths.profile.as_deref());
+    if verbose {
+        settings.console_level = Some(Level::Debug);
+    }
+    Logger::new(settings)
 }
 
 /// Prepare a run. A refusal is also written to the file log (without echoing it on the

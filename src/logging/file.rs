@@ -39,6 +39,36 @@ impl Default for LogSettings {
     }
 }
 
+impl LogSettings {
+    /// Settings from a config's `logging.*` keys (defaults when absent or unreadable).
+    /// `OPENCLAW_LOG_LEVEL` overrides the file level.
+    pub fn from_config(
+        cfg: &crate::config::LoadedConfig,
+        env: &crate::config::Env,
+        profile: Option<&str>,
+    ) -> Self {
+        let level = |k: &str, d: Option<Level>| cfg.get_str(k).and_then(Level::parse).unwrap_or(d);
+        LogSettings {
+            file: cfg.get_str("logging.file").map(|f| env.expand_home(f)),
+            profile: profile.map(str::to_string),
+            file_level: env
+                .get(crate::config::env::LOG_LEVEL)
+                .and_then(Level::parse)
+                .unwrap_or_else(|| level("logging.level", Some(Level::Info))),
+            console_level: level("logging.consoleLevel", Some(Level::Info)),
+            max_file_bytes: cfg
+                .get("logging.maxFileBytes")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(DEFAULT_MAX_FILE_BYTES),
+        }
+    }
+
+    /// The file these settings write today.
+    pub fn current_file(&self) -> PathBuf {
+        path_for(self, Local::now().date_naive())
+    }
+}
+
 /// The default log directory: `/tmp/openclaw`, or `<tmp>/openclaw-<uid>` when that is not
 /// ours to use.
 pub fn default_dir() -> PathBuf {

@@ -15,6 +15,8 @@ pub struct Listener {
     pub command_line: Option<String>,
     /// `127.0.0.1:18789` or `[::1]:18789`.
     pub address: String,
+    /// The process is an OpenClaw gateway (by its executable and arguments).
+    pub gateway_like: bool,
 }
 
 fn parse_hex_addr(s: &str) -> Option<(String, u16)> {
@@ -119,6 +121,7 @@ pub fn listeners_on_port(port: u16) -> Vec<Listener> {
                 command: None,
                 command_line: None,
                 address,
+                gateway_like: false,
             });
             continue;
         }
@@ -129,6 +132,7 @@ pub fn listeners_on_port(port: u16) -> Vec<Listener> {
                 command: process_comm(pid),
                 command_line: process_cmdline(pid),
                 address: address.clone(),
+                gateway_like: is_gateway_process(pid),
             });
         }
     }
@@ -143,14 +147,51 @@ pub fn process_comm(pid: u32) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
+pub fn process_argv(pid: u32) -> Vec<String> {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| {
+            raw.split(|b| *b == 0)
+                .filter(|p| !p.is_empty())
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn process_cmdline(pid: u32) -> Option<String> {
-    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let parts: Vec<String> = raw
-        .split(|b| *b == 0)
-        .filter(|p| !p.is_empty())
-        .map(|p| String::from_utf8_lossy(p).into_owned())
-        .collect();
+    let parts = process_argv(pid);
     (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// Is `argv` an OpenClaw gateway? Its executable is `openclaw…` (the real gateway renames
+/// itself `openclaw-gateway`), or an interpreter runs an `openclaw` script, and it was
+/// started as a gateway. Words elsewhere in the command line do not count.
+pub fn is_gateway_argv(comm: &str, argv: &[String]) -> bool {
+    let base = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
+    if comm.starts_with("openclaw-gatewa")
+        || argv.first().is_some_and(|a| base(a) == "openclaw-gateway")
+    {
+        return true;
+    }
+    let exe_is_openclaw = argv
+        .first()
+        .is_some_and(|a| base(a).starts_with("openclaw"));
+    let script_is_openclaw = argv.get(1).is_some_and(|a| base(a).starts_with("openclaw"));
+    (exe_is_openclaw || script_is_openclaw) && argv.iter().skip(1).any(|a| a == "gateway")
+}
+
+pub fn is_gateway_process(pid: u32) -> bool {
+    is_gateway_argv(&process_comm(pid).unwrap_or_default(), &process_argv(pid))
+}
+
+/// A command line for one line of human output: control characters collapsed, bounded.
+pub fn display_command(cmd: &str) -> String {
+    let flat: String = cmd.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 160 {
+        format!("{}…", flat.chars().take(159).collect::<String>())
+    } else {
+        flat
+    }
 }
 
 /// The process start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
@@ -259,6 +300,33 @@ mod tests {
             parse_hex_addr("00000000000000000000000001000000:4965"),
             Some(("[::1]".into(), 18789))
         );
+    }
+
+    #[test]
+    fn gateway_processes_by_executable_not_by_words() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(is_gateway_argv(
+            "openclaw-gatewa",
+            &v(&["openclaw-gateway"])
+        ));
+        assert!(is_gateway_argv(
+            "openclaw",
+            &v(&["/usr/bin/openclaw", "gateway", "--port", "1"])
+        ));
+        assert!(is_gateway_argv(
+            "node",
+            &v(&["node", "/x/bin/openclaw", "gateway", "run"])
+        ));
+        assert!(!is_gateway_argv(
+            "python3",
+            &v(&["python3", "-c", "print('openclaw gateway')"])
+        ));
+        assert!(!is_gateway_argv(
+            "openclaw",
+            &v(&["openclaw", "gateway-probe-notes"])
+        ));
+        assert!(!is_gateway_argv("openclaw", &v(&["openclaw", "status"])));
+        assert_eq!(display_command("a\n  b\tc"), "a b c");
     }
 
     #[test]

@@ -10,5 +10,7 @@ mod interop;
 mod man;
 mod probe;
 mod schema;
+mod snapshot;
 mod ssh;
+mod status;
 mod support;

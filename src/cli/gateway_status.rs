@@ -1,0 +1,310 @@
+//! `openclaw gateway status`: local facts (config, log file, port listeners, last error)
+//! plus a connectivity probe, for people or as JSON. Service-manager facts are reported as
+//! unknown until service inspection exists; nothing here is guessed.
+
+use super::args::GatewayStatusArgs;
+use super::context::Context;
+use crate::client::probe::{self, ProbeRequest};
+use crate::config::gateway::{self as gwcfg, BindMode};
+use crate::config::paths;
+use crate::contract::probe::Target;
+use crate::contract::{exit, SCHEMA_VERSION};
+use crate::inspect::last_error;
+use crate::logging::file::LogSettings;
+use crate::os::proc;
+use serde_json::{json, Value};
+
+pub const TROUBLESHOOTING_URL: &str = "https://docs.openclaw.ai/troubleshooting";
+const SERVICE_UNKNOWN: &str =
+    "unknown (service manager inspection is not available in this build yet; diagnostic only, not the probe target)";
+
+fn probe_note(mode: BindMode, host: &str) -> String {
+    if gwcfg::is_loopback_host(host) {
+        "Loopback-only gateway; only local clients can connect.".into()
+    } else {
+        format!(
+            "Gateway binds {host} (bind={}); clients on that network can connect with the gateway's credentials.",
+            mode.as_str()
+        )
+    }
+}
+
+/// Everything `gateway status` shows, as one JSON document.
+pub fn gather(args: &GatewayStatusArgs, ctx: &Context) -> (Value, Option<Target>) {
+    let cfg = &ctx.config;
+    let (port, port_source) = gwcfg::resolve_port(None, &ctx.env, cfg);
+    let mode = cfg
+        .get_str("gateway.bind")
+        .and_then(BindMode::parse)
+        .unwrap_or(BindMode::Loopback);
+    let tailnet = crate::os::ifaddr::tailnet_ipv4().map(|i| i.to_string());
+    let host = gwcfg::bind_host(
+        mode,
+        cfg.get_str("gateway.customBindHost"),
+        tailnet.as_deref(),
+    );
+    let log_file =
+        LogSettings::from_config(cfg, &ctx.env, ctx.paths.profile.as_deref()).current_file();
+    let probe_url = args
+        .target
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("ws://127.0.0.1:{port}"));
+    let dashboard = if cfg.get("gateway.controlUi.enabled") == Some(&Value::Bool(false)) {
+        Value::Null
+    } else {
+        json!(format!("http://127.0.0.1:{port}/"))
+    };
+    let listeners = proc::listeners_on_port(port);
+    let read = args.deep || args.require_rpc;
+    let target = if args.no_probe {
+        None
+    } else {
+        let report = super::block_on(probe::run(ProbeRequest {
+            config: cfg,
+            env: &ctx.env,
+            state_dir: &ctx.paths.state_dir,
+            url: args.target.url.clone(),
+            token: args.target.token.clone(),
+            password: args.target.password.clone(),
+            port: args.target.url.is_none().then_some(port),
+            timeout_ms: args.target.timeout,
+            extra_targets: Vec::new(),
+            pre_warnings: Vec::new(),
+            read_diagnostics: read,
+            fresh_health: false,
+        }));
+        report.targets.into_iter().next()
+    };
+    let rpc = target.as_ref().map(|t| {
+        json!({
+            "ok": t.connect.ok && t.connect.failed_step.is_none(),
+            "kind": if read { "read" } else { "connect" },
+            "gatewayReached": t.connect.ok,
+            "capability": t.auth.capability,
+            "auth": t.auth,
+            "server": t.server,
+            "readOk": if read { json!(t.connect.rpc_ok) } else { Value::Null },
+            "error": t.connect.error,
+            "errorCode": t.connect.error_code,
+            "failedStep": t.connect.failed_step,
+            "latencyMs": t.connect.latency_ms,
+            "url": t.url,
+        })
+    });
+    let probe_failed = target
+        .as_ref()
+        .is_some_and(|t| !t.connect.ok || t.connect.failed_step.is_some());
+    // Something holds the port but no gateway answered on it: a conflict, not an auth problem.
+    let port_conflict = !listeners.is_empty() && target.as_ref().is_some_and(|t| !t.connect.ok);
+    let last_error = if probe_failed || args.no_probe {
+        last_error::find(&last_error::candidate_files(
+            &ctx.paths.state_dir,
+            &log_file,
+        ))
+    } else {
+        None
+    };
+    let mut hints: Vec<String> = Vec::new();
+    if port_conflict {
+        hints.extend(
+            crate::gateway::listen::port_in_use_lines(port, &listeners)
+                .into_iter()
+                .filter_map(|l| l.strip_prefix("- ").map(str::to_string))
+                .filter(|l| !l.starts_with("pid ")),
+        );
+    }
+    let doc = json!({
+        "schema_version": SCHEMA_VERSION,
+        "cli": {
+            "version": crate::config::version::CURRENT,
+            "entrypoint": std::env::current_exe().ok().map(|p| p.display().to_string()),
+        },
+        "logFile": log_file.display().to_string(),
+        "service": {
+            "label": Value::Null,
+            "inspected": false,
+            "runtime": {"status": "unknown"},
+            "detail": "service manager inspection is not available in this build yet",
+        },
+        "config": {
+            "cli": {
+                "path": cfg.path.display().to_string(),
+                "exists": cfg.exists,
+                "valid": cfg.is_valid(),
+                "issues": cfg.issues.iter().map(|i| i.render(&cfg.path)).collect::<Vec<_>>(),
+            },
+            "daemon": Value::Null,
+            "mismatch": Value::Null,
+        },
+        "gateway": {
+            "mode": cfg.get_str("gateway.mode"),
+            "bindMode": mode.as_str(),
+            "bindHost": host,
+            "port": port,
+            "portSource": port_source.as_str(),
+            "probeUrl": probe_url,
+            "dashboardUrl": dashboard,
+            "probeNote": probe_note(mode, &host),
+            "version": target.as_ref().and_then(|t| t.server.version.clone()),
+        },
+        "port": {
+            "port": port,
+            "status": if listeners.is_empty() { "free" } else { "busy" },
+            "conflict": port_conflict,
+            "listeners": listeners,
+            "hints": hints,
+        },
+        "rpc": rpc,
+        "lastError": last_error,
+        "clients": if args.deep {
+            target.as_ref().and_then(|t| t.summary.as_ref()).map(|s| s["gateway"]["connections"].clone())
+        } else {
+            None
+        },
+    });
+    (doc, target)
+}
+
+pub fn run(args: GatewayStatusArgs, ctx: Context) -> i32 {
+    if !args.json {
+        ctx.warn_config();
+    }
+    let (doc, target) = gather(&args, &ctx);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{}", human(&doc, &ctx));
+    }
+    let read_ok = target.as_ref().is_some_and(|t| t.connect.rpc_ok);
+    if args.require_rpc && !read_ok {
+        exit::FAILURE
+    } else {
+        exit::OK
+    }
+}
+
+fn human(d: &Value, ctx: &Context) -> String {
+    let mut out = Vec::<String>::new();
+    let s = |v: &Value| v.as_str().unwrap_or("?").to_string();
+    let show = |p: &str| paths::display(std::path::Path::new(p), &ctx.env);
+    out.push(format!("Service: {SERVICE_UNKNOWN}"));
+    out.push(format!("File logs: {}", show(&s(&d["logFile"]))));
+    let c = &d["config"]["cli"];
+    let mut cfg_line = format!("Config (cli): {}", show(&s(&c["path"])));
+    if c["exists"] == false {
+        cfg_line.push_str(" (missing)");
+    } else if c["valid"] == false {
+        cfg_line.push_str(" (invalid)");
+    }
+    out.push(cfg_line);
+    out.push("Config (service): unknown (no service inspected)".into());
+    out.push(String::new());
+    let g = &d["gateway"];
+    out.push(format!(
+        "Gateway: bind={} ({}), port={} ({})",
+        s(&g["bindMode"]),
+        s(&g["bindHost"]),
+        g["port"],
+        s(&g["portSource"])
+    ));
+    out.push(format!("Probe target: {}", s(&g["probeUrl"])));
+    out.push(format!(
+        "Dashboard: {}",
+        g["dashboardUrl"].as_str().unwrap_or("disabled")
+    ));
+    out.push(format!("Probe note: {}", s(&g["probeNote"])));
+    out.push(String::new());
+    out.push(format!(
+        "CLI version: {} ({})",
+        s(&d["cli"]["version"]),
+        s(&d["cli"]["entrypoint"])
+    ));
+    if let Some(v) = g["version"].as_str() {
+        out.push(format!("Gateway version: {v}"));
+    }
+    out.push(String::new());
+    out.push("Runtime: unknown (service manager not inspected)".into());
+    let rpc = &d["rpc"];
+    if rpc.is_null() {
+        out.push("Connectivity probe: skipped (--no-probe)".into());
+    } else {
+        let ok = rpc["ok"] == true;
+        out.push(format!(
+            "Connectivity probe: {}",
+            if ok { "ok" } else { "failed" }
+        ));
+        if !ok {
+            out.push(format!("  {}", s(&rpc["error"])));
+        }
+        out.push(format!(
+            "Capability: {}",
+            serde_json::from_value::<crate::contract::probe::Capability>(rpc["capability"].clone())
+                .map(|c| c.human())
+                .unwrap_or("unknown")
+        ));
+        if rpc["kind"] == "read" {
+            if rpc["readOk"] == true {
+                out.push("Read probe: ok".into());
+            } else {
+                out.push(format!("Read probe: failed - {}", s(&rpc["error"])));
+            }
+        }
+        if let Some(n) = d["clients"].as_u64() {
+            out.push(format!("Established clients: {n} (including this probe)"));
+        }
+    }
+    if let Some(e) = d["lastError"].as_object() {
+        out.push(format!(
+            "Last gateway error: {}",
+            e["line"].as_str().unwrap_or("")
+        ));
+        out.push(format!(
+            "  Logs: {}",
+            show(e["file"].as_str().unwrap_or(""))
+        ));
+    }
+    let port = &d["port"];
+    let listeners = port["listeners"].as_array().cloned().unwrap_or_default();
+    if port["conflict"] == true {
+        out.push(format!("Port {} is already in use.", port["port"]));
+        for l in &listeners {
+            out.push(format!(
+                "- pid {} {}: {} ({})",
+                l["pid"]
+                    .as_u64()
+                    .map(|p| p.to_string())
+                    .unwrap_or("?".into()),
+                l["user"].as_str().unwrap_or("?"),
+                proc::display_command(
+                    l["commandLine"]
+                        .as_str()
+                        .or(l["command"].as_str())
+                        .unwrap_or("?")
+                ),
+                s(&l["address"])
+            ));
+        }
+        for h in port["hints"].as_array().into_iter().flatten() {
+            out.push(format!("- {}", s(h)));
+        }
+    }
+    if !listeners.is_empty() {
+        let addrs: Vec<String> = listeners.iter().map(|l| s(&l["address"])).collect();
+        out.push(format!("Listening: {}", addrs.join(", ")));
+    }
+    if rpc["gatewayReached"] == false && port["conflict"] != true {
+        out.push(
+            "hint: start the gateway with `openclaw gateway`, then rerun `openclaw gateway status`"
+                .into(),
+        );
+    } else if rpc["errorCode"]
+        .as_str()
+        .is_some_and(|c| c.starts_with("AUTH_"))
+    {
+        out.push("hint: the CLI's credentials do not match the gateway's; check gateway.auth.token in the config above, or pass --token".into());
+    }
+    out.push("Troubles: run openclaw status".into());
+    out.push(format!("Troubleshooting: {TROUBLESHOOTING_URL}"));
+    out.join("\n") + "\n"
+}

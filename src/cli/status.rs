@@ -1,0 +1,230 @@
+//! `openclaw status`: the first command of the runbook's ladder — is the gateway reachable,
+//! with what auth, which config, which agents; `--deep` adds a fresh health summary.
+
+use super::args::StatusArgs;
+use super::context::Context;
+use crate::client::probe::{self, ProbeRequest};
+use crate::config::gateway as gwcfg;
+use crate::config::paths;
+use crate::contract::exit::probe as code;
+use crate::contract::SCHEMA_VERSION;
+use crate::logging::file::LogSettings;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use serde_json::{json, Value};
+
+pub fn gather(args: &StatusArgs, ctx: &Context) -> (Value, i32) {
+    let cfg = &ctx.config;
+    let remote = cfg.get_str("gateway.mode") == Some("remote");
+    let (port, _) = gwcfg::resolve_port(None, &ctx.env, cfg);
+    let report = super::block_on(probe::run(ProbeRequest {
+        config: cfg,
+        env: &ctx.env,
+        state_dir: &ctx.paths.state_dir,
+        url: args.target.url.clone(),
+        token: args.target.token.clone(),
+        password: args.target.password.clone(),
+        // Local mode: only the loopback gateway matters here.
+        port: (args.target.url.is_none() && !remote).then_some(port),
+        timeout_ms: args.target.timeout,
+        extra_targets: Vec::new(),
+        pre_warnings: Vec::new(),
+        read_diagnostics: true,
+        fresh_health: args.deep,
+    }));
+    let (wanted, url_source) = match (&args.target.url, remote) {
+        (Some(_), _) => ("explicit", "--url"),
+        (None, true) => ("configRemote", "gateway.remote.url"),
+        (None, false) => ("localLoopback", "local loopback"),
+    };
+    let t = report
+        .targets
+        .iter()
+        .find(|t| t.id == wanted)
+        .or_else(|| report.targets.iter().find(|t| t.id == "localLoopback"))
+        .cloned();
+    let url = t
+        .as_ref()
+        .map(|t| t.url.clone())
+        .unwrap_or_else(|| format!("ws://127.0.0.1:{port}"));
+    let url_source = if t.as_ref().is_some_and(|t| t.id == wanted) {
+        url_source
+    } else {
+        "local loopback"
+    };
+    let health = if args.deep {
+        t.as_ref()
+            .and_then(|t| t.health.clone())
+            .unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
+    let reachable = t.as_ref().is_some_and(|t| t.connect.ok);
+    let rpc_ok = t.as_ref().is_some_and(|t| t.connect.rpc_ok);
+    let log_file =
+        LogSettings::from_config(cfg, &ctx.env, ctx.paths.profile.as_deref()).current_file();
+    let agents = t
+        .as_ref()
+        .and_then(|t| t.health.as_ref())
+        .map(|h| h["agents"].clone())
+        .unwrap_or(Value::Null);
+    let doc = json!({
+        "schema_version": SCHEMA_VERSION,
+        "gateway": {
+            "mode": cfg.get_str("gateway.mode"),
+            "url": url,
+            "urlSource": url_source,
+            "misconfigured": !cfg.is_valid() || cfg.get_str("gateway.mode").is_none(),
+            "reachable": reachable,
+            "rpcOk": rpc_ok,
+            "connectLatencyMs": t.as_ref().and_then(|t| t.connect.latency_ms),
+            "capability": t.as_ref().map(|t| t.auth.capability),
+            "authMode": t.as_ref().and_then(|t| t.summary.as_ref()).and_then(|s| s["gateway"]["authMode"].as_str().map(str::to_string)),
+            "credentialSource": t.as_ref().and_then(|t| t.auth.credential_source.clone()),
+            "version": t.as_ref().and_then(|t| t.server.version.clone()),
+            "self": t.as_ref().and_then(|t| t.self_.clone()),
+            "error": t.as_ref().and_then(|t| t.connect.error.clone()),
+            "errorCode": t.as_ref().and_then(|t| t.connect.error_code.clone()),
+        },
+        "gatewayService": {"status": "unknown", "detail": "service manager inspection is not available in this build yet"},
+        "config": {
+            "path": cfg.path.display().to_string(),
+            "exists": cfg.exists,
+            "valid": cfg.is_valid(),
+            "issues": cfg.issues.iter().map(|i| i.render(&cfg.path)).collect::<Vec<_>>(),
+        },
+        "stateDir": ctx.paths.state_dir.display().to_string(),
+        "logFile": log_file.display().to_string(),
+        "os": {"platform": std::env::consts::OS, "arch": std::env::consts::ARCH},
+        "cli": {"version": crate::config::version::CURRENT},
+        "agents": agents,
+        "health": health,
+    });
+    let exit = if !reachable {
+        code::UNREACHABLE
+    } else if !rpc_ok {
+        code::DEGRADED
+    } else {
+        code::HEALTHY
+    };
+    (doc, exit)
+}
+
+pub fn run(args: StatusArgs, ctx: Context) -> i32 {
+    let (doc, exit) = gather(&args, &ctx);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return exit;
+    }
+    ctx.warn_config();
+    let g = &doc["gateway"];
+    let s = |v: &Value| v.as_str().unwrap_or("?").to_string();
+    let show = |p: &str| paths::display(std::path::Path::new(p), &ctx.env);
+    let gateway_cell = if g["reachable"] == true && g["rpcOk"] == true {
+        format!(
+            "{} · {} ({}) · reachable ~{}ms · auth {} · {}",
+            g["mode"].as_str().unwrap_or("unset"),
+            s(&g["url"]),
+            s(&g["urlSource"]),
+            g["connectLatencyMs"],
+            g["authMode"].as_str().unwrap_or("?"),
+            g["version"]
+                .as_str()
+                .map(|v| format!("app {v}"))
+                .unwrap_or_default()
+        )
+    } else if g["reachable"] == true {
+        format!(
+            "{} · {} ({}) · reachable, not usable ({})",
+            g["mode"].as_str().unwrap_or("unset"),
+            s(&g["url"]),
+            s(&g["urlSource"]),
+            s(&g["error"])
+        )
+    } else {
+        format!(
+            "{} · {} ({}) · unreachable ({})",
+            g["mode"].as_str().unwrap_or("unset"),
+            s(&g["url"]),
+            s(&g["urlSource"]),
+            s(&g["error"])
+        )
+    };
+    let c = &doc["config"];
+    let config_cell = format!(
+        "{} ({})",
+        show(&s(&c["path"])),
+        if c["exists"] == false {
+            "missing"
+        } else if c["valid"] == true {
+            "valid"
+        } else {
+            "invalid"
+        }
+    );
+    let agents_cell = match doc["agents"].as_array() {
+        Some(a) => a
+            .iter()
+            .map(|a| {
+                let hb = &a["heartbeat"];
+                format!(
+                    "{}{} · heartbeat {}",
+                    s(&a["agentId"]),
+                    if a["isDefault"] == true {
+                        " (default)"
+                    } else {
+                        ""
+                    },
+                    if hb["enabled"] == true {
+                        s(&hb["every"])
+                    } else {
+                        "disabled".into()
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        None => "unknown (gateway not readable)".into(),
+    };
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(w) = terminal_width() {
+        table.set_width(w);
+    }
+    table.add_row(vec!["Gateway".to_string(), gateway_cell]);
+    table.add_row(vec![
+        "Gateway service".to_string(),
+        "unknown (service manager not inspected)".to_string(),
+    ]);
+    table.add_row(vec!["Config".to_string(), config_cell]);
+    table.add_row(vec!["State dir".to_string(), show(&s(&doc["stateDir"]))]);
+    table.add_row(vec!["Log file".to_string(), show(&s(&doc["logFile"]))]);
+    table.add_row(vec!["Agents".to_string(), agents_cell]);
+    if let Some(h) = doc["health"].as_object() {
+        let channels = h
+            .get("channelOrder")
+            .and_then(Value::as_array)
+            .map(|a| a.len())
+            .unwrap_or(0);
+        table.add_row(vec![
+            "Health".to_string(),
+            format!(
+                "ok={} · channels {channels}",
+                h.get("ok").cloned().unwrap_or(Value::Null)
+            ),
+        ]);
+    }
+    println!("OpenClaw status");
+    println!("{table}");
+    match exit {
+        code::UNREACHABLE => println!("hint: start the gateway with `openclaw gateway`, or inspect it with `openclaw gateway status`"),
+        code::DEGRADED => println!("hint: `openclaw gateway probe` shows why the gateway refused this CLI"),
+        _ => {}
+    }
+    exit
+}
+
+fn terminal_width() -> Option<u16> {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
+}

@@ -1,0 +1,193 @@
+//! `gateway status` and `status` against the real gateway binary: snapshots of the human
+//! layout and JSON shapes, and each failure state.
+
+use crate::snapshot::{assert_snapshot, redact, shape};
+use crate::support::*;
+use serde_json::Value;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+fn with_port(p: &Profile, port: u16, args: &[&str]) -> std::process::Command {
+    let mut c = p.command();
+    c.args(args)
+        .env("OPENCLAW_GATEWAY_PORT", port.to_string())
+        .env("COLUMNS", "100");
+    c
+}
+
+#[test]
+fn gateway_status_healthy_snapshot() {
+    let p = Profile::local_token();
+    let gw = Gateway::start(&p, &[], &[]);
+    let (code, out, _) = run(with_port(&p, gw.port, &["gateway", "status", "--deep"]), T);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Connectivity probe: ok\nCapability: read-only\nRead probe: ok"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("Last gateway error"),
+        "only shown when the probe fails"
+    );
+    assert_snapshot(
+        "gateway-status-healthy.txt",
+        &redact(&out, p.path(), &[gw.port]),
+    );
+
+    let (code, out, _) = run(
+        with_port(&p, gw.port, &["gateway", "status", "--json", "--deep"]),
+        T,
+    );
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["rpc"]["ok"], true);
+    assert_eq!(v["port"]["status"], "busy");
+    assert_eq!(v["port"]["listeners"][0]["gatewayLike"], true);
+    assert_eq!(v["port"]["listeners"][0]["pid"], gw.child.id());
+    assert_eq!(v["gateway"]["portSource"], "OPENCLAW_GATEWAY_PORT");
+    assert_snapshot(
+        "gateway-status-healthy.shape.json",
+        &serde_json::to_string_pretty(&shape(&v)).unwrap(),
+    );
+}
+
+#[test]
+fn gateway_status_shows_the_last_gateway_error_when_nothing_answers() {
+    let p = Profile::new("");
+    let log = p.path().join("gw.log");
+    // A start refused for mode=remote leaves its reason in the file log.
+    std::fs::write(
+        p.config_path(),
+        format!(r#"{{"gateway": {{"mode": "remote", "auth": {{"token": "{TOKEN}"}}}}, "logging": {{"file": "{}"}}}}"#, log.display()),
+    )
+    .unwrap();
+    let mut refused = p.command();
+    refused.args(["gateway", "--port", "0"]);
+    assert_eq!(run(refused, T).0, 78);
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, out, _) = run(with_port(&p, free, &["gateway", "status"]), T);
+    assert_eq!(code, 0, "status is informational without --require-rpc");
+    assert!(
+        out.contains("Connectivity probe: failed\n  connect ECONNREFUSED"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Last gateway error: Gateway start blocked: set gateway.mode=local (current: remote) or pass --allow-unconfigured."),
+        "{out}"
+    );
+    assert_snapshot(
+        "gateway-status-unreachable.txt",
+        &redact(&out, p.path(), &[free]),
+    );
+    let (code, _, _) = run(
+        with_port(&p, free, &["gateway", "status", "--require-rpc"]),
+        T,
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn gateway_status_names_a_foreign_port_holder() {
+    let p = Profile::local_token();
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let (code, out, _) = run(
+        with_port(&p, port, &["gateway", "status", "--timeout", "500"]),
+        T,
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&format!("Port {port} is already in use.")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("- pid {} ", std::process::id())),
+        "{out}"
+    );
+    assert!(
+        out.contains("- Another process is listening on this port."),
+        "{out}"
+    );
+}
+
+#[test]
+fn gateway_status_wrong_token_is_not_a_port_conflict() {
+    let p = Profile::local_token();
+    let gw = Gateway::start(&p, &[], &[]);
+    let (code, out, _) = run(
+        with_port(
+            &p,
+            gw.port,
+            &["gateway", "status", "--token", "nope", "--require-rpc"],
+        ),
+        T,
+    );
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("Connectivity probe: failed\n  unauthorized: gateway token mismatch"),
+        "{out}"
+    );
+    assert!(!out.contains("is already in use"), "{out}");
+    assert!(
+        out.contains("hint: the CLI's credentials do not match the gateway's"),
+        "{out}"
+    );
+}
+
+#[test]
+fn status_overview_healthy_and_unreachable() {
+    let p = Profile::local_token();
+    let gw = Gateway::start(&p, &[], &[]);
+    let mut cmd = with_port(&p, gw.port, &["status"]);
+    cmd.env("COLUMNS", "240");
+    let (code, out, _) = run(cmd, T);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("(local loopback) · reachable ~"), "{out}");
+    assert!(out.contains("auth token"), "{out}");
+    // Column padding depends on latency digits and temp-path lengths: pin the content only.
+    let squeezed: String = redact(&out, p.path(), &[gw.port])
+        .lines()
+        .map(|l| {
+            let words = l
+                .split(' ')
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let mut out = String::new();
+            for c in words.chars() {
+                if !(c == '─' && out.ends_with('─')) {
+                    out.push(c);
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_snapshot("status-healthy.txt", &squeezed);
+    let (code, out, _) = run(with_port(&p, gw.port, &["status", "--json", "--deep"]), T);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["gateway"]["reachable"], true);
+    assert_eq!(v["health"]["ok"], true);
+    assert_eq!(v["gateway"]["credentialSource"], "gateway.auth.token");
+    assert_snapshot(
+        "status-healthy.shape.json",
+        &serde_json::to_string_pretty(&shape(&v)).unwrap(),
+    );
+
+    drop(gw);
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, out, _) = run(with_port(&p, free, &["status", "--json"]), T);
+    assert_eq!(code, 2);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["gateway"]["reachable"], false);
+}
