@@ -3,6 +3,7 @@
 //! - time from process start to the port accepting connections (median of 10 starts)
 //! - handshake + `health` round trips per second with 1, 16 and 256 concurrent clients
 //! - idle RSS of the gateway with 0 and 1000 connected clients
+//! - wall time of `openclaw gateway probe --json` and `openclaw status --json` against it
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -19,7 +20,7 @@ const TOKEN: &str = "bench-token-0123456789";
 struct Running {
     child: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Running {
@@ -66,14 +67,7 @@ fn start() -> (Running, Duration) {
     }
     let elapsed = t0.elapsed();
     std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    (
-        Running {
-            child,
-            port,
-            _dir: dir,
-        },
-        elapsed,
-    )
+    (Running { child, port, dir }, elapsed)
 }
 
 type Ws =
@@ -193,4 +187,42 @@ fn main() {
         rss_kib(gw.child.id())
     );
     drop(held);
+    drop(gw);
+
+    let (gw, _) = start();
+    let port = gw.port.to_string();
+    for (label, args) in [
+        (
+            "openclaw gateway probe --json",
+            vec!["gateway", "probe", "--json", "--port", port.as_str()],
+        ),
+        ("openclaw status --json", vec!["status", "--json"]),
+    ] {
+        let mut times: Vec<Duration> = (0..50)
+            .map(|_| {
+                let t0 = Instant::now();
+                let out = Command::new(BIN)
+                    .args(&args)
+                    .env("OPENCLAW_STATE_DIR", gw.dir.path().join("state"))
+                    .env("OPENCLAW_CONFIG_PATH", gw.dir.path().join("openclaw.json"))
+                    .env("OPENCLAW_GATEWAY_PORT", &port)
+                    .output()
+                    .unwrap();
+                assert_eq!(
+                    out.status.code(),
+                    Some(0),
+                    "{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+                t0.elapsed()
+            })
+            .collect();
+        times.sort();
+        println!(
+            "{label}: median {:.1} ms (min {:.1}, p90 {:.1}; 50 runs)",
+            times[25].as_secs_f64() * 1e3,
+            times[0].as_secs_f64() * 1e3,
+            times[45].as_secs_f64() * 1e3
+        );
+    }
 }

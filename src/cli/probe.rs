@@ -155,6 +155,13 @@ fn hints(t: &Target) -> Vec<String> {
         Some("PAIRING_REQUIRED") => out.push("hint: approve this device on the gateway host: openclaw devices list, then openclaw devices approve <requestId>".into()),
         _ => {}
     }
+    if t.connect.scope_limited && !t.auth.device_identity {
+        out.push(
+            "hint: this probe could not sign with a device identity (identity/device.json in the state dir is missing or not writable); gateways grant no scopes to unsigned probe clients".into(),
+        );
+    } else if t.connect.scope_limited {
+        out.push("hint: this device is paired with fewer scopes than operator.read; approve its scope upgrade on the gateway host (openclaw devices list)".into());
+    }
     if !t.connect.ok && t.id == "localLoopback" {
         out.push("hint: start it with `openclaw gateway`, or inspect it with `openclaw gateway status --deep`".into());
     }

@@ -432,3 +432,33 @@ pub fn is_pairing_required(e: &ConnectError) -> bool {
         || matches!(e, ConnectError::Rejected { error, .. } if error.code == crate::protocol::error::NOT_PAIRED && error.message.starts_with("pairing required"))
         || matches!(e.close(), Some((c, r)) if c == close::POLICY && r.starts_with("pairing required"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairing_required_is_recognised_in_v3_and_v4_shapes() {
+        let v3 = ConnectError::Rejected {
+            error: ErrorShape::new("NOT_PAIRED", "pairing required").with_details(
+                json!({"code": "PAIRING_REQUIRED", "requestId": "r1", "reason": "not-paired"}),
+            ),
+            close: Some((1008, "pairing required".into())),
+        };
+        assert!(is_pairing_required(&v3));
+        let v4_close_only = ConnectError::Closed {
+            code: 1008,
+            reason: "pairing required: device is not approved yet (requestId: r2)".into(),
+        };
+        assert!(is_pairing_required(&v4_close_only));
+        assert_eq!(
+            v4_close_only.to_string(),
+            "gateway closed (1008): pairing required: device is not approved yet (requestId: r2)"
+        );
+        let other = ConnectError::Closed {
+            code: 1008,
+            reason: "device identity required".into(),
+        };
+        assert!(!is_pairing_required(&other));
+    }
+}

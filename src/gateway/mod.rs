@@ -139,11 +139,10 @@ async fn serve(
     let cfg = gw.config();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
-    for listener in listeners {
-        let gw = gw.clone();
-        let rx = shutdown_rx.clone();
-        tokio::spawn(accept_loop(listener, gw, rx));
-    }
+    let accept_tasks: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| tokio::spawn(accept_loop(listener, gw.clone(), shutdown_rx.clone())))
+        .collect();
     spawn_timers(gw.clone(), shutdown_rx.clone());
 
     let derived = crate::config::gateway::derived_ports(cfg.port);
@@ -220,6 +219,11 @@ async fn serve(
     );
     gw.close_all(close::SERVICE_RESTART, close::REASON_SERVICE_RESTART);
     let _ = shutdown_tx.send(true);
+    // The listeners close before `serve` returns, so a restart rebinds a free port and no
+    // client is accepted by a listener that is going away.
+    for task in accept_tasks {
+        let _ = task.await;
+    }
     // Give writers a bounded moment to deliver the shutdown event and close frames.
     let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
     while gw.client_count() > 0 && tokio::time::Instant::now() < deadline {

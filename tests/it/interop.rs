@@ -231,3 +231,62 @@ fn this_cli_calls_and_reads_health_from_the_real_gateway() {
     assert_eq!(code, 1);
     assert!(err.contains("gateway token mismatch"), "{err}");
 }
+
+#[test]
+fn an_unsigned_probe_is_scope_limited_on_the_real_gateway_and_says_why() {
+    let Some((url, token)) = peer_gateway() else {
+        return;
+    };
+    let p = Profile::new("{}");
+    let mut cmd = p.command();
+    // A state dir that cannot be created: no device identity, so the probe connects unsigned.
+    cmd.env("OPENCLAW_STATE_DIR", "/proc/self/no-such-dir")
+        .args([
+            "gateway",
+            "probe",
+            "--json",
+            "--url",
+            &url,
+            "--token",
+            &token,
+            "--timeout",
+            "10000",
+        ]);
+    let (code, out, err) = run(cmd, T);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let t = v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "explicit")
+        .unwrap();
+    assert_eq!(t["auth"]["deviceIdentity"], false);
+    assert_eq!(t["connect"]["scopeLimited"], true, "{t:#}");
+    assert_eq!(t["auth"]["capability"], "connected_no_operator_scope");
+    assert!(v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w["code"] == "probe_scope_limited"
+            && w["message"].as_str().unwrap().starts_with(
+                "Read-probe diagnostics are limited by gateway scopes (missing operator.read)"
+            )));
+    assert_eq!(code, 1);
+    let mut cmd = p.command();
+    cmd.env("OPENCLAW_STATE_DIR", "/proc/self/no-such-dir")
+        .args([
+            "gateway",
+            "probe",
+            "--url",
+            &url,
+            "--token",
+            &token,
+            "--timeout",
+            "10000",
+        ]);
+    let (_, out, _) = run(cmd, T);
+    assert!(
+        out.contains("hint: this probe could not sign with a device identity"),
+        "{out}"
+    );
+}
