@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod contract;
+pub mod doctor;
 pub mod gateway;
 pub mod inspect;
 pub mod logging;

@@ -51,6 +51,77 @@ pub enum Command {
     Health(HealthArgs),
     /// One-screen overview: gateway reachability, config, agents, log file (runbook step 1).
     Status(StatusArgs),
+    /// Diagnose the installation against every runbook symptom (read-only).
+    /// Exit 0 healthy, 1 warnings, 2 errors, 3 the doctor could not run.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SeverityArg {
+    Info,
+    Warning,
+    Error,
+}
+
+/// Which checks to show, shared by `doctor` and `doctor triage`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct SelectArgs {
+    /// Only these checks (check id, symptom id or runbook section); repeatable.
+    #[arg(long, value_name = "ID")]
+    pub only: Vec<String>,
+    /// Skip these checks (check id, symptom id or runbook section); repeatable.
+    #[arg(long, value_name = "ID")]
+    pub skip: Vec<String>,
+    /// Hide findings below this severity.
+    #[arg(long, value_enum)]
+    pub severity_min: Option<SeverityArg>,
+    /// Add check files from this directory to the built-in catalogue.
+    #[arg(long, value_name = "DIR")]
+    pub checks: Option<std::path::PathBuf>,
+    /// Output JSON (one document, even on failure).
+    #[arg(long)]
+    pub json: bool,
+    /// List every check, including the ones that passed or were skipped.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DoctorArgs {
+    #[command(subcommand)]
+    pub command: Option<DoctorCommand>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Only log lines from this recent window are scanned (for example 30m, 2h, 1d).
+    #[arg(long, default_value = "1h")]
+    pub since: String,
+    /// List the checks of the catalogue and exit.
+    #[arg(long)]
+    pub list_checks: bool,
+    /// Show one check: its conditions, signatures and remediation.
+    #[arg(long, value_name = "ID")]
+    pub explain: Option<String>,
+    /// Validate the check files (built-in and --checks DIR) and exit.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DoctorCommand {
+    /// Offline triage of logs, a config, or `gateway probe|status --json` output someone sent.
+    Triage(TriageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TriageArgs {
+    /// Files to read: logs (JSON lines or plain text), a config, probe/status JSON.
+    #[arg(required = true)]
+    pub paths: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 pub mod args;
 pub mod call;
 pub mod context;
+pub mod doctor;
 pub mod gateway;
 pub mod gateway_status;
 pub mod health;
@@ -43,6 +44,7 @@ pub fn run() -> i32 {
         },
         Command::Health(h) => health::run(h, context::Context::load(env)),
         Command::Status(s) => status::run(s, context::Context::load(env)),
+        Command::Doctor(d) => doctor::run(d, context::Context::load(env)),
     }
 }
 

@@ -19,6 +19,7 @@ pub const ALLOW_OLDER_BINARY: &str = "OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_AC
 pub const LOG_LEVEL: &str = "OPENCLAW_LOG_LEVEL";
 pub const NIX_MODE: &str = "OPENCLAW_NIX_MODE";
 pub const SSH_COMMAND: &str = "OPENCLAW_SSH_COMMAND";
+pub const LOG_DIR: &str = "OPENCLAW_LOG_DIR";
 
 /// A snapshot of the environment variables resolution depends on.
 #[derive(Debug, Clone, Default)]
@@ -69,6 +70,11 @@ impl Env {
             .or_else(|| self.get("HOME"))
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/"))
+    }
+
+    /// Names of the variables that are set (values stay private).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.vars.keys().map(String::as_str)
     }
 
     /// Expand a leading `~` against [`Env::home`].

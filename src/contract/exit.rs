@@ -24,3 +24,15 @@ pub mod probe {
     /// The probe itself could not run (bad arguments, no usable target).
     pub const COULD_NOT_RUN: i32 = 3;
 }
+
+/// Exit codes of `openclaw doctor` and `doctor triage`.
+pub mod doctor {
+    /// No warning or error.
+    pub const HEALTHY: i32 = 0;
+    /// At least one warning, no error.
+    pub const WARNINGS: i32 = 1;
+    /// At least one error.
+    pub const ERRORS: i32 = 2;
+    /// The doctor itself could not run (bad check files, unreadable inputs).
+    pub const COULD_NOT_RUN: i32 = 3;
+}

@@ -1,5 +1,6 @@
 //! What other tools read: exit codes and the JSON contracts. No I/O here.
 
+pub mod doctor;
 pub mod exit;
 pub mod probe;
 

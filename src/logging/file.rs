@@ -21,6 +21,8 @@ pub const ARCHIVES: u32 = 5;
 pub struct LogSettings {
     /// `logging.file`; `None` means the dated default.
     pub file: Option<PathBuf>,
+    /// Directory of the dated default (`OPENCLAW_LOG_DIR`); `None` means `/tmp/openclaw`.
+    pub dir: Option<PathBuf>,
     pub profile: Option<String>,
     pub file_level: Option<Level>,
     pub console_level: Option<Level>,
@@ -31,6 +33,7 @@ impl Default for LogSettings {
     fn default() -> Self {
         LogSettings {
             file: None,
+            dir: None,
             profile: None,
             file_level: Some(Level::Info),
             console_level: Some(Level::Info),
@@ -50,6 +53,9 @@ impl LogSettings {
         let level = |k: &str, d: Option<Level>| cfg.get_str(k).and_then(Level::parse).unwrap_or(d);
         LogSettings {
             file: cfg.get_str("logging.file").map(|f| env.expand_home(f)),
+            dir: env
+                .get(crate::config::env::LOG_DIR)
+                .map(|d| env.expand_home(d)),
             profile: profile.map(str::to_string),
             file_level: env
                 .get(crate::config::env::LOG_LEVEL)
@@ -83,13 +89,15 @@ pub fn default_dir() -> PathBuf {
 }
 
 /// The dated default file for `date`.
-pub fn default_file(profile: Option<&str>, date: NaiveDate) -> PathBuf {
+pub fn default_file(dir: Option<&Path>, profile: Option<&str>, date: NaiveDate) -> PathBuf {
     let d = date.format("%Y-%m-%d");
     let name = match profile.filter(|p| *p != "default") {
         Some(p) => format!("openclaw-{p}-{d}.log"),
         None => format!("openclaw-{d}.log"),
     };
-    default_dir().join(name)
+    dir.map(Path::to_path_buf)
+        .unwrap_or_else(default_dir)
+        .join(name)
 }
 
 struct Inner {
@@ -175,7 +183,7 @@ fn path_for(settings: &LogSettings, date: NaiveDate) -> PathBuf {
     settings
         .file
         .clone()
-        .unwrap_or_else(|| default_file(settings.profile.as_deref(), date))
+        .unwrap_or_else(|| default_file(settings.dir.as_deref(), settings.profile.as_deref(), date))
 }
 
 fn open_log(path: &Path) -> std::io::Result<File> {

@@ -158,6 +158,21 @@ pub fn process_argv(pid: u32) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A process's environment (readable for processes of the same user, or as root).
+pub fn process_environ(pid: u32) -> Vec<(String, String)> {
+    fs::read(format!("/proc/{pid}/environ"))
+        .map(|raw| {
+            raw.split(|b| *b == 0)
+                .filter_map(|kv| {
+                    let s = String::from_utf8_lossy(kv);
+                    s.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn process_cmdline(pid: u32) -> Option<String> {
     let parts = process_argv(pid);
     (!parts.is_empty()).then(|| parts.join(" "))

@@ -114,6 +114,34 @@ pub fn assert_valid(name: &str, v: &Value) {
 }
 
 #[test]
+fn every_check_file_follows_the_check_schema() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("checks");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") || path.ends_with("symptoms.toml") {
+            continue;
+        }
+        let toml: toml::Value = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_valid(
+            "checks.schema.json",
+            &openclaw::doctor::catalog::to_json(&toml),
+        );
+        n += 1;
+    }
+    assert!(n >= 10);
+    // And the schema rejects what the loader rejects.
+    let bad = serde_json::json!({"section": {"id": "s", "title": "t"}, "checks": [{"id": "x"}]});
+    let schema_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/checks.schema.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let mut errors = Vec::new();
+    validate(&schema, &schema, &bad, "", &mut errors);
+    assert!(!errors.is_empty());
+}
+
+#[test]
 fn the_validator_can_fail() {
     let schema = serde_json::json!({"type": "object", "additionalProperties": false, "required": ["a"],
         "properties": {"a": {"type": "integer"}}});

@@ -59,6 +59,8 @@ impl Profile {
             .env("HOME", self.dir.path().join("home"))
             .env("OPENCLAW_STATE_DIR", self.dir.path().join("state"))
             .env("OPENCLAW_CONFIG_PATH", self.config_path())
+            // Keep dated default logs out of the machine's shared /tmp/openclaw.
+            .env("OPENCLAW_LOG_DIR", self.dir.path().join("logs"))
             .env("NO_COLOR", "1");
         c
     }
@@ -192,30 +194,33 @@ impl Gateway {
     }
 }
 
-/// Run a command to completion: (exit code, stdout, stderr).
+/// Run a command to completion: (exit code, stdout, stderr). Output is read while the
+/// child runs (a full pipe must not stall it); the child is killed after `timeout`.
 pub fn run(mut cmd: Command, timeout: Duration) -> (i32, String, String) {
-    let mut child = cmd
+    let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let deadline = Instant::now() + timeout;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(out)) => (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ),
+        Ok(Err(e)) => panic!("command failed: {e}"),
+        Err(_) => {
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+            panic!("command timed out after {timeout:?}");
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("command timed out");
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 pub type WsStream =

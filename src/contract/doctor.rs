@@ -1,0 +1,143 @@
+//! `openclaw doctor --json` and `doctor triage --json`: one document, even on failure.
+//! Field names follow the upstream doctor (`schemaVersion`, `checksRun`, `findings[].checkId`)
+//! where they fit; the rest is what the runbook-driven engine adds.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "info" => Some(Severity::Info),
+            "warning" | "warn" => Some(Severity::Warning),
+            "error" => Some(Severity::Error),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+    Skipped,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skipped => "skipped",
+            Status::Error => "error",
+        }
+    }
+
+    /// Marker that reads without colour.
+    pub fn marker(self) -> &'static str {
+        match self {
+            Status::Ok => "✓",
+            Status::Warn => "!",
+            Status::Fail | Status::Error => "✗",
+            Status::Skipped => "-",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Matches {
+    pub count: u64,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub lines: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Remediation {
+    pub text: String,
+    pub commands: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub check_id: String,
+    pub title: String,
+    pub section: String,
+    pub symptoms: Vec<String>,
+    pub status: Status,
+    pub severity: Severity,
+    pub message: String,
+    pub evidence: Value,
+    pub matches: Option<Matches>,
+    pub remediation: Remediation,
+    pub runbook: String,
+    pub fixable: bool,
+    pub skipped_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Counts {
+    pub ok: usize,
+    pub warn: usize,
+    pub fail: usize,
+    pub skipped: usize,
+    pub error: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DoctorReport {
+    #[serde(rename = "schema_version")]
+    pub schema_version: u32,
+    /// Upstream's name for the same number.
+    pub schema_version_upstream: u32,
+    /// `live` or `triage`.
+    pub mode: String,
+    /// No failing finding.
+    pub ok: bool,
+    /// `healthy`, `warnings`, `errors` or `could-not-run`.
+    pub verdict: String,
+    pub version: String,
+    pub config_path: Option<String>,
+    pub inputs: Vec<String>,
+    pub checks_run: usize,
+    pub checks_skipped: usize,
+    pub counts: Counts,
+    pub probes: BTreeMap<String, Value>,
+    pub findings: Vec<Finding>,
+    pub error: Option<String>,
+}
+
+impl DoctorReport {
+    pub fn exit_code(&self) -> i32 {
+        use crate::contract::exit::doctor;
+        if self.error.is_some() {
+            doctor::COULD_NOT_RUN
+        } else if self.counts.fail > 0 {
+            doctor::ERRORS
+        } else if self
+            .findings
+            .iter()
+            .any(|f| f.status == Status::Warn && f.severity >= Severity::Warning)
+        {
+            doctor::WARNINGS
+        } else {
+            doctor::HEALTHY
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Facts gathered once by the probes, keyed `namespace.name`. A namespace belongs to one
+//! probe; when that probe could not run, its facts are unavailable and checks that need them
+//! report `skipped` with the probe's reason.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Every fact a check may reference, with what it means.
+pub const KNOWN: &[(&str, &str)] = &[
+    ("config.path", "config file path"),
+    ("config.exists", "the config file exists"),
+    ("config.valid", "the config parses and passes validation"),
+    (
+        "config.errors",
+        "validation errors (file:line:column: key: message)",
+    ),
+    (
+        "config.gateway_mode",
+        "gateway.mode (local | remote), absent when unset",
+    ),
+    ("config.mode_remote", "gateway.mode is remote"),
+    ("config.bind", "gateway.bind as written"),
+    (
+        "config.bind_alias",
+        "gateway.bind is a legacy host alias (0.0.0.0, localhost, ...)",
+    ),
+    (
+        "config.non_loopback_bind_without_auth",
+        "bind is not loopback and no token/password/trusted-proxy is configured",
+    ),
+    (
+        "config.legacy_gateway_token",
+        "the legacy gateway.token key is set",
+    ),
+    ("config.auth_mode", "effective gateway auth mode"),
+    (
+        "config.token_mode_without_token",
+        "auth mode is token but no token is configured anywhere",
+    ),
+    (
+        "config.placeholder_secret",
+        "a secret is the .env.example placeholder",
+    ),
+    (
+        "config.unresolved_secret_refs",
+        "SecretRefs that cannot be resolved here",
+    ),
+    ("config.last_touched_version", "meta.lastTouchedVersion"),
+    (
+        "config.newer_than_binary",
+        "meta.lastTouchedVersion is newer than this binary",
+    ),
+    (
+        "config.clobbered_files",
+        "openclaw.json.clobbered.* files beside the config",
+    ),
+    (
+        "config.rejected_files",
+        "openclaw.json.rejected.* files beside the config",
+    ),
+    (
+        "config.file_mode_too_open",
+        "the config file is readable by group or others",
+    ),
+    ("config.remote_url", "gateway.remote.url"),
+    (
+        "env.legacy_vars",
+        "CLAWDBOT_* / MOLTBOT_* variables that are ignored",
+    ),
+    (
+        "env.token_overrides_differ",
+        "OPENCLAW_GATEWAY_TOKEN is set and differs from gateway.auth.token",
+    ),
+    ("env.url_override", "OPENCLAW_GATEWAY_URL is set"),
+    (
+        "binaries.openclaw",
+        "every openclaw on PATH with its version",
+    ),
+    ("binaries.count", "how many openclaw binaries are on PATH"),
+    (
+        "binaries.versions_differ",
+        "binaries on PATH report different versions",
+    ),
+    ("port.number", "the gateway port this CLI resolves"),
+    (
+        "port.listeners",
+        "processes listening on the port (pid, user, command)",
+    ),
+    ("port.busy", "something listens on the port"),
+    (
+        "port.hidden_holder",
+        "a listener on the port belongs to a process this user cannot see",
+    ),
+    (
+        "port.foreign_holder",
+        "the port is held by a process that is not an OpenClaw gateway",
+    ),
+    (
+        "process.lock_stale",
+        "a gateway lock file whose owner is dead",
+    ),
+    ("process.lock_path", "the gateway lock file for this config"),
+    (
+        "process.gateways",
+        "OpenClaw gateway processes on this host",
+    ),
+    (
+        "process.gateway_count",
+        "how many gateway processes run on this host",
+    ),
+    (
+        "process.colliding",
+        "gateway processes sharing this config path or state dir (when more than one)",
+    ),
+    ("gateway.url", "the probed gateway URL"),
+    ("gateway.reachable", "a gateway accepted the WebSocket"),
+    ("gateway.rpc_ok", "hello-ok and read diagnostics succeeded"),
+    ("gateway.error", "connect or RPC error text"),
+    (
+        "gateway.error_code",
+        "error.details.code of a refused connect",
+    ),
+    ("gateway.close_code", "WebSocket close code"),
+    ("gateway.close_reason", "WebSocket close reason"),
+    ("gateway.capability", "what these credentials can do"),
+    (
+        "gateway.scope_limited",
+        "connected but missing operator.read",
+    ),
+    (
+        "gateway.pairing_required",
+        "the gateway asked for device pairing",
+    ),
+    ("gateway.version", "the gateway's version"),
+    ("gateway.warnings", "probe warning codes"),
+    (
+        "gateway.multiple_gateways",
+        "more than one distinct gateway answered",
+    ),
+    (
+        "gateway.explicit_url_without_credentials",
+        "an explicit --url was probed without credentials and auth failed",
+    ),
+    ("logs.source", "where log lines were read from"),
+    ("logs.lines", "how many log lines were scanned"),
+    ("state.dir", "the state directory"),
+    ("state.dir_exists", "the state directory exists"),
+    (
+        "state.dir_mode_too_open",
+        "the state directory is accessible by group or others",
+    ),
+    (
+        "state.pending_devices",
+        "pending device pairing requests (devices/pending.json)",
+    ),
+    (
+        "state.pending_dm_pairing",
+        "pending DM pairing requests (credentials/*-pairing.json)",
+    ),
+    ("state.cron_errors", "cron jobs whose last run failed"),
+    (
+        "service.runtime",
+        "service runtime status (running, stopped)",
+    ),
+    ("service.installed", "a gateway service unit is installed"),
+    ("service.exit_code", "the service's last exit code"),
+    (
+        "service.config_path",
+        "the config path in the service unit's environment",
+    ),
+    (
+        "service.config_path_differs",
+        "the service uses another config than this CLI",
+    ),
+    (
+        "service.linger_disabled",
+        "systemd user unit installed without lingering",
+    ),
+    ("service.extra_units", "other gateway-like service units"),
+    (
+        "service.metadata_drift",
+        "the installed unit differs from what this binary would write",
+    ),
+];
+
+/// Whether a probe ran.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "status", content = "reason", rename_all = "lowercase")]
+pub enum ProbeStatus {
+    Ok,
+    Skipped(String),
+    Error(String),
+}
+
+/// A log line to scan, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    pub message: String,
+    pub time: Option<String>,
+    pub source: String,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Facts {
+    values: BTreeMap<String, Value>,
+    pub probes: BTreeMap<String, ProbeStatus>,
+    /// Whether log lines were available to scan (live log file or triage input).
+    pub logs_available: Option<String>,
+}
+
+impl Facts {
+    pub fn set(&mut self, key: &str, v: impl Into<Value>) {
+        debug_assert!(KNOWN.iter().any(|(k, _)| *k == key), "unknown fact {key}");
+        let v = v.into();
+        if !v.is_null() {
+            self.values.insert(key.to_string(), v);
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.values.get(key)
+    }
+
+    pub fn probe(&mut self, name: &str, status: ProbeStatus) {
+        self.probes.insert(name.to_string(), status);
+    }
+
+    /// `Err(reason)` when the namespace's probe did not run.
+    pub fn available(&self, fact: &str) -> Result<(), String> {
+        let ns = fact.split('.').next().unwrap_or(fact);
+        match self.probes.get(ns) {
+            Some(ProbeStatus::Ok) => Ok(()),
+            Some(ProbeStatus::Skipped(r)) => Err(format!("{ns} facts unavailable: {r}")),
+            Some(ProbeStatus::Error(r)) => Err(format!("{ns} probe failed: {r}")),
+            None => Err(format!("{ns} facts were not gathered")),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Every log signature of the catalogue compiled into one `RegexSet`, so a log is read once
+//! whatever the number of checks.
+
+use super::catalog::Catalog;
+use super::facts::LogLine;
+use regex::RegexSet;
+
+/// Where signature `i` belongs: (check index, signature index).
+pub struct Matcher {
+    set: RegexSet,
+    /// The same patterns, tolerant of JSON escaping (`"` may appear as `\"`), run on raw
+    /// lines so that only candidate lines are decoded.
+    raw: RegexSet,
+    owners: Vec<(usize, usize)>,
+}
+
+/// Rewrite a pattern so it also matches inside a JSON string: a `"` (or a character class
+/// containing one) may be preceded by a backslash. Only ever widens the match.
+pub fn json_tolerant(pattern: &str) -> String {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' if i + 1 < chars.len() => {
+                if chars[i + 1] == '"' {
+                    out.push_str(r#"\\?""#);
+                } else {
+                    out.push(chars[i]);
+                    out.push(chars[i + 1]);
+                }
+                i += 2;
+            }
+            '[' => {
+                let start = i;
+                i += 1;
+                if i < chars.len() && chars[i] == '^' {
+                    i += 1;
+                }
+                if i < chars.len() && chars[i] == ']' {
+                    i += 1;
+                }
+                while i < chars.len() && chars[i] != ']' {
+                    if chars[i] == '\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                let class: String = chars[start..(i + 1).min(chars.len())].iter().collect();
+                if class.contains('"') && !class.starts_with("[^") {
+                    out.push_str(&format!(r"(?:\\?{class})"));
+                } else {
+                    out.push_str(&class);
+                }
+                i += 1;
+            }
+            '"' => {
+                out.push_str(r#"\\?""#);
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// What one signature matched.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hits {
+    pub count: u64,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    /// Up to 3 first lines and the last one.
+    pub lines: Vec<String>,
+}
+
+/// Hits per check index.
+pub type Results = std::collections::BTreeMap<usize, Hits>;
+
+impl Matcher {
+    pub fn new(cat: &Catalog) -> Result<Self, regex::Error> {
+        let mut patterns = Vec::new();
+        let mut owners = Vec::new();
+        for (ci, c) in cat.checks.iter().enumerate() {
+            for (si, s) in c.signatures.iter().enumerate() {
+                patterns.push(s.pattern());
+                owners.push((ci, si));
+            }
+        }
+        let raw = RegexSet::new(patterns.iter().map(|p| json_tolerant(p)))?;
+        Ok(Matcher {
+            set: RegexSet::new(patterns)?,
+            raw,
+            owners,
+        })
+    }
+
+    /// Scan one line, recording hits per check.
+    pub fn scan(&self, line: &LogLine, out: &mut Results) {
+        if !self.set.is_match(&line.message) {
+            return;
+        }
+        let mut seen = Vec::new();
+        for i in self.set.matches(&line.message).iter() {
+            let check = self.owners[i].0;
+            if seen.contains(&check) {
+                continue;
+            }
+            seen.push(check);
+            let h = out.entry(check).or_default();
+            h.count += 1;
+            let when = line.time.clone().unwrap_or_else(|| line.source.clone());
+            if h.first_seen.is_none() {
+                h.first_seen = Some(when.clone());
+            }
+            h.last_seen = Some(when);
+            let text: String = line.message.chars().take(500).collect();
+            if h.lines.len() <= 3 {
+                h.lines.push(text);
+            } else {
+                *h.lines.last_mut().unwrap_or(&mut String::new()) = text;
+            }
+        }
+    }
+
+    /// Scan a raw log line (JSON record or plain text): decoded only when it may match.
+    pub fn scan_raw(&self, raw: &str, source: &str, out: &mut Results) {
+        if !self.raw.is_match(raw) {
+            return;
+        }
+        let parsed = crate::logging::record::parse_line(raw);
+        let line = LogLine {
+            message: parsed.message,
+            time: parsed.time,
+            source: source.to_string(),
+        };
+        self.scan(&line, out);
+    }
+
+    pub fn scan_all<'a>(&self, lines: impl IntoIterator<Item = &'a LogLine>) -> Results {
+        let mut out = Results::new();
+        for l in lines {
+            self.scan(l, &mut out);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_tolerant_patterns_match_escaped_quotes() {
+        let lit = json_tolerant(&regex::escape(r#"Config uses "gateway.token"."#));
+        let re = regex::Regex::new(&lit).unwrap();
+        assert!(re.is_match(r#"{"1":"Config uses \"gateway.token\"."}"#));
+        assert!(re.is_match(r#"Config uses "gateway.token"."#));
+        let cls = regex::Regex::new(&json_tolerant(r#"unknown command ["']browser["']"#)).unwrap();
+        assert!(cls.is_match(r#"{"message":"unknown command \"browser\""}"#));
+        assert!(cls.is_match("unknown command 'browser'"));
+    }
+}

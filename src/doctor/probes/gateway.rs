@@ -1,0 +1,79 @@
+//! The live gateway, through the same probe engine as `gateway probe`.
+
+use super::{ProbeContext, ProbeOutput};
+use crate::client::probe::{self, ProbeRequest};
+use crate::contract::probe::Capability;
+use serde_json::json;
+
+pub async fn probe(ctx: &ProbeContext) -> ProbeOutput {
+    let remote = ctx.config.get_str("gateway.mode") == Some("remote");
+    let report = probe::run(ProbeRequest {
+        config: &ctx.config,
+        env: &ctx.env,
+        state_dir: &ctx.paths.state_dir,
+        url: ctx.url.clone(),
+        token: ctx.token.clone(),
+        password: ctx.password.clone(),
+        port: (ctx.url.is_none() && !remote).then_some(ctx.port),
+        timeout_ms: ctx.timeout.as_millis() as u64,
+        extra_targets: Vec::new(),
+        pre_warnings: Vec::new(),
+        read_diagnostics: true,
+        fresh_health: false,
+    })
+    .await;
+    let wanted = if ctx.url.is_some() {
+        "explicit"
+    } else if remote {
+        "configRemote"
+    } else {
+        "localLoopback"
+    };
+    let Some(t) = report
+        .targets
+        .iter()
+        .find(|t| t.id == wanted)
+        .or_else(|| report.targets.first())
+    else {
+        return ProbeOutput::skipped("no gateway target to probe");
+    };
+    let c = &t.connect;
+    let warnings: Vec<&str> = report.warnings.iter().map(|w| w.code.as_str()).collect();
+    ProbeOutput::ok(vec![
+        ("gateway.url", json!(t.url)),
+        ("gateway.reachable", json!(c.ok)),
+        ("gateway.rpc_ok", json!(c.rpc_ok)),
+        ("gateway.error", json!(c.error)),
+        ("gateway.error_code", json!(c.error_code)),
+        (
+            "gateway.close_code",
+            json!(c.close.as_ref().map(|x| x.code)),
+        ),
+        (
+            "gateway.close_reason",
+            json!(c.close.as_ref().map(|x| x.reason.clone())),
+        ),
+        ("gateway.capability", json!(t.auth.capability)),
+        ("gateway.scope_limited", json!(c.scope_limited)),
+        (
+            "gateway.pairing_required",
+            json!(t.auth.capability == Capability::PairingPending),
+        ),
+        ("gateway.version", json!(t.server.version)),
+        ("gateway.warnings", json!(warnings)),
+        (
+            "gateway.multiple_gateways",
+            json!(warnings.contains(&"multiple_gateways")),
+        ),
+        (
+            "gateway.explicit_url_without_credentials",
+            json!(
+                t.id == "explicit"
+                    && t.auth.credential_source.is_none()
+                    && c.error_code
+                        .as_deref()
+                        .is_some_and(|e| e.ends_with("_MISSING"))
+            ),
+        ),
+    ])
+}

@@ -1,0 +1,111 @@
+//! Probes gather facts once, concurrently, each with a timeout. A probe that cannot run
+//! records why; checks that need its facts are then `skipped` with that reason.
+
+pub mod binaries;
+pub mod config;
+pub mod gateway;
+pub mod logs;
+pub mod port;
+pub mod process;
+pub mod state;
+
+use super::facts::{Facts, LogLine, ProbeStatus};
+use crate::config::{Env, LoadedConfig, Paths};
+use std::time::Duration;
+
+/// What every probe may read.
+pub struct ProbeContext {
+    pub env: Env,
+    pub paths: Paths,
+    pub config: LoadedConfig,
+    pub port: u16,
+    pub timeout: Duration,
+    /// Only log lines newer than this many seconds are scanned (live mode).
+    pub log_window_secs: Option<u64>,
+    pub url: Option<String>,
+    pub token: Option<String>,
+    pub password: Option<String>,
+}
+
+/// One probe's output.
+pub struct ProbeOutput {
+    pub status: ProbeStatus,
+    pub facts: Vec<(&'static str, serde_json::Value)>,
+    pub lines: Vec<LogLine>,
+}
+
+impl ProbeOutput {
+    pub fn ok(facts: Vec<(&'static str, serde_json::Value)>) -> Self {
+        ProbeOutput {
+            status: ProbeStatus::Ok,
+            facts,
+            lines: Vec::new(),
+        }
+    }
+    pub fn skipped(reason: impl Into<String>) -> Self {
+        ProbeOutput {
+            status: ProbeStatus::Skipped(reason.into()),
+            facts: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
+}
+
+async fn bounded<F: std::future::Future<Output = ProbeOutput>>(
+    name: &str,
+    limit: Duration,
+    f: F,
+) -> ProbeOutput {
+    match tokio::time::timeout(limit, f).await {
+        Ok(o) => o,
+        Err(_) => ProbeOutput {
+            status: ProbeStatus::Error(format!(
+                "{name} probe timed out after {}ms",
+                limit.as_millis()
+            )),
+            facts: Vec::new(),
+            lines: Vec::new(),
+        },
+    }
+}
+
+/// Run every live probe concurrently and merge their facts.
+pub async fn run_all(ctx: &ProbeContext) -> (Facts, Vec<LogLine>) {
+    let limit = ctx.timeout + Duration::from_millis(500);
+    let (cfg, env, bins, port, proc_, gw, logs, state) = tokio::join!(
+        bounded("config", limit, async { config::probe(ctx) }),
+        bounded("env", limit, async { config::probe_env(ctx) }),
+        bounded("binaries", limit, binaries::probe(ctx)),
+        bounded("port", limit, async { port::probe(ctx) }),
+        bounded("process", limit, async { process::probe(ctx) }),
+        bounded("gateway", limit, gateway::probe(ctx)),
+        bounded("logs", limit, async { logs::probe(ctx) }),
+        bounded("state", limit, async { state::probe(ctx) }),
+    );
+    let mut facts = Facts::default();
+    let mut lines = Vec::new();
+    for (name, out) in [
+        ("config", cfg),
+        ("env", env),
+        ("binaries", bins),
+        ("port", port),
+        ("process", proc_),
+        ("gateway", gw),
+        ("logs", logs),
+        ("state", state),
+    ] {
+        if name == "logs" && out.status == ProbeStatus::Ok {
+            facts.logs_available = Some("live logs".into());
+        }
+        facts.probe(name, out.status);
+        for (k, v) in out.facts {
+            facts.set(k, v);
+        }
+        lines.extend(out.lines);
+    }
+    facts.probe(
+        "service",
+        ProbeStatus::Skipped("service manager inspection (systemd, launchd, schtasks) is not available in this build yet".into()),
+    );
+    (facts, lines)
+}

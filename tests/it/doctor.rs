@@ -1,0 +1,400 @@
+//! `openclaw doctor` against seeded faults, a fresh machine, a healthy gateway, and
+//! `doctor triage` over fixture logs for every symptom id.
+
+use crate::support::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+fn doctor_json(p: &Profile, args: &[&str], envs: &[(&str, String)]) -> (i32, Value) {
+    let mut c = p.command();
+    c.arg("doctor").arg("--json").args(args);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let (code, out, err) = run(c, T);
+    let v: Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: stdout={out} stderr={err}"));
+    assert_eq!(v["schema_version"], 1);
+    (code, v)
+}
+
+/// Symptom ids of findings that fired (warn or fail).
+fn fired(v: &Value) -> BTreeSet<String> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "warn" || f["status"] == "fail")
+        .flat_map(|f| {
+            f["symptoms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn finding<'a>(v: &'a Value, id: &str) -> &'a Value {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["checkId"] == id)
+        .unwrap_or_else(|| panic!("no {id}"))
+}
+
+fn private_config(p: &Profile, text: &str) {
+    std::fs::write(p.config_path(), text).unwrap();
+    std::fs::set_permissions(p.config_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[test]
+fn fresh_machine_gets_a_useful_report_and_exit_2() {
+    let p = Profile::new("");
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let (code, v) = doctor_json(&p, &[], &[("OPENCLAW_GATEWAY_PORT", free.clone())]);
+    assert_eq!(code, 2);
+    assert_eq!(v["verdict"], "errors");
+    let f = fired(&v);
+    assert!(
+        f.contains("mode-unset") && f.contains("connect-failed"),
+        "{f:?}"
+    );
+    assert_eq!(finding(&v, "config.exists")["status"], "fail");
+    let mut c = p.command();
+    c.arg("doctor").env("OPENCLAW_GATEWAY_PORT", &free);
+    let (code, out, _) = run(c, T);
+    assert_eq!(code, 2);
+    assert!(out.contains("✗ No config file"), "{out}");
+    assert!(out.contains("hint: openclaw --dev gateway"), "{out}");
+    assert!(out.contains("Verdict: errors"), "{out}");
+    assert!(!p.config_path().exists(), "the doctor is read-only");
+}
+
+#[test]
+fn healthy_gateway_is_exit_0() {
+    let p = Profile::local_token();
+    std::fs::set_permissions(p.config_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let gw = Gateway::start(&p, &[], &[]);
+    let (code, v) = doctor_json(&p, &[], &[("OPENCLAW_GATEWAY_PORT", gw.port.to_string())]);
+    let problems: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] != "ok" && f["status"] != "skipped")
+        .collect();
+    assert_eq!(code, 0, "{problems:#?}");
+    assert_eq!(v["verdict"], "healthy");
+    assert_eq!(v["probes"]["gateway"]["status"], "ok");
+    assert_eq!(v["probes"]["service"]["status"], "skipped");
+    assert!(v["checksRun"].as_u64().unwrap() > 50);
+}
+
+#[test]
+fn seeded_faults_each_raise_their_symptom() {
+    // mode unset + legacy gateway.token + a clobbered copy + a pending device.
+    let p = Profile::new("");
+    private_config(
+        &p,
+        r#"{"gateway": {"token": "old-token", "auth": {"token": "abcdefgh"}}}"#,
+    );
+    std::fs::write(
+        p.path()
+            .join("openclaw.json.clobbered.2026-11-23T18-28-02-946Z"),
+        "{",
+    )
+    .unwrap();
+    let devices = p.path().join("state").join("devices");
+    std::fs::create_dir_all(&devices).unwrap();
+    std::fs::write(
+        devices.join("pending.json"),
+        r#"{"r-1": {"requestId": "r-1", "deviceId": "d1", "role": "operator"}}"#,
+    )
+    .unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let (code, v) = doctor_json(&p, &[], &[("OPENCLAW_GATEWAY_PORT", free)]);
+    assert_eq!(code, 2);
+    let f = fired(&v);
+    for s in [
+        "mode-unset",
+        "legacy-token-key",
+        "config-clobbered-file",
+        "pairing-required",
+    ] {
+        assert!(f.contains(s), "{s} missing from {f:?}");
+    }
+    assert_eq!(
+        finding(&v, "config.mode-unset")["evidence"]["config.gateway_mode"],
+        Value::Null
+    );
+    assert_eq!(finding(&v, "config.legacy-gateway-token")["fixable"], true);
+
+    // Port held by another process.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let p = Profile::local_token();
+    let (_, v) = doctor_json(
+        &p,
+        &["--timeout", "500"],
+        &[("OPENCLAW_GATEWAY_PORT", port)],
+    );
+    assert!(fired(&v).contains("port-in-use"), "{:?}", fired(&v));
+    let listeners = &finding(&v, "port.in-use")["evidence"]["port.listeners"];
+    assert_eq!(listeners[0]["pid"], std::process::id());
+
+    // Non-loopback bind without auth.
+    let p = Profile::new("");
+    private_config(
+        &p,
+        r#"{"gateway": {"mode": "local", "bind": "lan", "auth": {"mode": "none"}}}"#,
+    );
+    let (_, v) = doctor_json(&p, &[], &[]);
+    assert!(fired(&v).contains("bind-without-auth"), "{:?}", fired(&v));
+
+    // Config written by a newer version.
+    let p = Profile::new("");
+    private_config(
+        &p,
+        r#"{"meta": {"lastTouchedVersion": "2099.1.1"}, "gateway": {"mode": "local", "auth": {"token": "abcdefgh"}}}"#,
+    );
+    let (_, v) = doctor_json(&p, &[], &[]);
+    assert!(fired(&v).contains("split-brain"), "{:?}", fired(&v));
+
+    // Invalid config: named with line and column.
+    let p = Profile::new("");
+    private_config(
+        &p,
+        "{\n  gateway: {\n    mode: 'local',\n    prot: 1,\n  },\n}\n",
+    );
+    let (_, v) = doctor_json(&p, &[], &[]);
+    let errors = finding(&v, "config.parses")["evidence"]["config.errors"].to_string();
+    assert!(
+        errors.contains(":4:5: gateway: Unrecognized key: \\\"prot\\\""),
+        "{errors}"
+    );
+    assert_eq!(
+        finding(&v, "config.mode-unset")["status"],
+        "skipped",
+        "depends on a parsing config"
+    );
+    assert!(finding(&v, "config.mode-unset")["skippedReason"]
+        .as_str()
+        .unwrap()
+        .contains("depends on config.parses"));
+}
+
+#[test]
+fn wrong_token_against_a_running_gateway() {
+    let p = Profile::local_token();
+    std::fs::set_permissions(p.config_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let gw = Gateway::start(&p, &[], &[]);
+    let (code, v) = doctor_json(
+        &p,
+        &["--token", "wrong"],
+        &[("OPENCLAW_GATEWAY_PORT", gw.port.to_string())],
+    );
+    assert_eq!(code, 2);
+    let f = fired(&v);
+    assert!(
+        f.contains("auth-token-mismatch") && f.contains("rpc-probe-failed-runtime-running"),
+        "{f:?}"
+    );
+    assert_eq!(
+        finding(&v, "auth.token-mismatch")["evidence"]["gateway.error"],
+        "unauthorized: gateway token mismatch (provide gateway auth token)"
+    );
+}
+
+#[test]
+fn selection_list_and_explain() {
+    let p = Profile::local_token();
+    let (code, v) = doctor_json(&p, &["--only", "config.parses"], &[]);
+    assert_eq!(v["findings"].as_array().unwrap().len(), 1);
+    assert_eq!(code, 0);
+    let (_, v) = doctor_json(
+        &p,
+        &[
+            "--only",
+            "gateway-service-not-running",
+            "--skip",
+            "port-in-use",
+        ],
+        &[],
+    );
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["section"] == "gateway-service-not-running" && f["checkId"] != "port.in-use"));
+    let (_, v) = doctor_json(&p, &["--severity-min", "error"], &[]);
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["severity"] == "error"));
+
+    let mut c = p.command();
+    c.args(["doctor", "--list-checks"]);
+    let (code, out, _) = run(c, T);
+    assert_eq!(code, 0);
+    assert!(
+        out.lines().count() > 70 && out.contains("config.mode-unset"),
+        "{out}"
+    );
+    let mut c = p.command();
+    c.args(["doctor", "--explain", "config.mode-unset"]);
+    let (code, out, _) = run(c, T);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("log signature: Gateway start blocked: set gateway.mode=local"),
+        "{out}"
+    );
+    assert!(
+        out.contains("$ openclaw config set gateway.mode local"),
+        "{out}"
+    );
+    let mut c = p.command();
+    c.args(["doctor", "--explain", "nope"]);
+    assert_eq!(run(c, T).0, 2);
+}
+
+#[test]
+fn extra_check_files_are_validated_and_used() {
+    let p = Profile::local_token();
+    let dir = p.path().join("mychecks");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("site.toml"),
+        "[section]\nid = \"site\"\ntitle = \"Site rules\"\n\n[[checks]]\nid = \"site.no-remote\"\ntitle = \"Not remote\"\nsymptoms = []\nseverity = \"warning\"\nmessage = \"remote!\"\nremediation = \"r\"\nwhen = [{ fact = \"config.mode_remote\", is = false }]\n",
+    )
+    .unwrap();
+    let dir_s = dir.display().to_string();
+    let (code, v) = doctor_json(&p, &["--checks", &dir_s, "--only", "site"], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(finding(&v, "site.no-remote")["status"], "warn");
+    std::fs::write(
+        dir.join("site.toml"),
+        "[section]\nid = \"site\"\ntitle = \"t\"\nbogus = 1\n",
+    )
+    .unwrap();
+    let (code, v) = doctor_json(&p, &["--checks", &dir_s], &[]);
+    assert_eq!(code, 3);
+    let e = v["error"].as_str().unwrap();
+    assert!(e.contains("site.toml:4:1") && e.contains("bogus"), "{e}");
+    let mut c = p.command();
+    c.args(["doctor", "--check-config", "--checks", &dir_s]);
+    assert_eq!(run(c, T).0, 3);
+}
+
+/// Every check's signature examples as one log, plus inputs for the state-only symptoms.
+#[test]
+fn triage_detects_every_symptom_id_from_fixture_inputs() {
+    let p = Profile::new("{}");
+    let cat = openclaw::doctor::load_catalog(&[]).unwrap();
+    let log = p.path().join("support.log");
+    let mut lines = Vec::new();
+    let mut near = Vec::new();
+    for c in &cat.checks {
+        for s in &c.signatures {
+            lines.push(s.example.clone());
+            near.push(s.near_miss.clone());
+        }
+    }
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/triage");
+    let mut c = p.command();
+    c.args(["doctor", "triage", "--json"])
+        .arg(&log)
+        .arg(fixtures.join("remote-mode-config.json5"))
+        .arg(fixtures.join("gateway-status-busy.json"))
+        .arg(fixtures.join("probe-scope-limited.json"));
+    let (code, out, err) = run(c, T);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(code, 2);
+    assert_eq!(v["mode"], "triage");
+    let f = fired(&v);
+    let missing: Vec<String> = openclaw::doctor::symptoms::ids()
+        .into_iter()
+        .filter(|s| !f.contains(s))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "symptom ids not found by triage: {missing:?}"
+    );
+    // Ranked: failures first, with counts and the matched lines.
+    assert_eq!(v["findings"][0]["status"], "fail");
+    let restored = finding(&v, "config.restored");
+    assert_eq!(restored["matches"]["count"], 4);
+    assert!(restored["matches"]["lines"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("Config auto-restored from last-known-good"));
+
+    // The same lines as JSON-lines records (quotes escaped): every signature check still fires.
+    let jsonl = p.path().join("support.jsonl");
+    let now = chrono::Local::now();
+    let records: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            openclaw::logging::record::render(
+                openclaw::logging::Level::Error,
+                "gateway",
+                l,
+                "host",
+                now,
+            )
+        })
+        .collect();
+    std::fs::write(&jsonl, records.join("\n") + "\n").unwrap();
+    let mut c = p.command();
+    c.args(["doctor", "triage", "--json"]).arg(&jsonl);
+    let (_, out, _) = run(c, T);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    for check in cat.checks.iter().filter(|c| !c.signatures.is_empty()) {
+        let st = &finding(&v, &check.id)["status"];
+        assert!(
+            st == "warn" || st == "fail",
+            "{} did not fire on JSON lines: {st}",
+            check.id
+        );
+    }
+
+    // Near-misses alone fire no signature-only check.
+    std::fs::write(&log, near.join("\n") + "\n").unwrap();
+    let mut c = p.command();
+    c.args(["doctor", "triage", "--json"]).arg(&log);
+    let (_, out, _) = run(c, T);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(fired(&v).is_empty(), "near-misses fired: {:?}", fired(&v));
+}
+
+#[test]
+fn symptom_catalog_copy_matches_the_spec() {
+    let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/symptoms.md");
+    let Ok(md) = std::fs::read_to_string(&spec) else {
+        eprintln!("SPEC SKIPPED: {} not found", spec.display());
+        return;
+    };
+    let from_md: BTreeSet<String> = md
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(from_md, openclaw::doctor::symptoms::ids());
+}
