@@ -4,6 +4,8 @@
 //! - handshake + `health` round trips per second with 1, 16 and 256 concurrent clients
 //! - idle RSS of the gateway with 0 and 1000 connected clients
 //! - wall time of `openclaw gateway probe --json` and `openclaw status --json` against it
+//! - wall time of `openclaw doctor --json` against a healthy gateway
+//! - `openclaw doctor triage` throughput on a generated 1 GiB JSON-lines log
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -225,4 +227,90 @@ fn main() {
             times[45].as_secs_f64() * 1e3
         );
     }
+
+    // doctor --json against the healthy gateway (config made private so it is clean).
+    let cfg = gw.dir.path().join("openclaw.json");
+    let _ = std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o600));
+    let mut times: Vec<Duration> = (0..20)
+        .map(|_| {
+            let t0 = Instant::now();
+            let out = Command::new(BIN)
+                .args(["doctor", "--json"])
+                .env("OPENCLAW_STATE_DIR", gw.dir.path().join("state"))
+                .env("OPENCLAW_CONFIG_PATH", &cfg)
+                .env("OPENCLAW_GATEWAY_PORT", &port)
+                .env("OPENCLAW_LOG_DIR", gw.dir.path().join("logs"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.code().is_some_and(|c| c <= 1),
+                "{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            t0.elapsed()
+        })
+        .collect();
+    times.sort();
+    println!(
+        "openclaw doctor --json: median {:.1} ms (min {:.1}, p90 {:.1}; 20 runs)",
+        times[10].as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3,
+        times[18].as_secs_f64() * 1e3
+    );
+    drop(gw);
+
+    // Triage throughput on a generated 1 GiB log: tslog records, one in 1000 a signature.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("big.log");
+    {
+        use std::io::Write;
+        let mut w =
+            std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&log).unwrap());
+        let now = chrono::Local::now();
+        let normal = openclaw::logging::record::render(
+            openclaw::logging::Level::Info,
+            "gateway/ws",
+            "client connected conn=5e756659-2f21-4ec0-8e01-56103bdd3bb7 remote=127.0.0.1 client=cli cli v2026.9.6 role=operator protocol=4 auth=token",
+            "vm",
+            now,
+        );
+        let signature = openclaw::logging::record::render(
+            openclaw::logging::Level::Error,
+            "gateway",
+            "Gateway failed to start: another gateway instance is already listening on ws://127.0.0.1:18789 | EADDRINUSE",
+            "vm",
+            now,
+        );
+        let mut written = 0u64;
+        let mut i = 0u64;
+        while written < 1 << 30 {
+            let line = if i % 1000 == 0 { &signature } else { &normal };
+            w.write_all(line.as_bytes()).unwrap();
+            w.write_all(b"\n").unwrap();
+            written += line.len() as u64 + 1;
+            i += 1;
+        }
+    }
+    let size = std::fs::metadata(&log).unwrap().len();
+    let t0 = Instant::now();
+    let out = Command::new(BIN)
+        .args(["doctor", "triage", "--json"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    let secs = t0.elapsed().as_secs_f64();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let port_in_use = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["checkId"] == "port.in-use")
+        .unwrap();
+    println!(
+        "doctor triage on {:.0} MiB: {:.2} s, {:.0} MiB/s ({} signature lines found)",
+        size as f64 / 1048576.0,
+        secs,
+        size as f64 / 1048576.0 / secs,
+        port_in_use["matches"]["count"]
+    );
 }

@@ -8,9 +8,9 @@ use regex::RegexSet;
 /// Where signature `i` belongs: (check index, signature index).
 pub struct Matcher {
     set: RegexSet,
-    /// The same patterns, tolerant of JSON escaping (`"` may appear as `\"`), run on raw
-    /// lines so that only candidate lines are decoded.
-    raw: RegexSet,
+    /// The same patterns, tolerant of JSON escaping (`"` may appear as `\"`), as one
+    /// alternation run over raw buffers: only lines containing a match are decoded.
+    raw: regex::bytes::Regex,
     owners: Vec<(usize, usize)>,
 }
 
@@ -90,7 +90,22 @@ impl Matcher {
                 owners.push((ci, si));
             }
         }
-        let raw = RegexSet::new(patterns.iter().map(|p| json_tolerant(p)))?;
+        let alternation = if patterns.is_empty() {
+            "[^\\s\\S]".to_string()
+        } else {
+            patterns
+                .iter()
+                .map(|p| format!("(?:{})", json_tolerant(p)))
+                .collect::<Vec<_>>()
+                .join("|")
+        };
+        // ASCII semantics for the prefilter (`\b`, classes): the DFA stays on its fast path;
+        // the exact match on the decoded line below is Unicode-aware.
+        let raw = regex::bytes::RegexBuilder::new(&alternation)
+            .unicode(false)
+            .size_limit(64 << 20)
+            .dfa_size_limit(64 << 20)
+            .build()?;
         Ok(Matcher {
             set: RegexSet::new(patterns)?,
             raw,
@@ -126,18 +141,34 @@ impl Matcher {
         }
     }
 
-    /// Scan a raw log line (JSON record or plain text): decoded only when it may match.
-    pub fn scan_raw(&self, raw: &str, source: &str, out: &mut Results) {
-        if !self.raw.is_match(raw) {
-            return;
+    /// Scan a buffer of whole raw log lines (JSON records or plain text). The combined
+    /// pattern runs over the buffer; only lines that contain a candidate are decoded.
+    pub fn scan_buffer(&self, buf: &[u8], source: &str, out: &mut Results) {
+        let mut next_line_start = 0usize;
+        for m in self.raw.find_iter(buf) {
+            if m.start() < next_line_start {
+                continue; // another hit inside a line already scanned
+            }
+            let start = buf[..m.start()]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map(|i| i + 1)
+                .unwrap_or(0);
+            let end = buf[m.end()..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map(|i| m.end() + i)
+                .unwrap_or(buf.len());
+            next_line_start = end + 1;
+            let text = String::from_utf8_lossy(&buf[start..end]);
+            let parsed = crate::logging::record::parse_line(text.trim_end_matches('\r'));
+            let line = LogLine {
+                message: parsed.message,
+                time: parsed.time,
+                source: source.to_string(),
+            };
+            self.scan(&line, out);
         }
-        let parsed = crate::logging::record::parse_line(raw);
-        let line = LogLine {
-            message: parsed.message,
-            time: parsed.time,
-            source: source.to_string(),
-        };
-        self.scan(&line, out);
     }
 
     pub fn scan_all<'a>(&self, lines: impl IntoIterator<Item = &'a LogLine>) -> Results {

@@ -87,6 +87,62 @@ fn facts_from_probe(v: &Value, facts: &mut Facts) {
     facts.probe("gateway", ProbeStatus::Ok);
 }
 
+/// Read a log in large chunks cut at line ends and scan each chunk once.
+fn scan_file(
+    f: &mut (impl std::io::Read + Send),
+    src: &str,
+    matcher: &super::matcher::Matcher,
+    hits: &mut super::matcher::Results,
+) -> std::io::Result<()> {
+    scan_chunks(f, src, matcher, hits, 8 << 20)
+}
+
+fn scan_chunks(
+    f: &mut (impl std::io::Read + Send),
+    src: &str,
+    matcher: &super::matcher::Matcher,
+    hits: &mut super::matcher::Results,
+    chunk: usize,
+) -> std::io::Result<()> {
+    // A reader thread cuts the input into line-aligned chunks while this thread scans the
+    // previous one (I/O and matching overlap on two cores; at most 3 chunks in memory).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || -> std::io::Result<()> {
+            let mut carry: Vec<u8> = Vec::new();
+            loop {
+                let mut buf = std::mem::take(&mut carry);
+                let start = buf.len();
+                buf.resize(start.max(chunk).max(start + chunk / 2), 0);
+                let n = f.read(&mut buf[start..])?;
+                buf.truncate(start + n);
+                if n == 0 {
+                    if !buf.is_empty() {
+                        let _ = tx.send(buf);
+                    }
+                    return Ok(());
+                }
+                match buf.iter().rposition(|b| *b == b'\n') {
+                    Some(i) => {
+                        carry = buf.split_off(i + 1);
+                        if tx.send(buf).is_err() {
+                            return Ok(());
+                        }
+                    }
+                    // No line end yet: keep reading into the same (growing) buffer.
+                    None => carry = buf,
+                }
+            }
+        });
+        for buf in rx {
+            matcher.scan_buffer(&buf, src, hits);
+        }
+        reader
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("log reader thread panicked")))
+    })
+}
+
 /// Gather facts and lines from `inputs`. `Err` names an unreadable input.
 pub fn gather(
     inputs: &[std::path::PathBuf],
@@ -162,14 +218,11 @@ pub fn gather(
                 }
             }
             InputKind::Log => {
-                let f = std::fs::File::open(p)
+                let mut f = std::fs::File::open(p)
                     .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
                 let src = p.display().to_string();
-                for raw in BufReader::with_capacity(1 << 20, f).split(b'\n') {
-                    let raw = raw.map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-                    let text = String::from_utf8_lossy(&raw);
-                    matcher.scan_raw(text.trim_end_matches('\r'), &src, &mut hits);
-                }
+                scan_file(&mut f, &src, matcher, &mut hits)
+                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
             }
         }
     }
@@ -187,4 +240,41 @@ pub fn gather(
         }
     }
     Ok((facts, hits, described))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_across_chunk_boundaries_and_long_lines_are_found() {
+        let cat = crate::doctor::load_catalog(&[]).unwrap();
+        let m = crate::doctor::matcher::Matcher::new(&cat).unwrap();
+        let filler = "x".repeat(50);
+        let long = format!(
+            "{} another gateway instance is already listening {}",
+            "y".repeat(300),
+            "z".repeat(300)
+        );
+        let text = format!(
+            "{filler}\ncron: timer tick failed: boom\n{filler}\n{long}\n{filler}\nheartbeat: unknown accountId bot\n"
+        );
+        for chunk in [16, 64, 100, 4096] {
+            let mut hits = crate::doctor::matcher::Results::new();
+            scan_chunks(&mut text.as_bytes(), "t", &m, &mut hits, chunk).unwrap();
+            let fired: Vec<&str> = hits.keys().map(|i| cat.checks[*i].id.as_str()).collect();
+            for id in [
+                "cron.tick-failed",
+                "port.in-use",
+                "heartbeat.unknown-account",
+            ] {
+                assert!(fired.contains(&id), "chunk {chunk}: {id} not in {fired:?}");
+            }
+            assert_eq!(
+                hits.values().map(|h| h.count).sum::<u64>(),
+                3,
+                "chunk {chunk}"
+            );
+        }
+    }
 }
