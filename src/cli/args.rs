@@ -107,6 +107,13 @@ pub struct DoctorArgs {
     /// Validate the check files (built-in and --checks DIR) and exit.
     #[arg(long)]
     pub check_config: bool,
+    /// Repair what has a fix: each fix is backed up, applied, re-checked, and rolled back
+    /// if the check still fires. Without it the doctor writes nothing.
+    #[arg(long, visible_alias = "repair")]
+    pub fix: bool,
+    /// Show the fixes --fix would apply, as diffs, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]

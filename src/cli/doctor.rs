@@ -106,7 +106,12 @@ pub fn run(args: DoctorArgs, ctx: Context) -> i32 {
         token: args.target.token.clone(),
         password: args.target.password.clone(),
     };
-    let report = super::block_on(doctor::run_live(&cat, &pctx, &selection(&args.select)));
+    let sel = selection(&args.select);
+    let report = if args.fix || args.dry_run {
+        super::block_on(doctor::run_fix(&cat, &pctx, &sel, args.dry_run))
+    } else {
+        super::block_on(doctor::run_live(&cat, &pctx, &sel))
+    };
     emit(&report, json, args.select.verbose, Some(&cat))
 }
 
@@ -322,6 +327,33 @@ fn human(r: &DoctorReport, verbose: bool, cat: Option<&Catalog>) -> String {
                     }
                     let _ = writeln!(s, "      runbook: {}", f.runbook);
                 }
+            }
+        }
+    }
+    if let Some(fixes) = &r.fixes {
+        let _ = writeln!(s, "\nFixes");
+        if fixes.is_empty() {
+            let _ = writeln!(s, "  nothing to fix automatically");
+        }
+        for f in fixes {
+            let mark = match f.status.as_str() {
+                "applied" => "✓",
+                "planned" => "~",
+                "refused" => "-",
+                _ => "✗",
+            };
+            let _ = writeln!(
+                s,
+                "  {mark} [{}] {} ({}): {}",
+                f.status, f.action, f.check_id, f.summary
+            );
+            if f.status == "planned" {
+                for line in f.diff.as_deref().unwrap_or("").lines() {
+                    let _ = writeln!(s, "      {line}");
+                }
+            }
+            for b in &f.backups {
+                let _ = writeln!(s, "      backup: {b}");
             }
         }
     }

@@ -28,6 +28,10 @@ impl std::fmt::Display for ParseError {
 pub struct Document {
     pub value: Value,
     pub positions: HashMap<String, (usize, usize)>,
+    /// Byte range of each value, by path (`""` is the root).
+    pub value_spans: HashMap<String, (usize, usize)>,
+    /// Byte offset where each object member's key starts, by path.
+    pub key_starts: HashMap<String, usize>,
 }
 
 impl Document {
@@ -53,6 +57,8 @@ pub fn parse(text: &str) -> Result<Document, ParseError> {
         text,
         pos: 0,
         positions: HashMap::new(),
+        value_spans: HashMap::new(),
+        key_starts: HashMap::new(),
     };
     if text.starts_with('\u{feff}') {
         p.pos = 3;
@@ -69,6 +75,8 @@ pub fn parse(text: &str) -> Result<Document, ParseError> {
     Ok(Document {
         value,
         positions: p.positions,
+        value_spans: p.value_spans,
+        key_starts: p.key_starts,
     })
 }
 
@@ -77,6 +85,8 @@ struct Parser<'a> {
     text: &'a str,
     pos: usize,
     positions: HashMap<String, (usize, usize)>,
+    value_spans: HashMap<String, (usize, usize)>,
+    key_starts: HashMap<String, usize>,
 }
 
 impl<'a> Parser<'a> {
@@ -142,6 +152,13 @@ impl<'a> Parser<'a> {
     }
 
     fn value(&mut self, path: String, depth: usize) -> Result<Value, ParseError> {
+        let start = self.pos;
+        let v = self.value_inner(path.clone(), depth)?;
+        self.value_spans.insert(path, (start, self.pos));
+        Ok(v)
+    }
+
+    fn value_inner(&mut self, path: String, depth: usize) -> Result<Value, ParseError> {
         if depth > MAX_DEPTH {
             return Err(self.error("nesting too deep"));
         }
@@ -183,6 +200,7 @@ impl<'a> Parser<'a> {
                 _ => {}
             }
             let key_pos = self.line_col(self.pos);
+            let key_start = self.pos;
             let key = match self.peek() {
                 Some(b'"') | Some(b'\'') => self.string()?,
                 Some(c) if c.is_ascii_alphabetic() || c == b'_' || c == b'$' || c >= 0x80 => {
@@ -196,6 +214,7 @@ impl<'a> Parser<'a> {
                 format!("{path}.{key}")
             };
             self.positions.insert(child.clone(), key_pos);
+            self.key_starts.insert(child.clone(), key_start);
             self.skip_ws()?;
             if self.peek() != Some(b':') {
                 return Err(self.unexpected());

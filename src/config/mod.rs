@@ -1,6 +1,7 @@
 //! Configuration: paths and profiles, JSON5 loading with located errors, schema
 //! validation, gateway settings (ports, bind, auth), secrets, and crash-safe writes.
 
+pub mod edit;
 pub mod env;
 pub mod gateway;
 pub mod guard;
@@ -10,6 +11,7 @@ pub mod paths;
 pub mod redact;
 pub mod schema;
 pub mod secret;
+pub mod store;
 pub mod version;
 pub mod write;
 

@@ -90,6 +90,21 @@ pub struct Finding {
     pub skipped_reason: Option<String>,
 }
 
+/// What happened to one fix of `doctor --fix`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FixOutcome {
+    pub check_id: String,
+    pub action: String,
+    /// `applied`, `rolled-back`, `refused`, `failed`, or `planned` (`--dry-run`).
+    pub status: String,
+    pub summary: String,
+    pub files: Vec<String>,
+    pub backups: Vec<String>,
+    /// The change as a diff (secrets replaced), for `--dry-run` and applied fixes.
+    pub diff: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct Counts {
     pub ok: usize,
@@ -120,6 +135,9 @@ pub struct DoctorReport {
     pub counts: Counts,
     pub probes: BTreeMap<String, Value>,
     pub findings: Vec<Finding>,
+    /// Present after `--fix` or `--dry-run`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixes: Option<Vec<FixOutcome>>,
     pub error: Option<String>,
 }
 

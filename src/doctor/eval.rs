@@ -58,7 +58,7 @@ fn holds(c: &Condition, v: Option<&Value>) -> bool {
 
 /// `Ok(Some(fired))` when every fact the conditions need is available; `Err(reason)` if not;
 /// `Ok(None)` when the check has no conditions.
-fn conditions(check: &Check, facts: &Facts) -> Result<Option<bool>, String> {
+pub fn conditions(check: &Check, facts: &Facts) -> Result<Option<bool>, String> {
     if check.when.is_empty() && check.when_any.is_empty() {
         return Ok(None);
     }
@@ -157,9 +157,12 @@ fn judge(check: &Check, facts: &Facts, hits: Option<&super::matcher::Hits>) -> F
     match (&cond, matched) {
         (Ok(Some(true)), _) => finding(check, fired_status(check.severity), facts, m, None),
         // Seen in the logs but not observed now: a past incident, reported as a warning.
+        // Seen in the logs but not observed now: a past incident. Shown, but as info, so it
+        // does not keep the exit code up once the cause is fixed.
         (Ok(Some(false)), Some(_)) => {
             let mut f = finding(check, Status::Warn, facts, m, None);
             f.message = format!("{} (seen in the logs; not observed now)", f.message);
+            f.severity = Severity::Info;
             f
         }
         (Ok(None) | Err(_), Some(_)) => {

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod eval;
 pub mod facts;
+pub mod fix;
 pub mod matcher;
 pub mod probes;
 pub mod symptoms;
@@ -84,6 +85,7 @@ pub fn report(
         counts,
         probes,
         findings,
+        fixes: None,
         error: None,
     };
     r.verdict = match r.exit_code() {
@@ -110,6 +112,7 @@ pub fn could_not_run(mode: &str, error: String) -> DoctorReport {
         counts: Counts::default(),
         probes: Default::default(),
         findings: Vec::new(),
+        fixes: None,
         error: Some(error),
     }
 }
@@ -148,4 +151,146 @@ pub fn run_triage(
         Ok((facts, hits, described)) => report(cat, &facts, &hits, sel, "triage", None, described),
         Err(e) => could_not_run("triage", e),
     }
+}
+
+/// Fixes that replace a whole file run after the surgical ones.
+fn fix_priority(action: &str) -> u8 {
+    match action {
+        "restore-last-known-good" => 2,
+        _ => 1,
+    }
+}
+
+/// `doctor --fix` / `--dry-run`: plan, (show,) apply, re-check, roll back; then report again.
+/// Fixes run in rounds (at most 3): a fix can make another check evaluable (a legacy key
+/// behind a config that did not validate). A dry run shows the first round only.
+pub async fn run_fix(
+    cat: &Catalog,
+    ctx: &probes::ProbeContext,
+    sel: &Selection,
+    dry_run: bool,
+) -> DoctorReport {
+    let first = run_live(cat, ctx, sel).await;
+    if first.error.is_some() {
+        return first;
+    }
+    let guard = crate::config::guard::check_destructive(
+        &ctx.config,
+        &ctx.env,
+        "apply doctor fixes to the config",
+    )
+    .err();
+    let mut outcomes: Vec<fix::FixOutcome> = Vec::new();
+    let mut attempted: Vec<String> = Vec::new();
+    let mut current = ctx.reload();
+    let mut report = first;
+    for _round in 0..3 {
+        let mut todo: Vec<&catalog::Check> = report
+            .findings
+            .iter()
+            .filter(|f| {
+                matches!(f.status, Status::Warn | Status::Fail) && f.severity >= Severity::Warning
+            })
+            .filter_map(|f| cat.checks.iter().find(|c| c.id == f.check_id))
+            .filter(|c| {
+                c.fix
+                    .as_ref()
+                    .is_some_and(|fx| !attempted.contains(&fx.action))
+            })
+            .collect();
+        todo.sort_by_key(|c| c.fix.as_ref().map(|f| fix_priority(&f.action)).unwrap_or(0));
+        if todo.is_empty() {
+            break;
+        }
+        for check in todo {
+            let Some(spec) = &check.fix else { continue };
+            if attempted.contains(&spec.action) {
+                continue;
+            }
+            attempted.push(spec.action.clone());
+            let mut outcome = fix::FixOutcome {
+                check_id: check.id.clone(),
+                action: spec.action.clone(),
+                status: String::new(),
+                summary: String::new(),
+                files: Vec::new(),
+                backups: Vec::new(),
+                diff: None,
+            };
+            // An earlier fix may have resolved this one already.
+            if !dry_run {
+                let (facts, _) = probes::run_all(&current).await;
+                if matches!(eval::conditions(check, &facts), Ok(Some(false))) {
+                    continue;
+                }
+            }
+            if let Some(lines) = &guard {
+                outcome.status = "refused".into();
+                outcome.summary = lines.join(" ");
+                outcomes.push(outcome);
+                continue;
+            }
+            let plan = match fix::plan(&spec.action, &current) {
+                Ok(p) => p,
+                Err(why) => {
+                    outcome.status = "refused".into();
+                    outcome.summary = why;
+                    outcomes.push(outcome);
+                    continue;
+                }
+            };
+            outcome.summary = plan.summary.clone();
+            outcome.diff = Some(fix::plan_diff(&plan));
+            if dry_run {
+                outcome.status = "planned".into();
+                outcomes.push(outcome);
+                continue;
+            }
+            match fix::apply(&plan) {
+                Err(e) => {
+                    outcome.status = "failed".into();
+                    outcome.summary = format!("{} — not applied: {e}", plan.summary);
+                }
+                Ok(applied) => {
+                    let next = current.reload();
+                    let (facts, _) = probes::run_all(&next).await;
+                    if fix::still_fires(check, &facts) {
+                        outcome.files = applied.files.clone();
+                        match fix::rollback(applied) {
+                            Ok(()) => {
+                                outcome.status = "rolled-back".into();
+                                outcome.summary = format!(
+                                    "{} — rolled back: {} still fires after the change",
+                                    plan.summary, check.id
+                                );
+                            }
+                            Err(e) => {
+                                outcome.status = "failed".into();
+                                outcome.summary = format!(
+                                    "{} — the check still fires and the rollback failed: {e}",
+                                    plan.summary
+                                );
+                            }
+                        }
+                        current = current.reload();
+                    } else {
+                        outcome.status = "applied".into();
+                        outcome.files = applied.files;
+                        outcome.backups = applied.backups;
+                        current = next;
+                    }
+                }
+            }
+            outcomes.push(outcome);
+        }
+        if dry_run {
+            break;
+        }
+        report = run_live(cat, &current, sel).await;
+    }
+    if !dry_run {
+        report = run_live(cat, &current, sel).await;
+    }
+    report.fixes = Some(outcomes);
+    report
 }

@@ -398,3 +398,273 @@ fn symptom_catalog_copy_matches_the_spec() {
         .collect();
     assert_eq!(from_md, openclaw::doctor::symptoms::ids());
 }
+
+fn sha(path: &std::path::Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn fix_repairs_seeded_faults_and_a_second_run_is_clean() {
+    let p = Profile::new("");
+    let log = p.path().join("gw.log");
+    std::fs::write(
+        p.config_path(),
+        format!(
+            "// hand-written\n{{\n  gateway: {{\n    token: \"legacy-secret-0123\", // old key\n    bind: \"127.0.0.1\",\n  }},\n  logging: {{ file: \"{}\" }},\n}}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(p.config_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let env = [("OPENCLAW_GATEWAY_PORT", port.clone())];
+
+    // Dry run: diffs, and nothing written.
+    let before = sha(&p.config_path());
+    let (_, v) = doctor_json(&p, &["--dry-run"], &env);
+    let fixes = v["fixes"].as_array().unwrap();
+    assert!(
+        fixes
+            .iter()
+            .any(|f| f["action"] == "normalize-bind-alias" && f["status"] == "planned"),
+        "{fixes:#?}"
+    );
+    let diff = fixes
+        .iter()
+        .find(|f| f["action"] == "normalize-bind-alias")
+        .unwrap()["diff"]
+        .as_str()
+        .unwrap();
+    assert!(
+        diff.contains("-     bind: \"127.0.0.1\",") && diff.contains("+     bind: \"loopback\","),
+        "{diff}"
+    );
+    assert!(
+        !v.to_string().contains("legacy-secret-0123"),
+        "no secret in diffs or output"
+    );
+    assert_eq!(sha(&p.config_path()), before, "--dry-run writes nothing");
+
+    // Fix.
+    let (_, v) = doctor_json(&p, &["--fix"], &env);
+    let fixes = v["fixes"].as_array().unwrap();
+    for action in [
+        "normalize-bind-alias",
+        "move-legacy-gateway-token",
+        "set-gateway-mode-local",
+        "fix-permissions",
+    ] {
+        let f = fixes
+            .iter()
+            .find(|f| f["action"] == action)
+            .unwrap_or_else(|| panic!("{action} not attempted: {fixes:#?}"));
+        assert_eq!(f["status"], "applied", "{f:#}");
+    }
+    let text = std::fs::read_to_string(p.config_path()).unwrap();
+    assert!(
+        text.starts_with("// hand-written\n"),
+        "comments kept: {text}"
+    );
+    let cfg: Value =
+        serde_json::to_value(openclaw::config::json5::parse(&text).unwrap().value).unwrap();
+    assert_eq!(cfg["gateway"]["mode"], "local");
+    assert_eq!(cfg["gateway"]["bind"], "loopback");
+    assert_eq!(cfg["gateway"]["auth"]["token"], "legacy-secret-0123");
+    assert!(cfg["gateway"].get("token").is_none());
+    assert_eq!(cfg["meta"]["lastTouchedVersion"], env!("CARGO_PKG_VERSION"));
+    let mode = std::fs::metadata(p.config_path())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(p.path().join("openclaw.json.bak").exists());
+
+    // With the gateway the repaired config describes, the second run is clean.
+    let mut gw_cmd = p.command();
+    gw_cmd.args(["gateway", "--port", &port]);
+    let _gw = Gateway::spawn(gw_cmd);
+    let (code, v) = doctor_json(&p, &[], &env);
+    let problems: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "warn" || f["status"] == "fail")
+        .collect();
+    assert_eq!(code, 0, "{problems:#?}");
+}
+
+#[test]
+fn fix_restores_last_known_good_and_keeps_the_broken_file() {
+    let p = Profile::new("");
+    private_config(&p, "{\n  \"gateway\": {\n    \"mode\": \"local\",,\n  }\n}");
+    let good = r#"{"gateway": {"mode": "local", "auth": {"token": "abcdefgh"}}}"#;
+    std::fs::write(p.path().join("openclaw.json.bak.1"), good).unwrap();
+    std::fs::write(p.path().join("openclaw.json.bak"), "{ still broken").unwrap();
+    let (_, v) = doctor_json(&p, &["--fix"], &[]);
+    let f = v["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["action"] == "restore-last-known-good")
+        .unwrap()
+        .clone();
+    assert_eq!(f["status"], "applied", "{f:#}");
+    assert!(f["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("Config auto-restored from last-known-good: "));
+    let restored = std::fs::read_to_string(p.config_path()).unwrap();
+    assert!(restored.contains("abcdefgh"));
+    let clobbered: Vec<_> = std::fs::read_dir(p.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("openclaw.json.clobbered.")
+        })
+        .collect();
+    assert_eq!(clobbered.len(), 1);
+    let name = clobbered[0].file_name().to_string_lossy().into_owned();
+    assert!(name.ends_with('Z') && !name.contains(':'), "{name}");
+    assert!(std::fs::read_to_string(clobbered[0].path())
+        .unwrap()
+        .contains(",,"));
+    assert_eq!(
+        clobbered[0].metadata().unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Without any valid backup it refuses and says why.
+    let p = Profile::new("");
+    private_config(&p, "{ broken");
+    let (_, v) = doctor_json(&p, &["--fix"], &[]);
+    let f = v["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["action"] == "restore-last-known-good")
+        .unwrap()
+        .clone();
+    assert_eq!(f["status"], "refused");
+    assert!(f["summary"]
+        .as_str()
+        .unwrap()
+        .contains("is not parseable and cannot be repaired automatically"));
+}
+
+#[test]
+fn fixes_that_do_not_resolve_their_check_are_rolled_back() {
+    let p = Profile::local_token();
+    std::fs::set_permissions(p.config_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    // A site check that fires on something fix-permissions cannot change.
+    let dir = p.path().join("mychecks");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("site.toml"),
+        "[section]\nid = \"site\"\ntitle = \"Site\"\n\n[[checks]]\nid = \"site.always\"\ntitle = \"t\"\nsymptoms = []\nseverity = \"warning\"\nmessage = \"m\"\nremediation = \"r\"\nwhen = [{ fact = \"config.mode_remote\", is = false }]\nfix = { action = \"fix-permissions\" }\n",
+    )
+    .unwrap();
+    let d = dir.display().to_string();
+    let (_, v) = doctor_json(&p, &["--fix", "--checks", &d, "--only", "site"], &[]);
+    let f = &v["fixes"][0];
+    assert_eq!(f["status"], "rolled-back", "{f:#}");
+    assert!(f["summary"].as_str().unwrap().contains("still fires"));
+    let mode = std::fs::metadata(p.config_path())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o644, "the chmod was undone");
+}
+
+#[test]
+fn fixes_are_refused_when_the_config_is_from_a_newer_version() {
+    let p = Profile::new("");
+    private_config(
+        &p,
+        r#"{"meta": {"lastTouchedVersion": "2099.1.1"}, "gateway": {"token": "x-legacy", "auth": {"token": "abcdefgh"}, "mode": "local"}}"#,
+    );
+    let before = sha(&p.config_path());
+    let (_, v) = doctor_json(&p, &["--fix"], &[]);
+    let f = v["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["action"] == "move-legacy-gateway-token")
+        .unwrap()
+        .clone();
+    assert_eq!(f["status"], "refused");
+    assert!(
+        f["summary"]
+            .as_str()
+            .unwrap()
+            .contains("OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS=1"),
+        "{f:#}"
+    );
+    assert_eq!(sha(&p.config_path()), before);
+    let (_, v) = doctor_json(
+        &p,
+        &["--fix"],
+        &[(
+            "OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS",
+            "1".into(),
+        )],
+    );
+    let f = v["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["action"] == "move-legacy-gateway-token")
+        .unwrap()
+        .clone();
+    assert_eq!(f["status"], "applied", "{f:#}");
+}
+
+#[test]
+fn fix_removes_a_stale_lock_and_generates_a_missing_token() {
+    let p = Profile::new("");
+    private_config(
+        &p,
+        r#"{"gateway": {"mode": "local", "auth": {"mode": "token"}}}"#,
+    );
+    let lock = openclaw::gateway::lock::lock_path(&p.config_path());
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::write(
+        &lock,
+        r#"{"pid": 999999999, "createdAt": 1, "configPath": "x"}"#,
+    )
+    .unwrap();
+    let (_, v) = doctor_json(&p, &["--fix"], &[]);
+    let by = |a: &str| {
+        v["fixes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["action"] == a)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by("remove-stale-lock")["status"], "applied");
+    assert!(!lock.exists());
+    assert_eq!(by("generate-gateway-token")["status"], "applied");
+    assert!(
+        !v.to_string().contains(&read_token(&p)),
+        "the generated token is never printed"
+    );
+    assert_eq!(read_token(&p).len(), 48);
+}
+
+fn read_token(p: &Profile) -> String {
+    let text = std::fs::read_to_string(p.config_path()).unwrap();
+    openclaw::config::json5::parse(&text).unwrap().value["gateway"]["auth"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}

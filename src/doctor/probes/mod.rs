@@ -27,6 +27,23 @@ pub struct ProbeContext {
     pub password: Option<String>,
 }
 
+impl ProbeContext {
+    /// The same context with the config read again from disk (after a fix wrote it).
+    pub fn reload(&self) -> ProbeContext {
+        ProbeContext {
+            env: self.env.clone(),
+            paths: self.paths.clone(),
+            config: crate::config::load(&self.paths.config_path, &self.env),
+            port: self.port,
+            timeout: self.timeout,
+            log_window_secs: self.log_window_secs,
+            url: self.url.clone(),
+            token: self.token.clone(),
+            password: self.password.clone(),
+        }
+    }
+}
+
 /// One probe's output.
 pub struct ProbeOutput {
     pub status: ProbeStatus,

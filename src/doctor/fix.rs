@@ -1,0 +1,466 @@
+//! `doctor --fix`: each fix is a transaction. Plan against the file as it is now, show the
+//! diff (`--dry-run` stops there), back up, apply through the config store (compare-and-swap),
+//! re-run the originating check on fresh facts, and roll back when it still fires. Only
+//! persisted changes are reported as applied.
+
+use super::catalog::Check;
+use super::probes::ProbeContext;
+use crate::config::{self, edit, store};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// One planned change.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Replace the config text (`before` is what was read; the write is CAS on its hash).
+    Config {
+        path: PathBuf,
+        before: Vec<u8>,
+        after: String,
+    },
+    /// Keep a copy of the broken config beside it (`openclaw.json.clobbered.<ts>`).
+    Preserve {
+        path: PathBuf,
+        bytes: Vec<u8>,
+    },
+    RemoveFile {
+        path: PathBuf,
+    },
+    Chmod {
+        path: PathBuf,
+        mode: u32,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub summary: String,
+    pub changes: Vec<Change>,
+}
+
+pub use crate::contract::doctor::FixOutcome;
+
+fn read(path: &Path) -> Result<(Vec<u8>, String), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text =
+        String::from_utf8(bytes.clone()).map_err(|_| format!("{} is not UTF-8", path.display()))?;
+    Ok((bytes, text))
+}
+
+/// `2026-11-23T18-28-02-946Z`: the ISO time with `:` and `.` replaced by `-`.
+pub fn clobber_stamp() -> String {
+    chrono::Utc::now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        .replace([':', '.'], "-")
+}
+
+/// Plan `action` for `check`, or say why it cannot be done here.
+pub fn plan(action: &str, ctx: &ProbeContext) -> Result<Plan, String> {
+    let path = ctx.paths.config_path.clone();
+    let edit_config =
+        |f: &dyn Fn(&str) -> Result<String, String>, summary: String| -> Result<Plan, String> {
+            let (before, text) = read(&path)?;
+            let after = f(&text)?;
+            if after == text {
+                return Err("nothing to change".into());
+            }
+            Ok(Plan {
+                summary,
+                changes: vec![Change::Config {
+                    path: path.clone(),
+                    before,
+                    after,
+                }],
+            })
+        };
+    let e = |x: edit::EditError| x.0;
+    match action {
+        "move-legacy-gateway-token" => {
+            let cfg = &ctx.config;
+            let legacy = cfg.get("gateway.token").cloned().unwrap_or(Value::Null);
+            let keep_existing = cfg.get("gateway.auth.token").is_some();
+            edit_config(
+                &|t| {
+                    let t = if keep_existing || !legacy.is_string() {
+                        t.to_string()
+                    } else {
+                        edit::set(t, "gateway.auth.token", &legacy).map_err(e)?
+                    };
+                    Ok(edit::remove(&t, "gateway.token").map_err(e)?.unwrap_or(t))
+                },
+                if keep_existing {
+                    "Removed the ignored legacy gateway.token (gateway.auth.token is already set)."
+                        .into()
+                } else {
+                    "Moved gateway.token to gateway.auth.token.".into()
+                },
+            )
+        }
+        "normalize-bind-alias" => {
+            let raw = ctx
+                .config
+                .get_str("gateway.bind")
+                .unwrap_or_default()
+                .to_string();
+            let mode = config::schema::BIND_ALIASES
+                .iter()
+                .find(|(a, _)| *a == raw)
+                .map(|(_, m)| *m)
+                .ok_or_else(|| format!("gateway.bind {raw:?} is not a legacy alias"))?;
+            edit_config(
+                &|t| edit::set(t, "gateway.bind", &json!(mode)).map_err(e),
+                format!("Normalized gateway.bind \"{raw}\" → \"{mode}\"."),
+            )
+        }
+        "set-gateway-mode-local" => {
+            let reason = local_intent(ctx).ok_or_else(|| {
+                "cannot tell whether this machine should run a local gateway (no local gateway listening, no backup with gateway.mode=local, no local auth configured); run `openclaw config set gateway.mode local` yourself if it should".to_string()
+            })?;
+            edit_config(
+                &|t| edit::set(t, "gateway.mode", &json!("local")).map_err(e),
+                format!("Set gateway.mode=local ({reason})."),
+            )
+        }
+        "generate-gateway-token" => {
+            let token = config::secret::Secret::generate_hex(24)
+                .map_err(|e| format!("cannot generate a token: {e}"))?;
+            let token_value = json!(token.expose());
+            edit_config(
+                &|t| {
+                    let t = edit::set(t, "gateway.auth.mode", &json!("token")).map_err(e)?;
+                    edit::set(&t, "gateway.auth.token", &token_value).map_err(e)
+                },
+                "Gateway token configured (gateway.auth.token, 48 hex characters; the value is not printed).".into(),
+            )
+        }
+        "restore-last-known-good" => {
+            let (before, _) = read(&path)?;
+            let good = (0..store::BACKUPS)
+                .map(|n| store::backup_path(&path, n))
+                .filter_map(|b| std::fs::read_to_string(&b).ok().map(|t| (b, t)))
+                .find(|(b, t)| config::load::load_from_str(b, t, &ctx.env).is_valid())
+                .ok_or_else(|| {
+                    format!("{} is not parseable and cannot be repaired automatically: no valid backup (.bak, .bak.1 … .bak.4)", path.display())
+                })?;
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("openclaw.json");
+            let keep = path.with_file_name(format!("{name}.clobbered.{}", clobber_stamp()));
+            Ok(Plan {
+                summary: format!(
+                    "Config auto-restored from last-known-good: {} (from {}; the broken file is kept as {})",
+                    path.display(),
+                    good.0.display(),
+                    keep.display()
+                ),
+                changes: vec![
+                    Change::Preserve { path: keep, bytes: before.clone() },
+                    Change::Config { path: path.clone(), before, after: good.1 },
+                ],
+            })
+        }
+        "remove-stale-lock" => {
+            let lock = crate::gateway::lock::lock_path(&path);
+            let text = std::fs::read_to_string(&lock).map_err(|_| "no lock file".to_string())?;
+            let pid = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["pid"].as_u64())
+                .unwrap_or(0);
+            if pid > 0 && crate::os::proc::is_alive(pid as u32) {
+                return Err(format!("the lock owner (pid {pid}) is alive"));
+            }
+            Ok(Plan {
+                summary: format!(
+                    "Removed the stale gateway lock {} (owner pid {pid} is gone).",
+                    lock.display()
+                ),
+                changes: vec![Change::RemoveFile { path: lock }],
+            })
+        }
+        "fix-permissions" => {
+            let mut changes = Vec::new();
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(m) = std::fs::metadata(&ctx.paths.state_dir) {
+                if m.permissions().mode() & 0o077 != 0 {
+                    changes.push(Change::Chmod {
+                        path: ctx.paths.state_dir.clone(),
+                        mode: 0o700,
+                    });
+                }
+            }
+            if let Ok(m) = std::fs::metadata(&path) {
+                if m.permissions().mode() & 0o077 != 0 {
+                    changes.push(Change::Chmod {
+                        path: path.clone(),
+                        mode: 0o600,
+                    });
+                }
+            }
+            if changes.is_empty() {
+                return Err("nothing to change".into());
+            }
+            Ok(Plan {
+                summary: "Restricted the state dir to 0700 and the config to 0600.".into(),
+                changes,
+            })
+        }
+        "reinstall-service" | "enable-linger" => {
+            Err("needs service management, which this build does not have yet".into())
+        }
+        other => Err(format!("unknown fix action {other:?}")),
+    }
+}
+
+/// Why setting gateway.mode=local is the right repair, if it is.
+fn local_intent(ctx: &ProbeContext) -> Option<String> {
+    let path = &ctx.paths.config_path;
+    for n in 0..store::BACKUPS {
+        let b = store::backup_path(path, n);
+        if let Ok(t) = std::fs::read_to_string(&b) {
+            if config::json5::parse(&t)
+                .ok()
+                .is_some_and(|d| d.value["gateway"]["mode"] == "local")
+            {
+                return Some(format!("{} had gateway.mode=local", b.display()));
+            }
+        }
+    }
+    if crate::os::proc::listeners_on_port(ctx.port)
+        .iter()
+        .any(|l| l.gateway_like)
+    {
+        return Some(format!("a local gateway listens on port {}", ctx.port));
+    }
+    let cfg = &ctx.config;
+    if cfg.get("gateway.auth.token").is_some() && cfg.get("gateway.remote.url").is_none() {
+        return Some("local gateway auth is configured and no remote URL is".into());
+    }
+    None
+}
+
+/// A small line diff of two texts (`-`/`+` lines with a little context).
+pub fn diff(before: &str, after: &str) -> String {
+    let a: Vec<&str> = before.lines().collect();
+    let b: Vec<&str> = after.lines().collect();
+    let (n, m) = (a.len(), b.len());
+    if n * m > 4_000_000 {
+        return format!("(files too large to diff: {n} → {m} lines)");
+    }
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            out.push(format!("  {}", a[i]));
+            i += 1;
+            j += 1;
+        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            out.push(format!("- {}", a[i]));
+            i += 1;
+        } else {
+            out.push(format!("+ {}", b[j]));
+            j += 1;
+        }
+    }
+    // Keep changed lines with one line of context.
+    let keep: Vec<bool> = (0..out.len())
+        .map(|k| {
+            (k.saturating_sub(1)..=(k + 1).min(out.len() - 1)).any(|x| !out[x].starts_with("  "))
+        })
+        .collect();
+    out.into_iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(l, _)| l)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Secrets never reach a diff: replace their values.
+fn scrub(text: &str) -> String {
+    let mut secrets = Vec::new();
+    if let Ok(doc) = config::json5::parse(text) {
+        let mut v = doc.value;
+        config::redact::redact_value(&mut v, &mut secrets);
+    }
+    config::redact::scrub_text(text, &secrets)
+}
+
+pub fn plan_diff(plan: &Plan) -> String {
+    let mut out = Vec::new();
+    for c in &plan.changes {
+        match c {
+            Change::Config {
+                path,
+                before,
+                after,
+            } => {
+                out.push(format!("--- {}\n+++ {}", path.display(), path.display()));
+                out.push(diff(
+                    &scrub(&String::from_utf8_lossy(before)),
+                    &scrub(after),
+                ));
+            }
+            Change::Preserve { path, .. } => out.push(format!(
+                "create {} (copy of the broken config, mode 0600)",
+                path.display()
+            )),
+            Change::RemoveFile { path } => out.push(format!("remove {}", path.display())),
+            Change::Chmod { path, mode } => out.push(format!("chmod {mode:o} {}", path.display())),
+        }
+    }
+    out.join("\n")
+}
+
+/// What `apply` did, so it can be undone.
+pub struct Applied {
+    undo: Vec<Box<dyn FnOnce() -> Result<(), String>>>,
+    pub backups: Vec<String>,
+    pub files: Vec<String>,
+}
+
+/// Apply every change; on the first failure, undo what was done and report the error.
+pub fn apply(plan: &Plan) -> Result<Applied, String> {
+    let mut done = Applied {
+        undo: Vec::new(),
+        backups: Vec::new(),
+        files: Vec::new(),
+    };
+    for c in &plan.changes {
+        let r: Result<(), String> = match c {
+            Change::Config {
+                path,
+                before,
+                after,
+            } => {
+                let expected = store::hash(before);
+                match store::commit(path, Some(&expected), after) {
+                    Ok(backup) => {
+                        let written = std::fs::read(path)
+                            .map(|b| store::hash(&b))
+                            .unwrap_or_default();
+                        let (p, old) = (path.clone(), before.clone());
+                        done.undo.push(Box::new(move || {
+                            store::restore(&p, &written, &old).map_err(|e| e.to_string())
+                        }));
+                        done.backups.extend(backup.map(|b| b.display().to_string()));
+                        done.files.push(path.display().to_string());
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Change::Preserve { path, bytes } => {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .and_then(|mut f| f.write_all(bytes))
+                    .map(|_| {
+                        done.files.push(path.display().to_string());
+                        prune_clobbered(path);
+                    })
+                    .map_err(|e| format!("cannot keep {}: {e}", path.display()))
+            }
+            Change::RemoveFile { path } => std::fs::remove_file(path)
+                .map(|_| done.files.push(path.display().to_string()))
+                .map_err(|e| format!("cannot remove {}: {e}", path.display())),
+            Change::Chmod { path, mode } => {
+                use std::os::unix::fs::PermissionsExt;
+                let old = std::fs::metadata(path)
+                    .map(|m| m.permissions().mode() & 0o7777)
+                    .unwrap_or(0o600);
+                let p = path.clone();
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))
+                    .map(|_| {
+                        done.undo.push(Box::new(move || {
+                            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(old))
+                                .map_err(|e| e.to_string())
+                        }));
+                        done.files.push(path.display().to_string());
+                    })
+                    .map_err(|e| format!("cannot chmod {}: {e}", path.display()))
+            }
+        };
+        if let Err(e) = r {
+            let _ = rollback(done);
+            return Err(e);
+        }
+    }
+    Ok(done)
+}
+
+/// Undo in reverse order.
+pub fn rollback(applied: Applied) -> Result<(), String> {
+    let mut errors = Vec::new();
+    for u in applied.undo.into_iter().rev() {
+        if let Err(e) = u() {
+            errors.push(e);
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// Keep the newest 32 `.clobbered.*` copies of a config.
+fn prune_clobbered(kept: &Path) {
+    let (Some(dir), Some(name)) = (kept.parent(), kept.file_name().and_then(|n| n.to_str())) else {
+        return;
+    };
+    let Some(prefix) = name
+        .split(".clobbered.")
+        .next()
+        .map(|p| format!("{p}.clobbered."))
+    else {
+        return;
+    };
+    let mut all: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(&prefix))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    all.sort();
+    while all.len() > 32 {
+        let _ = std::fs::remove_file(all.remove(0));
+    }
+}
+
+/// Does `check` still fire on these facts (its conditions, not old log lines)?
+pub fn still_fires(check: &Check, facts: &super::facts::Facts) -> bool {
+    matches!(super::eval::conditions(check, facts), Ok(Some(true)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_shows_changed_lines_with_context() {
+        let d = diff("a\nb\nc\nd\n", "a\nB\nc\nd\n");
+        assert_eq!(d, "  a\n- b\n+ B\n  c");
+        assert!(clobber_stamp().ends_with('Z') && !clobber_stamp().contains(':'));
+    }
+}
