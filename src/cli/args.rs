@@ -120,6 +120,16 @@ pub struct DoctorArgs {
 pub enum DoctorCommand {
     /// Offline triage of logs, a config, or `gateway probe|status --json` output someone sent.
     Triage(TriageArgs),
+    /// Seed each runbook fault into a throwaway profile (running the gateway library where
+    /// needed) and show that the doctor detects it. Exit 0 when every scenario passes.
+    Selftest(SelftestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SelftestArgs {
+    /// Output JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -53,8 +53,10 @@ pub fn parse_window(s: &str) -> Option<u64> {
 }
 
 pub fn run(args: DoctorArgs, ctx: Context) -> i32 {
-    if let Some(super::args::DoctorCommand::Triage(t)) = args.command {
-        return triage(t, ctx);
+    match args.command {
+        Some(super::args::DoctorCommand::Triage(t)) => return triage(t, ctx),
+        Some(super::args::DoctorCommand::Selftest(a)) => return selftest(a.json),
+        None => {}
     }
     let json = args.select.json;
     let cat = match catalog(&args.select) {
@@ -142,6 +144,65 @@ fn triage(t: TriageArgs, ctx: Context) -> i32 {
             )
     });
     emit(&report, json, t.select.verbose, Some(&cat))
+}
+
+fn selftest(json: bool) -> i32 {
+    let cat = match doctor::load_catalog(&[]) {
+        Ok(c) => c,
+        Err(e) => return fail_to_run("selftest", e.to_string(), json),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return fail_to_run(
+                "selftest",
+                format!("cannot start the async runtime: {e}"),
+                json,
+            )
+        }
+    };
+    if !json {
+        eprintln!("doctor selftest: seeding each fault into a throwaway profile…");
+    }
+    let results = rt.block_on(doctor::selftest::run(&cat));
+    let passed = results.iter().filter(|r| r.passed).count();
+    let failed = results.len() - passed;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "schema_version": crate::contract::SCHEMA_VERSION,
+                "ok": failed == 0,
+                "passed": passed,
+                "failed": failed,
+                "scenarios": results,
+            }))
+            .unwrap_or_default()
+        );
+    } else {
+        println!(
+            "OpenClaw doctor selftest {}",
+            crate::config::version::CURRENT
+        );
+        for r in &results {
+            println!(
+                "  {} {:<36} {}",
+                if r.passed { "✓" } else { "✗" },
+                r.name,
+                r.detail
+            );
+        }
+        println!("selftest: {passed} passed, {failed} failed");
+    }
+    if failed == 0 {
+        exit::OK
+    } else {
+        exit::FAILURE
+    }
 }
 
 fn rank(s: Status) -> u8 {

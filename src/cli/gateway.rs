@@ -76,6 +76,7 @@ pub fn run(args: GatewayRunArgs, env: Env, dev: bool) -> i32 {
         force: args.force,
         verbose: args.verbose,
         dev,
+        quiet: false,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -8,6 +8,7 @@ pub mod facts;
 pub mod fix;
 pub mod matcher;
 pub mod probes;
+pub mod selftest;
 pub mod symptoms;
 pub mod triage;
 

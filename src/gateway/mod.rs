@@ -25,6 +25,28 @@ use tokio::sync::watch;
 
 pub use startup::GatewayOptions;
 
+/// Ports served by a gateway running inside this process (embedded, e.g. by the selftest),
+/// so that a listener owned by this process on such a port is recognised as ours.
+static SERVING: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// Is `port` served by a gateway running in this process?
+pub fn serves_port_in_process(port: u16) -> bool {
+    SERVING.lock().map(|v| v.contains(&port)).unwrap_or(false)
+}
+
+/// Removes its port from `SERVING` when dropped.
+struct Serving(u16);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Ok(mut v) = SERVING.lock() {
+            if let Some(i) = v.iter().position(|p| *p == self.0) {
+                v.remove(i);
+            }
+        }
+    }
+}
+
 /// Why `serve` returned.
 enum Stop {
     Shutdown,
@@ -32,14 +54,21 @@ enum Stop {
 }
 
 /// Run the gateway until it is stopped; returns the process exit code.
-pub async fn run(mut opts: GatewayOptions) -> i32 {
+pub async fn run(opts: GatewayOptions) -> i32 {
+    let (_keep, stop) = watch::channel(false);
+    run_until(opts, stop).await
+}
+
+/// Run until a signal, or until `stop` turns true (used when the gateway is embedded, e.g.
+/// by `doctor selftest`). Returns the exit code `run` would.
+pub async fn run_until(mut opts: GatewayOptions, mut stop: watch::Receiver<bool>) -> i32 {
     let console = Logger::new(crate::logging::file::LogSettings {
         file_level: None,
-        console_level: Some(if opts.verbose {
-            crate::logging::Level::Debug
-        } else {
-            crate::logging::Level::Info
-        }),
+        console_level: match (opts.quiet, opts.verbose) {
+            (true, _) => None,
+            (false, true) => Some(crate::logging::Level::Debug),
+            (false, false) => Some(crate::logging::Level::Info),
+        },
         ..Default::default()
     });
     let mut sigterm = match signal(SignalKind::terminate()) {
@@ -79,7 +108,7 @@ pub async fn run(mut opts: GatewayOptions) -> i32 {
                 }
             }
         }
-        match serve(prepared, &mut sigterm, &mut sigint, &mut sigusr1).await {
+        match serve(prepared, &mut sigterm, &mut sigint, &mut sigusr1, &mut stop).await {
             Ok((Stop::Shutdown, _)) => return exit::OK,
             Ok((Stop::Restart, bound)) => {
                 // A kernel-chosen port (`--port 0`) is kept across in-process restarts.
@@ -107,6 +136,7 @@ async fn serve(
     sigterm: &mut tokio::signal::unix::Signal,
     sigint: &mut Option<tokio::signal::unix::Signal>,
     sigusr1: &mut Option<tokio::signal::unix::Signal>,
+    external_stop: &mut watch::Receiver<bool>,
 ) -> Result<(Stop, u16), i32> {
     let startup::Prepared {
         mut config,
@@ -137,6 +167,10 @@ async fn serve(
     }
     let gw = Gateway::new(config, logger.clone(), identity);
     let cfg = gw.config();
+    if let Ok(mut v) = SERVING.lock() {
+        v.push(cfg.port);
+    }
+    let _serving = Serving(cfg.port);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     let accept_tasks: Vec<_> = listeners
@@ -173,8 +207,20 @@ async fn serve(
     let mut watchdog_tick =
         tokio::time::interval(Duration::from_micros((watchdog_usec / 2).max(1_000_000)));
 
+    let mut stop_open = true;
     let stop = loop {
         tokio::select! {
+            r = external_stop.changed(), if stop_open => {
+                match r {
+                    Ok(()) if *external_stop.borrow() => {
+                        logger.info("gateway", "stop requested by the embedding process");
+                        break Stop::Shutdown;
+                    }
+                    Ok(()) => {}
+                    // The embedder went away without asking to stop: keep serving.
+                    Err(_) => stop_open = false,
+                }
+            }
             _ = sigterm.recv() => {
                 logger.info("gateway", "signal SIGTERM received");
                 break Stop::Shutdown;

@@ -28,6 +28,8 @@ pub struct GatewayOptions {
     pub force: bool,
     pub verbose: bool,
     pub dev: bool,
+    /// No console output (an embedding process prints its own); the file log is kept.
+    pub quiet: bool,
 }
 
 /// A refusal to start: console lines and the exit code.
@@ -127,6 +129,9 @@ pub async fn prepare(opts: &GatewayOptions, console: &Logger) -> Result<Prepared
     }
     let loaded = config::load(&paths.config_path, env);
     let logger = logger_for(&loaded, env, &paths, opts.verbose);
+    if opts.quiet {
+        logger.set_console_level(None);
+    }
     prepare_loaded(opts, paths, loaded, logger.clone())
         .await
         .inspect_err(|fail| {

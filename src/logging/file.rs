@@ -133,6 +133,14 @@ impl Logger {
         path_for(&inner.settings, Local::now().date_naive())
     }
 
+    pub fn set_console_level(&self, level: Option<Level>) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .settings
+            .console_level = level;
+    }
+
     pub fn info(&self, subsystem: &str, message: impl AsRef<str>) {
         self.log(Level::Info, subsystem, message.as_ref());
     }

@@ -668,3 +668,25 @@ fn read_token(p: &Profile) -> String {
         .unwrap()
         .to_string()
 }
+
+#[test]
+fn selftest_detects_every_seeded_fault() {
+    let p = Profile::new("");
+    let mut c = p.command();
+    c.args(["doctor", "selftest", "--json"]);
+    let (code, out, err) = run(c, Duration::from_secs(120));
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let failed: Vec<&Value> = v["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["passed"] != true)
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert_eq!(code, 0);
+    assert!(v["passed"].as_u64().unwrap() >= 9);
+    assert!(
+        err.lines().count() <= 2,
+        "the embedded gateway stays quiet: {err}"
+    );
+}

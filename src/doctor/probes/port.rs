@@ -6,7 +6,13 @@ use serde_json::json;
 
 pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
     let listeners = proc::listeners_on_port(ctx.port);
-    let foreign = !listeners.is_empty() && !listeners.iter().any(|l| l.gateway_like);
+    // A listener of a gateway embedded in this very process is ours, never a conflict.
+    let me = std::process::id();
+    let embedded = crate::gateway::serves_port_in_process(ctx.port);
+    let foreign = !listeners.is_empty()
+        && !listeners
+            .iter()
+            .any(|l| l.gateway_like || (embedded && l.pid == Some(me)));
     ProbeOutput::ok(vec![
         ("port.number", json!(ctx.port)),
         ("port.busy", json!(!listeners.is_empty())),
