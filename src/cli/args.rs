@@ -114,6 +114,10 @@ pub struct DoctorArgs {
     /// Show the fixes --fix would apply, as diffs, and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also write a support bundle (tar.gz): redacted config, doctor/probe/status JSON,
+    /// recent logs, environment markers, manifest. Refused if a secret would leak.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

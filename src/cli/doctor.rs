@@ -114,7 +114,68 @@ pub fn run(args: DoctorArgs, ctx: Context) -> i32 {
     } else {
         super::block_on(doctor::run_live(&cat, &pctx, &sel))
     };
+    if let Some(path) = &args.bundle {
+        if let Err(e) = write_bundle(path, &report, &args, &ctx) {
+            eprintln!("{e}");
+            emit(&report, json, args.select.verbose, Some(&cat));
+            return exit::doctor::COULD_NOT_RUN;
+        }
+    }
     emit(&report, json, args.select.verbose, Some(&cat))
+}
+
+fn write_bundle(
+    path: &std::path::Path,
+    report: &DoctorReport,
+    args: &DoctorArgs,
+    ctx: &Context,
+) -> Result<(), String> {
+    let probe = super::block_on(crate::client::probe::run(
+        crate::client::probe::ProbeRequest {
+            config: &ctx.config,
+            env: &ctx.env,
+            state_dir: &ctx.paths.state_dir,
+            url: args.target.url.clone(),
+            token: args.target.token.clone(),
+            password: args.target.password.clone(),
+            port: None,
+            timeout_ms: args.target.timeout,
+            extra_targets: Vec::new(),
+            pre_warnings: Vec::new(),
+            read_diagnostics: true,
+            fresh_health: false,
+        },
+    ));
+    let status_args = super::args::GatewayStatusArgs {
+        target: args.target.clone(),
+        json: true,
+        deep: false,
+        no_probe: false,
+        require_rpc: false,
+    };
+    let (status, _) = super::gateway_status::gather(&status_args, ctx);
+    let log_file = crate::logging::file::LogSettings::from_config(
+        &ctx.config,
+        &ctx.env,
+        ctx.paths.profile.as_deref(),
+    )
+    .current_file();
+    let contents = doctor::bundle::assemble(
+        &ctx.config,
+        &ctx.env,
+        &ctx.paths.state_dir,
+        &log_file,
+        &serde_json::to_value(report).unwrap_or_default(),
+        &serde_json::to_value(&probe).unwrap_or_default(),
+        &status,
+    )?;
+    doctor::bundle::write(&contents, path)?;
+    eprintln!(
+        "Support bundle written: {} ({} files; secrets redacted, hosts pseudonymised)",
+        path.display(),
+        contents.files.len()
+    );
+    Ok(())
 }
 
 fn triage(t: TriageArgs, ctx: Context) -> i32 {

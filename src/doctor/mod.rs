@@ -2,6 +2,7 @@
 //! over the facts and the log lines, findings carry the runbook's symptom ids. The same
 //! catalogue runs live (`doctor`) and offline (`doctor triage`).
 
+pub mod bundle;
 pub mod catalog;
 pub mod eval;
 pub mod facts;

@@ -277,11 +277,15 @@ async fn run_one(cat: &Catalog, sc: &Scenario) -> Result<ScenarioResult, String>
     })
 }
 
-/// A private temporary directory (removed when dropped).
 fn tempfile_dir() -> Result<TempDir, String> {
+    tempdir_for("selftest")
+}
+
+/// A private temporary directory (removed when dropped).
+pub fn tempdir_for(purpose: &str) -> Result<TempDir, String> {
     let mut suffix = [0u8; 8];
     getrandom::getrandom(&mut suffix).map_err(|e| e.to_string())?;
-    let path = std::env::temp_dir().join(format!("openclaw-selftest-{}", hex::encode(suffix)));
+    let path = std::env::temp_dir().join(format!("openclaw-{purpose}-{}", hex::encode(suffix)));
     config::write::ensure_private_dir(&path).map_err(|e| e.to_string())?;
     Ok(TempDir(path))
 }

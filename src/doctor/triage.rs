@@ -152,8 +152,42 @@ pub fn gather(
     let mut facts = Facts::default();
     let mut hits = super::matcher::Results::new();
     let mut described = Vec::new();
+    // Support bundles are unpacked; their entries are classified by name.
+    let mut expanded: Vec<(std::path::PathBuf, Option<InputKind>)> = Vec::new();
+    let mut unpacked = Vec::new();
     for p in inputs {
-        let (kind, doc) = classify(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        if super::bundle::is_bundle(p) {
+            let dir = super::selftest::tempdir_for("bundle")?;
+            for f in super::bundle::extract(p, dir.path())? {
+                let name = f.to_string_lossy().into_owned();
+                let kind = if name.ends_with("/config/openclaw.json") {
+                    Some(InputKind::Config)
+                } else if name.ends_with("/probe.json") {
+                    Some(InputKind::ProbeJson)
+                } else if name.ends_with("/status.json") {
+                    Some(InputKind::StatusJson)
+                } else if name.contains("/logs/") {
+                    Some(InputKind::Log)
+                } else {
+                    None // manifest, doctor.json, env.txt, service.txt: context, not evidence
+                };
+                if let Some(k) = kind {
+                    expanded.push((f, Some(k)));
+                }
+            }
+            described.push(format!("{} (support bundle)", p.display()));
+            unpacked.push(dir);
+        } else {
+            expanded.push((p.clone(), None));
+        }
+    }
+    for (p, known) in &expanded {
+        let (kind, doc) = match known {
+            Some(InputKind::Config) | Some(InputKind::Log) => {
+                (known.clone().unwrap_or(InputKind::Log), None)
+            }
+            _ => classify(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+        };
         described.push(format!(
             "{} ({})",
             p.display(),

@@ -690,3 +690,119 @@ fn selftest_detects_every_seeded_fault() {
         "the embedded gateway stays quiet: {err}"
     );
 }
+
+#[test]
+fn bundle_round_trip_finds_the_same_symptoms_and_leaks_no_secret() {
+    let p = Profile::new("");
+    let log = p.path().join("gw.log");
+    let secret = "supersecret-token-0987654321";
+    let legacy = "legacy-secret-x1y2z3";
+    private_config(
+        &p,
+        &format!(
+            r#"{{"gateway": {{"token": "{legacy}", "auth": {{"token": "{secret}"}}, "remote": {{"url": "ws://gw.corp.example:18789"}}}}, "logging": {{"file": "{}"}}}}"#,
+            log.display()
+        ),
+    );
+    let now = chrono::Local::now();
+    let lines = [
+        format!("client 10.20.30.40 sent token {secret} by mistake"),
+        "cron: timer tick failed: EACCES".to_string(),
+        "dialing wss://gw.corp.example/ws from 10.20.30.40".to_string(),
+    ];
+    let records: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            openclaw::logging::record::render(
+                openclaw::logging::Level::Warn,
+                "gateway",
+                l,
+                "host",
+                now,
+            )
+        })
+        .collect();
+    std::fs::write(&log, records.join("\n") + "\n").unwrap();
+    let bundle = p.path().join("support.tar.gz");
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut c = p.command();
+    c.args(["doctor", "--json", "--bundle"])
+        .arg(&bundle)
+        .env("OPENCLAW_GATEWAY_PORT", &free);
+    let (code, out, err) = run(c, T);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("Support bundle written:"), "{err}");
+    let live: Value = serde_json::from_str(&out).unwrap();
+    let live_fired = fired(&live);
+    assert!(
+        live_fired.contains("mode-unset")
+            && live_fired.contains("legacy-token-key")
+            && live_fired.contains("cron-tick-failed"),
+        "{live_fired:?}"
+    );
+    assert_eq!(
+        std::fs::metadata(&bundle).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Nothing secret or identifying in any file.
+    let dir = p.path().join("unpacked");
+    let files = openclaw::doctor::bundle::extract(&bundle, &dir).unwrap();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(&dir).unwrap().display().to_string())
+        .collect();
+    for want in [
+        "openclaw-bundle/manifest.json",
+        "openclaw-bundle/config/openclaw.json",
+        "openclaw-bundle/doctor.json",
+        "openclaw-bundle/probe.json",
+        "openclaw-bundle/status.json",
+        "openclaw-bundle/logs/openclaw.log",
+        "openclaw-bundle/env.txt",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from {names:?}"
+        );
+    }
+    let mut all = String::new();
+    for f in &files {
+        all.push_str(&std::fs::read_to_string(f).unwrap());
+    }
+    for leak in [secret, legacy, "10.20.30.40", "gw.corp.example"] {
+        assert!(!all.contains(leak), "{leak} leaked into the bundle");
+    }
+    assert!(
+        all.contains("192.0.2.1") && all.contains("host-1.invalid"),
+        "pseudonyms are used consistently"
+    );
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("openclaw-bundle/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["kind"], "openclaw-support-bundle");
+    assert!(manifest["redaction"]["secretsReplaced"].as_u64().unwrap() >= 2);
+
+    // Triage of the bundle finds the same config and log symptoms.
+    let mut c = p.command();
+    c.args(["doctor", "triage", "--json"]).arg(&bundle);
+    let (_, out, _) = run(c, T);
+    let tri: Value = serde_json::from_str(&out).unwrap();
+    let tri_fired = fired(&tri);
+    for s in ["mode-unset", "legacy-token-key", "cron-tick-failed"] {
+        assert!(
+            tri_fired.contains(s),
+            "{s} not found in the bundle: {tri_fired:?}"
+        );
+    }
+    assert!(tri["inputs"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("(support bundle)"));
+}
