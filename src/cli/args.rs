@@ -111,6 +111,13 @@ pub struct DoctorArgs {
     /// if the check still fires. Without it the doctor writes nothing.
     #[arg(long, visible_alias = "repair")]
     pub fix: bool,
+    /// Accept every repair (same as --fix; upstream spelling).
+    #[arg(long)]
+    pub yes: bool,
+    /// With --fix: only repairs that need no judgement (config normalisation, file moves);
+    /// inferring gateway.mode=local is left to you.
+    #[arg(long)]
+    pub non_interactive: bool,
     /// Show the fixes --fix would apply, as diffs, and write nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -109,8 +109,14 @@ pub fn run(args: DoctorArgs, ctx: Context) -> i32 {
         password: args.target.password.clone(),
     };
     let sel = selection(&args.select);
-    let report = if args.fix || args.dry_run {
-        super::block_on(doctor::run_fix(&cat, &pctx, &sel, args.dry_run))
+    let report = if args.fix || args.yes || args.dry_run {
+        super::block_on(doctor::run_fix(
+            &cat,
+            &pctx,
+            &sel,
+            args.dry_run,
+            args.non_interactive,
+        ))
     } else {
         super::block_on(doctor::run_live(&cat, &pctx, &sel))
     };

@@ -134,6 +134,8 @@ pub struct DoctorReport {
     pub checks_skipped: usize,
     pub counts: Counts,
     pub probes: BTreeMap<String, Value>,
+    /// Every fact the probes gathered (or the triage inputs provided).
+    pub facts: BTreeMap<String, Value>,
     pub findings: Vec<Finding>,
     /// Present after `--fix` or `--dry-run`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -134,6 +134,14 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("gateway.version", "the gateway's version"),
     ("gateway.warnings", "probe warning codes"),
     (
+        "gateway.last_heartbeat_status",
+        "status of the gateway's last heartbeat (sent, skipped, failed, ...)",
+    ),
+    (
+        "gateway.last_heartbeat_reason",
+        "skip reason of the gateway's last heartbeat",
+    ),
+    (
         "gateway.multiple_gateways",
         "more than one distinct gateway answered",
     ),
@@ -219,6 +227,11 @@ impl Facts {
 
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.values.get(key)
+    }
+
+    /// Every gathered fact (values never include secrets: probes record sources, not values).
+    pub fn all(&self) -> &BTreeMap<String, Value> {
+        &self.values
     }
 
     pub fn probe(&mut self, name: &str, status: ProbeStatus) {

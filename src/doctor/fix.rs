@@ -212,6 +212,11 @@ pub fn plan(action: &str, ctx: &ProbeContext) -> Result<Plan, String> {
     }
 }
 
+/// Fixes that infer intent rather than normalise: refused with `--non-interactive`.
+pub fn needs_judgement(action: &str) -> bool {
+    matches!(action, "set-gateway-mode-local" | "restore-last-known-good")
+}
+
 /// Why setting gateway.mode=local is the right repair, if it is.
 fn local_intent(ctx: &ProbeContext) -> Option<String> {
     let path = &ctx.paths.config_path;

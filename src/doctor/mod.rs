@@ -86,6 +86,7 @@ pub fn report(
         checks_skipped: counts.skipped,
         counts,
         probes,
+        facts: facts.all().clone(),
         findings,
         fixes: None,
         error: None,
@@ -113,6 +114,7 @@ pub fn could_not_run(mode: &str, error: String) -> DoctorReport {
         checks_skipped: 0,
         counts: Counts::default(),
         probes: Default::default(),
+        facts: Default::default(),
         findings: Vec::new(),
         fixes: None,
         error: Some(error),
@@ -171,6 +173,7 @@ pub async fn run_fix(
     ctx: &probes::ProbeContext,
     sel: &Selection,
     dry_run: bool,
+    non_interactive: bool,
 ) -> DoctorReport {
     let first = run_live(cat, ctx, sel).await;
     if first.error.is_some() {
@@ -229,6 +232,13 @@ pub async fn run_fix(
             if let Some(lines) = &guard {
                 outcome.status = "refused".into();
                 outcome.summary = lines.join(" ");
+                outcomes.push(outcome);
+                continue;
+            }
+            if non_interactive && fix::needs_judgement(&spec.action) {
+                outcome.status = "refused".into();
+                outcome.summary =
+                    "needs a judgement call; not applied with --non-interactive".into();
                 outcomes.push(outcome);
                 continue;
             }

@@ -806,3 +806,59 @@ fn bundle_round_trip_finds_the_same_symptoms_and_leaks_no_secret() {
         .unwrap()
         .ends_with("(support bundle)"));
 }
+
+#[tokio::test]
+async fn without_a_local_log_the_gateway_log_tail_is_scanned() {
+    let a = Profile::local_token();
+    let gw = Gateway::start(&a, &[], &[]);
+    // Leave a refusal in gateway A's log.
+    let mut c = Client::open(&gw.url()).await;
+    c.send(serde_json::json!({"type": "req", "id": "1", "method": "connect",
+        "params": connect_params("gateway-client", "backend", &[], serde_json::json!({"token": "wrong"}))})).await;
+    let _ = c.response("1").await;
+    // Profile B has no config and no log file of its own.
+    let b = Profile::new("");
+    let url = gw.url();
+    let (_, v) = tokio::task::spawn_blocking(move || {
+        doctor_json(&b, &["--url", &url, "--token", TOKEN], &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        v["facts"]["logs.source"],
+        serde_json::json!(["logs.tail"]),
+        "{:#}",
+        v["probes"]
+    );
+    let f = finding(&v, "auth.token-mismatch");
+    assert_eq!(f["status"], "warn", "{f:#}");
+    assert_eq!(f["severity"], "info", "seen in the logs, not observed now");
+    assert!(f["matches"]["count"].as_u64().unwrap() >= 1);
+    assert_eq!(v["facts"]["gateway.rpc_ok"], true);
+}
+
+#[test]
+fn yes_is_fix_and_non_interactive_leaves_judgement_calls() {
+    let p = Profile::new("");
+    private_config(&p, r#"{"gateway": {"auth": {"token": "abcdefgh"}}}"#);
+    let (_, v) = doctor_json(&p, &["--yes", "--non-interactive"], &[]);
+    let f = v["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["action"] == "set-gateway-mode-local")
+        .unwrap()
+        .clone();
+    assert_eq!(f["status"], "refused");
+    assert!(f["summary"].as_str().unwrap().contains("--non-interactive"));
+    let (_, v) = doctor_json(&p, &["--yes"], &[]);
+    let f = v["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["action"] == "set-gateway-mode-local")
+        .unwrap()
+        .clone();
+    assert_eq!(f["status"], "applied", "{f:#}");
+    assert_eq!(v["facts"]["config.gateway_mode"], "local");
+}

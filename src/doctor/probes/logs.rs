@@ -28,7 +28,7 @@ fn tail(path: &std::path::Path) -> Option<String> {
 }
 
 /// Lines newer than `window_secs` (lines without a time are kept).
-fn recent(line: &record::Parsed, window_secs: Option<u64>) -> bool {
+pub fn recent(line: &record::Parsed, window_secs: Option<u64>) -> bool {
     let (Some(w), Some(t)) = (window_secs, line.time.as_deref()) else {
         return true;
     };

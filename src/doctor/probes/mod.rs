@@ -101,6 +101,36 @@ pub async fn run_all(ctx: &ProbeContext) -> (Facts, Vec<LogLine>) {
     );
     let mut facts = Facts::default();
     let mut lines = Vec::new();
+    // The gateway's own log tail stands in for the log file when none is readable here
+    // (a remote gateway); with a local file, the tail would only repeat it.
+    let (logs, gw) = if logs.status != ProbeStatus::Ok && !gw.lines.is_empty() {
+        let n = gw.lines.len();
+        let tail = ProbeOutput {
+            status: ProbeStatus::Ok,
+            facts: vec![
+                ("logs.source", serde_json::json!(["logs.tail"])),
+                ("logs.lines", serde_json::json!(n)),
+            ],
+            lines: gw.lines,
+        };
+        (
+            tail,
+            ProbeOutput {
+                status: gw.status,
+                facts: gw.facts,
+                lines: Vec::new(),
+            },
+        )
+    } else {
+        (
+            logs,
+            ProbeOutput {
+                status: gw.status,
+                facts: gw.facts,
+                lines: Vec::new(),
+            },
+        )
+    };
     for (name, out) in [
         ("config", cfg),
         ("env", env),
