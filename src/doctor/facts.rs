@@ -72,6 +72,7 @@ pub const KNOWN: &[(&str, &str)] = &[
         "OPENCLAW_GATEWAY_TOKEN is set and differs from gateway.auth.token",
     ),
     ("env.url_override", "OPENCLAW_GATEWAY_URL is set"),
+    ("env.resolution", "OPENCLAW_* variables that change where this CLI looks (paths, profile, port), secrets omitted"),
     (
         "binaries.openclaw",
         "every openclaw on PATH with its version",
@@ -100,6 +101,7 @@ pub const KNOWN: &[(&str, &str)] = &[
         "a gateway lock file whose owner is dead",
     ),
     ("process.lock_path", "the gateway lock file for this config"),
+    ("process.lock_owner", "pid of the live process holding the gateway lock, if any"),
     (
         "process.gateways",
         "OpenClaw gateway processes on this host",

@@ -62,9 +62,28 @@ fn fresh_machine_gets_a_useful_report_and_exit_2() {
         .unwrap()
         .port()
         .to_string();
-    let (code, v) = doctor_json(&p, &[], &[("OPENCLAW_GATEWAY_PORT", free.clone())]);
+    let (code, v) = doctor_json(
+        &p,
+        &[],
+        &[
+            ("OPENCLAW_GATEWAY_PORT", free.clone()),
+            ("OPENCLAW_GATEWAY_TOKEN", "env-secret-value-123".into()),
+        ],
+    );
     assert_eq!(code, 2);
     assert_eq!(v["verdict"], "errors");
+    assert_eq!(
+        v["facts"]["env.resolution"]["OPENCLAW_GATEWAY_PORT"],
+        free.as_str()
+    );
+    assert_eq!(
+        v["facts"]["env.resolution"]["OPENCLAW_GATEWAY_TOKEN"],
+        "(set)"
+    );
+    assert!(
+        !v.to_string().contains("env-secret-value-123"),
+        "no secret in the report"
+    );
     let f = fired(&v);
     assert!(
         f.contains("mode-unset") && f.contains("connect-failed"),

@@ -148,7 +148,28 @@ pub fn probe_env(ctx: &ProbeContext) -> ProbeOutput {
     legacy.sort_unstable();
     let env_token = ctx.env.get(env::GATEWAY_TOKEN);
     let cfg_token = ctx.config.get_str("gateway.auth.token");
+    let resolution: serde_json::Map<String, Value> = [
+        env::STATE_DIR,
+        env::CONFIG_PATH,
+        env::HOME,
+        env::PROFILE,
+        env::GATEWAY_PORT,
+        env::GATEWAY_URL,
+        env::LOG_DIR,
+        env::ALLOW_MULTI_GATEWAY,
+        env::ALLOW_OLDER_BINARY,
+    ]
+    .iter()
+    .filter_map(|k| ctx.env.get(k).map(|v| (k.to_string(), json!(v))))
+    .chain(
+        [env::GATEWAY_TOKEN, env::GATEWAY_PASSWORD]
+            .iter()
+            .filter(|k| ctx.env.get(k).is_some())
+            .map(|k| (k.to_string(), json!("(set)"))),
+    )
+    .collect();
     ProbeOutput::ok(vec![
+        ("env.resolution", Value::Object(resolution)),
         ("env.legacy_vars", json!(legacy)),
         (
             "env.token_overrides_differ",

@@ -7,12 +7,14 @@ use serde_json::{json, Value};
 
 pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
     let lock_path = lock::lock_path(&ctx.config.path);
-    let stale = std::fs::read_to_string(&lock_path)
+    let owner = std::fs::read_to_string(&lock_path)
         .ok()
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|v| v["pid"].as_u64())
+        .and_then(|v| v["pid"].as_u64());
+    let stale = owner
         .map(|pid| !proc::is_alive(pid as u32))
         .unwrap_or(false);
+    let live_owner = owner.filter(|pid| proc::is_alive(*pid as u32));
     let mut gateways = Vec::new();
     let mut colliding = Vec::new();
     if let Ok(rd) = std::fs::read_dir("/proc") {
@@ -44,6 +46,7 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
     ProbeOutput::ok(vec![
         ("process.lock_path", json!(lock_path.display().to_string())),
         ("process.lock_stale", json!(stale)),
+        ("process.lock_owner", json!(live_owner)),
         ("process.gateway_count", json!(gateways.len())),
         ("process.gateways", json!(gateways)),
         // Several gateways on this config or state dir (one is expected).
