@@ -51,9 +51,84 @@ pub enum Command {
     Health(HealthArgs),
     /// One-screen overview: gateway reachability, config, agents, log file (runbook step 1).
     Status(StatusArgs),
+    /// Read and change the config safely (validated, backed up, comments kept).
+    Config(ConfigArgs),
+    /// Create the state dir and a working local config with a generated token (alias: onboard).
+    #[command(visible_alias = "onboard")]
+    Setup(SetupArgs),
     /// Diagnose the installation against every runbook symptom (read-only).
     /// Exit 0 healthy, 1 warnings, 2 errors, 3 the doctor could not run.
     Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a value by dot path (`gateway.auth.mode`, `list[0]`); secrets are redacted.
+    Get {
+        key: String,
+        #[arg(long)]
+        json: bool,
+        /// Print secrets instead of redacting them.
+        #[arg(long)]
+        show_secrets: bool,
+    },
+    /// Set a value by dot path. VALUE is read as JSON when it parses (19001, true, {...}),
+    /// else as a string. The result must validate; the old file is backed up.
+    Set {
+        key: String,
+        value: String,
+        /// VALUE must be JSON.
+        #[arg(long, conflicts_with = "string")]
+        json_value: bool,
+        /// VALUE is a string even if it looks like JSON.
+        #[arg(long)]
+        string: bool,
+    },
+    /// Remove a value by dot path.
+    Unset { key: String },
+    /// Print the active config file path.
+    File {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the config: errors name file, line, column and key (exit 1 when invalid).
+    Validate {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of openclaw.json as this build validates it.
+    Schema,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SetupMode {
+    Local,
+    Remote,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Gateway mode to configure.
+    #[arg(long, value_enum, default_value = "local")]
+    pub mode: SetupMode,
+    /// For --mode remote: the gateway's WebSocket URL.
+    #[arg(long)]
+    pub remote_url: Option<String>,
+    /// Replace an existing config (it is backed up first).
+    #[arg(long)]
+    pub force: bool,
+    /// For scripts: when a config already exists, leave it and exit 0 instead of refusing.
+    #[arg(long)]
+    pub non_interactive: bool,
+    /// Output JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

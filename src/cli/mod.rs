@@ -2,12 +2,14 @@
 
 pub mod args;
 pub mod call;
+pub mod config_cmd;
 pub mod context;
 pub mod doctor;
 pub mod gateway;
 pub mod gateway_status;
 pub mod health;
 pub mod probe;
+pub mod setup;
 pub mod status;
 
 use crate::config::{paths, Env};
@@ -45,6 +47,8 @@ pub fn run() -> i32 {
         Command::Health(h) => health::run(h, context::Context::load(env)),
         Command::Status(s) => status::run(s, context::Context::load(env)),
         Command::Doctor(d) => doctor::run(d, context::Context::load(env)),
+        Command::Config(c) => config_cmd::run(c.command, context::Context::load(env)),
+        Command::Setup(s) => setup::run(s, context::Context::load(env)),
     }
 }
 

@@ -233,6 +233,39 @@ pub fn root() -> Schema {
     ])
 }
 
+/// The schema as JSON Schema (draft-07), generated from the same tree the validator uses.
+pub fn json_schema() -> Value {
+    fn node(s: &Schema) -> Value {
+        match s {
+            Schema::Any => serde_json::json!({}),
+            Schema::Bool => serde_json::json!({"type": "boolean"}),
+            Schema::Str => serde_json::json!({"type": "string"}),
+            Schema::Num => serde_json::json!({"type": "number"}),
+            Schema::Int(lo, hi) => {
+                serde_json::json!({"type": "integer", "minimum": lo, "maximum": hi})
+            }
+            Schema::Enum(v) => serde_json::json!({"type": "string", "enum": v}),
+            Schema::Secret => serde_json::json!({"oneOf": [
+                {"type": "string"},
+                {"type": "object", "additionalProperties": false, "required": ["source", "id"],
+                 "properties": {"source": {"enum": ["env", "file", "exec", "store"]}, "provider": {"type": "string"}, "id": {"type": "string"}}}
+            ]}),
+            Schema::Array(item) => serde_json::json!({"type": "array", "items": node(item)}),
+            Schema::Object { fields, open } => {
+                let props: serde_json::Map<String, Value> = fields
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), node(v)))
+                    .collect();
+                serde_json::json!({"type": "object", "additionalProperties": open, "properties": props})
+            }
+        }
+    }
+    let mut root = node(&root());
+    root["$schema"] = Value::from("http://json-schema.org/draft-07/schema#");
+    root["title"] = Value::from("openclaw.json");
+    root
+}
+
 /// One schema violation at a dotted path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {

@@ -17,6 +17,9 @@ const KNOWN: &[&str] = &[
     "items",
     "$ref",
     "definitions",
+    "minimum",
+    "maximum",
+    "oneOf",
 ];
 
 fn type_ok(t: &str, v: &Value) -> bool {
@@ -61,6 +64,29 @@ pub fn validate(root: &Value, schema: &Value, v: &Value, at: &str, errors: &mut 
         if !ok {
             errors.push(format!("{at}: expected type {t}, got {v}"));
             return;
+        }
+    }
+    if let Some(options) = obj.get("oneOf").and_then(Value::as_array) {
+        let matching = options
+            .iter()
+            .filter(|o| {
+                let mut errs = Vec::new();
+                validate(root, o, v, at, &mut errs);
+                errs.is_empty()
+            })
+            .count();
+        if matching != 1 {
+            errors.push(format!("{at}: {v} matches {matching} of the oneOf options"));
+        }
+    }
+    if let (Some(min), Some(n)) = (obj.get("minimum").and_then(Value::as_f64), v.as_f64()) {
+        if n < min {
+            errors.push(format!("{at}: {n} < minimum {min}"));
+        }
+    }
+    if let (Some(max), Some(n)) = (obj.get("maximum").and_then(Value::as_f64), v.as_f64()) {
+        if n > max {
+            errors.push(format!("{at}: {n} > maximum {max}"));
         }
     }
     if let Some(e) = obj.get("enum").and_then(Value::as_array) {
