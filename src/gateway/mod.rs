@@ -9,6 +9,7 @@ pub mod http;
 pub mod listen;
 pub mod lock;
 pub mod methods;
+pub mod reload;
 pub mod startup;
 pub mod state;
 
@@ -108,7 +109,16 @@ pub async fn run_until(mut opts: GatewayOptions, mut stop: watch::Receiver<bool>
                 }
             }
         }
-        match serve(prepared, &mut sigterm, &mut sigint, &mut sigusr1, &mut stop).await {
+        match serve(
+            prepared,
+            &opts,
+            &mut sigterm,
+            &mut sigint,
+            &mut sigusr1,
+            &mut stop,
+        )
+        .await
+        {
             Ok((Stop::Shutdown, _)) => return exit::OK,
             Ok((Stop::Restart, bound)) => {
                 // A kernel-chosen port (`--port 0`) is kept across in-process restarts.
@@ -133,6 +143,7 @@ async fn recv_opt(s: &mut Option<tokio::signal::unix::Signal>) {
 
 async fn serve(
     prepared: startup::Prepared,
+    opts: &GatewayOptions,
     sigterm: &mut tokio::signal::unix::Signal,
     sigint: &mut Option<tokio::signal::unix::Signal>,
     sigusr1: &mut Option<tokio::signal::unix::Signal>,
@@ -207,6 +218,19 @@ async fn serve(
     let mut watchdog_tick =
         tokio::time::interval(Duration::from_micros((watchdog_usec / 2).max(1_000_000)));
 
+    let reload_every = Duration::from_millis(
+        cfg.loaded
+            .get("gateway.reload.debounceMs")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(300)
+            .clamp(50, 60_000),
+    );
+    let mut reloads = reload::spawn_watcher(
+        cfg.loaded.path.clone(),
+        cfg.loaded.hash.clone(),
+        reload_every,
+        shutdown_rx.clone(),
+    );
     let mut stop_open = true;
     let stop = loop {
         tokio::select! {
@@ -235,6 +259,11 @@ async fn serve(
                     break Stop::Restart;
                 }
                 logger.warn("gateway", "SIGUSR1 restart ignored (not authorized; commands.restart=false or use gateway tool).");
+            }
+            Some(()) = reloads.recv() => {
+                if let reload::Decision::Restart(_) = reload::on_change(&gw, &opts.env, opts) {
+                    break Stop::Restart;
+                }
             }
             _ = watchdog_tick.tick(), if watchdog => {
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);

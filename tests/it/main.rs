@@ -11,6 +11,7 @@ mod gateway_startup;
 mod interop;
 mod man;
 mod probe;
+mod reload;
 mod schema;
 mod snapshot;
 mod ssh;

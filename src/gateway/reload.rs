@@ -1,0 +1,239 @@
+//! Config hot reload: the file is polled by content hash (a change must read the same twice,
+//! so half-written files are not loaded) and each change is applied per `gateway.reload.mode`:
+//! `hybrid` (default: safe and auth changes in place, restart in process for port/bind/TLS),
+//! `hot` (in place only), `restart` (restart for any change), `off`. An invalid config never
+//! replaces the running one.
+
+use super::state::{Gateway, RuntimeConfig};
+use crate::config::gateway as gwcfg;
+use crate::config::{self, Env};
+use crate::protocol::close;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Keys whose change needs a new listener.
+const RESTART_KEYS: &[&str] = &[
+    "gateway.port",
+    "gateway.bind",
+    "gateway.customBindHost",
+    "gateway.tls",
+    "gateway.mode",
+];
+
+/// What the serve loop should do after a change.
+#[derive(Debug, PartialEq)]
+pub enum Decision {
+    Restart(Vec<String>),
+    Applied(Vec<String>),
+    Ignored(String),
+}
+
+fn hash_of(path: &PathBuf) -> Option<String> {
+    std::fs::read(path).ok().map(|b| config::store::hash(&b))
+}
+
+/// Watch `path`; signal when its content differs from `loaded_hash` (the bytes the running
+/// config came from, so an edit made while the gateway was starting is not missed) and has
+/// read the same twice.
+pub fn spawn_watcher(
+    path: PathBuf,
+    loaded_hash: Option<String>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> mpsc::Receiver<()> {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut applied = loaded_hash;
+        let mut pending: Option<Option<String>> = None;
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            let now = hash_of(&path);
+            if now == applied {
+                pending = None;
+                continue;
+            }
+            if pending.as_ref() == Some(&now) {
+                applied = now;
+                pending = None;
+                if tx.send(()).await.is_err() {
+                    return;
+                }
+            } else {
+                pending = Some(now);
+            }
+        }
+    });
+    rx
+}
+
+/// Dotted paths (two levels under `gateway`, one elsewhere) whose values differ.
+fn changed_keys(old: &Value, new: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let empty = serde_json::Map::new();
+    let (o, n) = (
+        old.as_object().unwrap_or(&empty),
+        new.as_object().unwrap_or(&empty),
+    );
+    let mut keys: Vec<&String> = o.keys().chain(n.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        let (a, b) = (o.get(k), n.get(k));
+        if a == b || k == "meta" {
+            continue;
+        }
+        match (
+            k.as_str(),
+            a.and_then(Value::as_object),
+            b.and_then(Value::as_object),
+        ) {
+            ("gateway", Some(ga), Some(gb)) => {
+                let mut gk: Vec<&String> = ga.keys().chain(gb.keys()).collect();
+                gk.sort();
+                gk.dedup();
+                for g in gk {
+                    if ga.get(g) != gb.get(g) {
+                        out.push(format!("gateway.{g}"));
+                    }
+                }
+            }
+            _ => out.push(k.clone()),
+        }
+    }
+    out
+}
+
+/// Handle one detected change. In-place changes are applied to `gw` here.
+pub fn on_change(gw: &Arc<Gateway>, env: &Env, flags: &super::GatewayOptions) -> Decision {
+    let cur = gw.config();
+    let path = cur.loaded.path.clone();
+    let loaded = config::load(&path, env);
+    if !loaded.is_valid() {
+        let why = loaded
+            .errors()
+            .next()
+            .map(|i| i.render(&path))
+            .unwrap_or_default();
+        gw.logger.warn(
+            "reload",
+            format!("config reload skipped (invalid config): {why}"),
+        );
+        return Decision::Ignored("invalid config".into());
+    }
+    let mode = loaded
+        .get_str("gateway.reload.mode")
+        .unwrap_or("hybrid")
+        .to_string();
+    let changed = changed_keys(&cur.loaded.value, &loaded.value);
+    if changed.is_empty() {
+        return Decision::Ignored("no effective change".into());
+    }
+    if mode == "off" {
+        gw.logger.info(
+            "reload",
+            format!(
+                "config changed ({}); gateway.reload.mode=off, restart to apply",
+                changed.join(", ")
+            ),
+        );
+        return Decision::Ignored("reload off".into());
+    }
+    let needs_restart: Vec<String> = changed
+        .iter()
+        .filter(|k| RESTART_KEYS.iter().any(|r| k.starts_with(r)))
+        .cloned()
+        .collect();
+    if mode == "restart" || (mode == "hybrid" && !needs_restart.is_empty()) {
+        gw.logger.info(
+            "reload",
+            format!(
+                "config reload: restarting in process (changed: {})",
+                changed.join(", ")
+            ),
+        );
+        return Decision::Restart(changed);
+    }
+    if !needs_restart.is_empty() {
+        gw.logger.warn(
+            "reload",
+            format!(
+                "config reload: {} need a restart; not applied (gateway.reload.mode=hot)",
+                needs_restart.join(", ")
+            ),
+        );
+    }
+    // In place: auth (closing affected sockets) and everything else that is read live.
+    let auth = match gwcfg::resolve_auth(
+        &loaded,
+        env,
+        flags.auth,
+        flags.token.as_deref(),
+        flags.password.as_deref(),
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            gw.logger.warn(
+                "reload",
+                format!("config reload skipped (invalid config): {e}"),
+            );
+            return Decision::Ignored("auth does not resolve".into());
+        }
+    };
+    let secret = |a: &gwcfg::AuthSettings| {
+        (
+            a.mode,
+            a.token.as_ref().map(|t| t.0.expose().to_string()),
+            a.password.as_ref().map(|p| p.0.expose().to_string()),
+        )
+    };
+    let auth_changed = secret(&auth) != secret(&cur.auth);
+    let next = RuntimeConfig {
+        heartbeat_every: loaded
+            .get_str("agents.defaults.heartbeat.every")
+            .unwrap_or("30m")
+            .to_string(),
+        restart_allowed: loaded
+            .get("commands.restart")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        loaded,
+        auth,
+        ..(*cur).clone()
+    };
+    *gw.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+    if auth_changed {
+        gw.close_all(close::CREDENTIALS_REVOKED, close::REASON_AUTH_CHANGED);
+        gw.logger.info(
+            "reload",
+            "gateway auth changed: connected clients were closed (4001) and must reconnect",
+        );
+    }
+    gw.logger.info(
+        "reload",
+        format!(
+            "config reload: applied in place (changed: {})",
+            changed.join(", ")
+        ),
+    );
+    Decision::Applied(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn changed_keys_are_listed_under_gateway_and_top_level() {
+        let a = json!({"gateway": {"port": 1, "auth": {"token": "a"}}, "logging": {"level": "info"}, "meta": {"x": 1}});
+        let b = json!({"gateway": {"port": 2, "auth": {"token": "a"}}, "logging": {"level": "debug"}, "meta": {"x": 2}});
+        assert_eq!(changed_keys(&a, &b), vec!["gateway.port", "logging"]);
+    }
+}
