@@ -61,6 +61,28 @@ pub fn resolve_target(t: &TargetArgs, ctx: &Context) -> Result<Resolved, String>
     })
 }
 
+impl Resolved {
+    /// Connect as the CLI (`cli`/`cli`) with these credentials and `scopes`.
+    pub async fn connect(
+        &self,
+        identity: Option<&DeviceIdentity>,
+        scopes: Vec<String>,
+        timeout: Duration,
+    ) -> Result<client::Connection, client::ConnectError> {
+        client::connect(&ConnectOptions {
+            url: self.url.clone(),
+            token: self.credentials.token.clone(),
+            password: self.credentials.password.clone(),
+            client_id: "cli",
+            mode: "cli",
+            scopes,
+            identity,
+            timeout,
+        })
+        .await
+    }
+}
+
 /// The CLI's device identity: used when present, created when we hold credentials.
 pub fn identity(ctx: &Context, creds: &Credentials) -> Option<DeviceIdentity> {
     match DeviceIdentity::load(&ctx.paths.state_dir) {
@@ -92,17 +114,8 @@ pub fn run(args: CallArgs, ctx: Context) -> i32 {
     let id = identity(&ctx, &target.credentials);
     let timeout = Duration::from_millis(args.target.timeout.max(250));
     let result = super::block_on(async {
-        let opts = ConnectOptions {
-            url: target.url.clone(),
-            token: target.credentials.token.clone(),
-            password: target.credentials.password.clone(),
-            client_id: "cli",
-            mode: "cli",
-            scopes: client::cli_scopes(),
-            identity: id.as_ref(),
-            timeout,
-        };
-        let mut conn = client::connect(&opts)
+        let mut conn = target
+            .connect(id.as_ref(), client::cli_scopes(), timeout)
             .await
             .map_err(|e| (true, e.to_string(), e.detail_code().map(str::to_string)))?;
         let r = conn.call(&args.method, params, timeout).await;

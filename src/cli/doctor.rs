@@ -138,18 +138,11 @@ fn write_bundle(
 ) -> Result<(), String> {
     let probe = super::block_on(crate::client::probe::run(
         crate::client::probe::ProbeRequest {
-            config: &ctx.config,
-            env: &ctx.env,
-            state_dir: &ctx.paths.state_dir,
             url: args.target.url.clone(),
             token: args.target.token.clone(),
             password: args.target.password.clone(),
-            port: None,
             timeout_ms: args.target.timeout,
-            extra_targets: Vec::new(),
-            pre_warnings: Vec::new(),
-            read_diagnostics: true,
-            fresh_health: false,
+            ..crate::client::probe::ProbeRequest::new(&ctx.config, &ctx.env, &ctx.paths.state_dir)
         },
     ));
     let status_args = super::args::GatewayStatusArgs {

@@ -61,18 +61,13 @@ pub fn gather(args: &GatewayStatusArgs, ctx: &Context) -> (Value, Option<Target>
         None
     } else {
         let report = super::block_on(probe::run(ProbeRequest {
-            config: cfg,
-            env: &ctx.env,
-            state_dir: &ctx.paths.state_dir,
             url: args.target.url.clone(),
             token: args.target.token.clone(),
             password: args.target.password.clone(),
             port: args.target.url.is_none().then_some(port),
             timeout_ms: args.target.timeout,
-            extra_targets: Vec::new(),
-            pre_warnings: Vec::new(),
             read_diagnostics: read,
-            fresh_health: false,
+            ..ProbeRequest::new(cfg, &ctx.env, &ctx.paths.state_dir)
         }));
         report.targets.into_iter().next()
     };

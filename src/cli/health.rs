@@ -3,7 +3,7 @@
 use super::args::HealthArgs;
 use super::call::{identity, resolve_target};
 use super::context::Context;
-use crate::client::{self, ConnectError, ConnectOptions};
+use crate::client::{self, ConnectError};
 use crate::contract::exit::{self, probe};
 use crate::contract::SCHEMA_VERSION;
 use serde_json::{json, Value};
@@ -20,17 +20,10 @@ pub fn run(args: HealthArgs, ctx: Context) -> i32 {
     let id = identity(&ctx, &target.credentials);
     let timeout = Duration::from_millis(args.target.timeout.max(250));
     let outcome: Result<Value, (i32, &'static str, String)> = super::block_on(async {
-        let opts = ConnectOptions {
-            url: target.url.clone(),
-            token: target.credentials.token.clone(),
-            password: target.credentials.password.clone(),
-            client_id: "cli",
-            mode: "cli",
-            scopes: client::probe_scopes(),
-            identity: id.as_ref(),
-            timeout,
-        };
-        let mut conn = match client::connect(&opts).await {
+        let mut conn = match target
+            .connect(id.as_ref(), client::probe_scopes(), timeout)
+            .await
+        {
             Ok(c) => c,
             Err(e @ (ConnectError::Open(_) | ConnectError::Timeout(_))) if !e.transport_ok() => {
                 return Err((probe::UNREACHABLE, "gateway_unreachable", e.to_string()))

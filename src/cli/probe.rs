@@ -70,9 +70,6 @@ pub fn run(args: ProbeArgs, ctx: Context) -> i32 {
             None => None,
         };
         let report = probe::run(ProbeRequest {
-            config: &ctx.config,
-            env: &ctx.env,
-            state_dir: &ctx.paths.state_dir,
             url: args.target.url.clone(),
             token: args.target.token.clone(),
             password: args.target.password.clone(),
@@ -80,8 +77,7 @@ pub fn run(args: ProbeArgs, ctx: Context) -> i32 {
             timeout_ms: args.target.timeout,
             extra_targets,
             pre_warnings,
-            read_diagnostics: true,
-            fresh_health: false,
+            ..ProbeRequest::new(&ctx.config, &ctx.env, &ctx.paths.state_dir)
         })
         .await;
         if let Some(t) = tunnel {

@@ -17,19 +17,14 @@ pub fn gather(args: &StatusArgs, ctx: &Context) -> (Value, i32) {
     let remote = cfg.get_str("gateway.mode") == Some("remote");
     let (port, _) = gwcfg::resolve_port(None, &ctx.env, cfg);
     let report = super::block_on(probe::run(ProbeRequest {
-        config: cfg,
-        env: &ctx.env,
-        state_dir: &ctx.paths.state_dir,
         url: args.target.url.clone(),
         token: args.target.token.clone(),
         password: args.target.password.clone(),
         // Local mode: only the loopback gateway matters here.
         port: (args.target.url.is_none() && !remote).then_some(port),
         timeout_ms: args.target.timeout,
-        extra_targets: Vec::new(),
-        pre_warnings: Vec::new(),
-        read_diagnostics: true,
         fresh_health: args.deep,
+        ..ProbeRequest::new(cfg, &ctx.env, &ctx.paths.state_dir)
     }));
     let (wanted, url_source) = match (&args.target.url, remote) {
         (Some(_), _) => ("explicit", "--url"),

@@ -178,6 +178,34 @@ fn close_of(msg: &Message) -> Option<(u16, String)> {
     }
 }
 
+/// The next JSON text frame before `deadline`; a close or a dropped socket ends the
+/// handshake with the close code, a timeout names `step`.
+async fn next_json(
+    ws: &mut Ws,
+    deadline: tokio::time::Instant,
+    step: Step,
+) -> Result<Value, ConnectError> {
+    loop {
+        let msg = match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => return Err(ConnectError::Timeout(step)),
+            Ok(None) | Ok(Some(Err(_))) => {
+                return Err(ConnectError::Closed {
+                    code: 1006,
+                    reason: String::new(),
+                })
+            }
+            Ok(Some(Ok(m))) => m,
+        };
+        if let Some((code, reason)) = close_of(&msg) {
+            return Err(ConnectError::Closed { code, reason });
+        }
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(t.as_str())
+                .map_err(|e| ConnectError::Protocol(e.to_string()));
+        }
+    }
+}
+
 /// Open a connection and complete the handshake.
 pub async fn connect(opts: &ConnectOptions<'_>) -> Result<Connection, ConnectError> {
     let started = Instant::now();
@@ -194,22 +222,7 @@ pub async fn connect(opts: &ConnectOptions<'_>) -> Result<Connection, ConnectErr
     };
     // 1. challenge
     let nonce = loop {
-        let msg = match tokio::time::timeout_at(deadline, ws.next()).await {
-            Err(_) => return Err(ConnectError::Timeout(Step::Challenge)),
-            Ok(None) | Ok(Some(Err(_))) => {
-                return Err(ConnectError::Closed {
-                    code: 1006,
-                    reason: String::new(),
-                })
-            }
-            Ok(Some(Ok(m))) => m,
-        };
-        if let Some((code, reason)) = close_of(&msg) {
-            return Err(ConnectError::Closed { code, reason });
-        }
-        let Message::Text(t) = msg else { continue };
-        let v: Value =
-            serde_json::from_str(t.as_str()).map_err(|e| ConnectError::Protocol(e.to_string()))?;
+        let v = next_json(&mut ws, deadline, Step::Challenge).await?;
         if v["type"] == "event" && v["event"] == protocol::methods::EV_CONNECT_CHALLENGE {
             break v["payload"]["nonce"]
                 .as_str()
@@ -274,22 +287,7 @@ pub async fn connect(opts: &ConnectOptions<'_>) -> Result<Connection, ConnectErr
     }
     // 3. hello
     let hello = loop {
-        let msg = match tokio::time::timeout_at(deadline, ws.next()).await {
-            Err(_) => return Err(ConnectError::Timeout(Step::Hello)),
-            Ok(None) | Ok(Some(Err(_))) => {
-                return Err(ConnectError::Closed {
-                    code: 1006,
-                    reason: String::new(),
-                })
-            }
-            Ok(Some(Ok(m))) => m,
-        };
-        if let Some((code, reason)) = close_of(&msg) {
-            return Err(ConnectError::Closed { code, reason });
-        }
-        let Message::Text(t) = msg else { continue };
-        let v: Value =
-            serde_json::from_str(t.as_str()).map_err(|e| ConnectError::Protocol(e.to_string()))?;
+        let v = next_json(&mut ws, deadline, Step::Hello).await?;
         if v["type"] != "res" || v["id"] != "connect" {
             continue;
         }

@@ -60,6 +60,27 @@ fn ws_url(host: &str, port: u16) -> String {
     }
 }
 
+impl<'a> ProbeRequest<'a> {
+    /// A read probe of this installation's targets with the default budget; callers set
+    /// only what differs.
+    pub fn new(config: &'a LoadedConfig, env: &'a Env, state_dir: &'a Path) -> Self {
+        ProbeRequest {
+            config,
+            env,
+            state_dir,
+            url: None,
+            token: None,
+            password: None,
+            port: None,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            extra_targets: Vec::new(),
+            pre_warnings: Vec::new(),
+            read_diagnostics: true,
+            fresh_health: false,
+        }
+    }
+}
+
 /// The targets in primary order: explicit, sshTunnel, configRemote, localLoopback.
 pub fn plan_targets(req: &ProbeRequest<'_>) -> Vec<TargetSpec> {
     let cfg = req.config;
@@ -394,18 +415,10 @@ mod tests {
         port: Option<u16>,
     ) -> ProbeRequest<'a> {
         ProbeRequest {
-            config: cfg,
-            env,
-            state_dir: Path::new("/nonexistent"),
             url: url.map(str::to_string),
-            token: None,
-            password: None,
             port,
             timeout_ms: 1000,
-            extra_targets: vec![],
-            pre_warnings: vec![],
-            read_diagnostics: true,
-            fresh_health: false,
+            ..ProbeRequest::new(cfg, env, Path::new("/nonexistent"))
         }
     }
 

@@ -292,6 +292,16 @@ impl Gateway {
             .remove(conn_id)
     }
 
+    /// The connected clients, copied out so no lock is held while sending.
+    fn snapshot(&self) -> Vec<ClientHandle> {
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     pub fn client_count(&self) -> usize {
         self.clients.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
@@ -310,13 +320,7 @@ impl Gateway {
             payload: payload.to_string(),
             state_version: with_state_version.then(|| self.state_version().to_string()),
         };
-        let clients: Vec<ClientHandle> = self
-            .clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let clients = self.snapshot();
         for c in clients {
             if c.may_receive(event) && !c.send_event(&serialized, drop_if_slow) {
                 self.logger.warn(
@@ -333,13 +337,7 @@ impl Gateway {
 
     /// Close every client (shutdown / restart).
     pub fn close_all(&self, code: u16, reason: &str) {
-        let clients: Vec<ClientHandle> = self
-            .clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let clients = self.snapshot();
         for c in clients {
             c.close(code, reason);
         }

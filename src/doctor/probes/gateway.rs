@@ -8,18 +8,12 @@ use serde_json::json;
 pub async fn probe(ctx: &ProbeContext) -> ProbeOutput {
     let remote = ctx.config.get_str("gateway.mode") == Some("remote");
     let report = probe::run(ProbeRequest {
-        config: &ctx.config,
-        env: &ctx.env,
-        state_dir: &ctx.paths.state_dir,
         url: ctx.url.clone(),
         token: ctx.token.clone(),
         password: ctx.password.clone(),
         port: (ctx.url.is_none() && !remote).then_some(ctx.port),
         timeout_ms: ctx.timeout.as_millis() as u64,
-        extra_targets: Vec::new(),
-        pre_warnings: Vec::new(),
-        read_diagnostics: true,
-        fresh_health: false,
+        ..ProbeRequest::new(&ctx.config, &ctx.env, &ctx.paths.state_dir)
     })
     .await;
     let wanted = if ctx.url.is_some() {
@@ -43,18 +37,13 @@ pub async fn probe(ctx: &ProbeContext) -> ProbeOutput {
     let (mut lines, mut heartbeat) = (Vec::new(), serde_json::Value::Null);
     if c.rpc_ok {
         if let Some(spec) = probe::plan_targets(&ProbeRequest {
-            config: &ctx.config,
-            env: &ctx.env,
-            state_dir: &ctx.paths.state_dir,
             url: ctx.url.clone(),
             token: ctx.token.clone(),
             password: ctx.password.clone(),
             port: (ctx.url.is_none() && !remote).then_some(ctx.port),
             timeout_ms: 0,
-            extra_targets: Vec::new(),
-            pre_warnings: Vec::new(),
             read_diagnostics: false,
-            fresh_health: false,
+            ..ProbeRequest::new(&ctx.config, &ctx.env, &ctx.paths.state_dir)
         })
         .into_iter()
         .find(|s| s.url == t.url)
