@@ -83,13 +83,9 @@ impl Resolved {
     }
 }
 
-/// The CLI's device identity: used when present, created when we hold credentials.
+/// The CLI's device identity for connecting with `creds`.
 pub fn identity(ctx: &Context, creds: &Credentials) -> Option<DeviceIdentity> {
-    match DeviceIdentity::load(&ctx.paths.state_dir) {
-        Ok(Some(id)) => Some(id),
-        Ok(None) if !creds.is_empty() => DeviceIdentity::load_or_create(&ctx.paths.state_dir).ok(),
-        _ => None,
-    }
+    client::cli_identity(&ctx.paths.state_dir, !creds.is_empty())
 }
 
 pub fn run(args: CallArgs, ctx: Context) -> i32 {

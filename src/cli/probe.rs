@@ -260,81 +260,92 @@ fn label(v: &str) -> String {
 }
 
 /// Prometheus text exposition.
+/// One gauge: its HELP and TYPE lines, then `name{labels} value` per sample.
+fn gauge(
+    s: &mut String,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, String)>,
+) {
+    let _ = writeln!(s, "# HELP {name} {help}");
+    let _ = writeln!(s, "# TYPE {name} gauge");
+    for (labels, value) in samples {
+        let labels = if labels.is_empty() {
+            labels
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(s, "{name}{labels} {value}");
+    }
+}
+
 pub fn prometheus(r: &ProbeReport) -> String {
     let mut s = String::new();
     let primary = r.primary();
-    let _ = writeln!(s, "# HELP openclaw_probe_success 1 when a gateway answered and its read diagnostics succeeded.");
-    let _ = writeln!(s, "# TYPE openclaw_probe_success gauge");
-    let success = u8::from(r.exit_code() == 0);
-    let _ = writeln!(
-        s,
-        "openclaw_probe_success{{reason=\"{}\"}} {success}",
-        r.failure_reason()
+    let secs = |ms: u64| format!("{:.6}", ms as f64 / 1000.0);
+    let one = |v: String| [(String::new(), v)];
+    gauge(
+        &mut s,
+        "openclaw_probe_success",
+        "1 when a gateway answered and its read diagnostics succeeded.",
+        [(
+            format!("reason=\"{}\"", r.failure_reason()),
+            u8::from(r.exit_code() == 0).to_string(),
+        )],
     );
-    let _ = writeln!(
-        s,
-        "# HELP openclaw_probe_reachable 1 when at least one target accepted the connection."
+    gauge(
+        &mut s,
+        "openclaw_probe_reachable",
+        "1 when at least one target accepted the connection.",
+        one(u8::from(r.ok).to_string()),
     );
-    let _ = writeln!(s, "# TYPE openclaw_probe_reachable gauge");
-    let _ = writeln!(s, "openclaw_probe_reachable {}", u8::from(r.ok));
-    let _ = writeln!(
-        s,
-        "# HELP openclaw_probe_duration_seconds Wall time of the whole probe."
+    gauge(
+        &mut s,
+        "openclaw_probe_duration_seconds",
+        "Wall time of the whole probe.",
+        one(secs(r.duration_ms)),
     );
-    let _ = writeln!(s, "# TYPE openclaw_probe_duration_seconds gauge");
-    let _ = writeln!(
-        s,
-        "openclaw_probe_duration_seconds {:.6}",
-        r.duration_ms as f64 / 1000.0
+    gauge(
+        &mut s,
+        "openclaw_probe_warnings",
+        "Number of probe warnings.",
+        one(r.warnings.len().to_string()),
     );
-    let _ = writeln!(
-        s,
-        "# HELP openclaw_probe_warnings Number of probe warnings."
+    gauge(
+        &mut s,
+        "openclaw_probe_target_up",
+        "1 when the target accepted the connection.",
+        r.targets.iter().map(|t| {
+            (
+                format!(
+                    "target=\"{}\",url=\"{}\",primary=\"{}\"",
+                    t.id,
+                    label(&t.url),
+                    primary.is_some_and(|p| p.id == t.id)
+                ),
+                u8::from(t.connect.ok).to_string(),
+            )
+        }),
     );
-    let _ = writeln!(s, "# TYPE openclaw_probe_warnings gauge");
-    let _ = writeln!(s, "openclaw_probe_warnings {}", r.warnings.len());
-    let _ = writeln!(
-        s,
-        "# HELP openclaw_probe_target_up 1 when the target accepted the connection."
+    gauge(
+        &mut s,
+        "openclaw_probe_target_rpc_ok",
+        "1 when every read diagnostic succeeded.",
+        r.targets.iter().map(|t| {
+            (
+                format!("target=\"{}\"", t.id),
+                u8::from(t.connect.rpc_ok).to_string(),
+            )
+        }),
     );
-    let _ = writeln!(s, "# TYPE openclaw_probe_target_up gauge");
-    for t in &r.targets {
-        let _ = writeln!(
-            s,
-            "openclaw_probe_target_up{{target=\"{}\",url=\"{}\",primary=\"{}\"}} {}",
-            t.id,
-            label(&t.url),
-            primary.is_some_and(|p| p.id == t.id),
-            u8::from(t.connect.ok)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "# HELP openclaw_probe_target_rpc_ok 1 when every read diagnostic succeeded."
+    gauge(
+        &mut s,
+        "openclaw_probe_target_connect_latency_seconds",
+        "Time to hello-ok (or to the refusal).",
+        r.targets.iter().filter_map(|t| {
+            let ms = t.connect.latency_ms?;
+            Some((format!("target=\"{}\"", t.id), secs(ms)))
+        }),
     );
-    let _ = writeln!(s, "# TYPE openclaw_probe_target_rpc_ok gauge");
-    for t in &r.targets {
-        let _ = writeln!(
-            s,
-            "openclaw_probe_target_rpc_ok{{target=\"{}\"}} {}",
-            t.id,
-            u8::from(t.connect.rpc_ok)
-        );
-    }
-    let _ = writeln!(s, "# HELP openclaw_probe_target_connect_latency_seconds Time to hello-ok (or to the refusal).");
-    let _ = writeln!(
-        s,
-        "# TYPE openclaw_probe_target_connect_latency_seconds gauge"
-    );
-    for t in &r.targets {
-        if let Some(ms) = t.connect.latency_ms {
-            let _ = writeln!(
-                s,
-                "openclaw_probe_target_connect_latency_seconds{{target=\"{}\"}} {:.6}",
-                t.id,
-                ms as f64 / 1000.0
-            );
-        }
-    }
     s.trim_end().to_string()
 }

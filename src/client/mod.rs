@@ -425,6 +425,16 @@ pub fn cli_scopes() -> Vec<String> {
 }
 
 /// The `PAIRING_REQUIRED` / `pairing required` signal.
+/// The CLI's device identity in `state_dir`: used when present, created when the CLI holds
+/// credentials (so a real gateway can pair this CLI silently on loopback).
+pub fn cli_identity(state_dir: &std::path::Path, has_credentials: bool) -> Option<DeviceIdentity> {
+    match DeviceIdentity::load(state_dir) {
+        Ok(Some(id)) => Some(id),
+        Ok(None) if has_credentials => DeviceIdentity::load_or_create(state_dir).ok(),
+        _ => None,
+    }
+}
+
 pub fn is_pairing_required(e: &ConnectError) -> bool {
     e.detail_code() == Some("PAIRING_REQUIRED")
         || matches!(e, ConnectError::Rejected { error, .. } if error.code == crate::protocol::error::NOT_PAIRED && error.message.starts_with("pairing required"))

@@ -50,6 +50,9 @@ pub struct ProbeRequest<'a> {
     pub read_diagnostics: bool,
     /// Ask for a fresh health summary (`health {probe: true}`) instead of the cached one.
     pub fresh_health: bool,
+    /// Further read calls made on the same connection after the four diagnostics; their
+    /// results land in `Target::extra_reads` and do not count toward `rpcOk`.
+    pub extra_reads: Vec<(&'static str, Value)>,
 }
 
 fn ws_url(host: &str, port: u16) -> String {
@@ -77,6 +80,7 @@ impl<'a> ProbeRequest<'a> {
             pre_warnings: Vec::new(),
             read_diagnostics: true,
             fresh_health: false,
+            extra_reads: Vec::new(),
         }
     }
 }
@@ -148,6 +152,7 @@ async fn probe_one(
     identity: Option<&DeviceIdentity>,
     budget: Duration,
     read: bool,
+    extra_reads: &[(&'static str, Value)],
 ) -> Target {
     let started = Instant::now();
     let opts = ConnectOptions {
@@ -198,6 +203,7 @@ async fn probe_one(
         health: None,
         summary: None,
         presence: None,
+        extra_reads: Vec::new(),
     };
     let mut conn = match connect(&opts).await {
         Ok(c) => c,
@@ -241,18 +247,16 @@ async fn probe_one(
     let remaining = budget
         .saturating_sub(started.elapsed())
         .max(Duration::from_millis(50));
-    let results = conn
-        .call_many(
-            &[
-                ("health", json!({})),
-                ("status", json!({})),
-                ("system-presence", json!({})),
-                ("config.get", json!({})),
-            ],
-            remaining,
-        )
-        .await;
+    let mut calls = vec![
+        ("health", json!({})),
+        ("status", json!({})),
+        ("system-presence", json!({})),
+        ("config.get", json!({})),
+    ];
+    calls.extend(extra_reads.iter().cloned());
+    let mut results = conn.call_many(&calls, remaining).await;
     conn.close().await;
+    target.extra_reads = results.split_off(4).into_iter().map(Result::ok).collect();
     let mut first_error = None;
     let mut scope_limited = false;
     for (i, r) in results.into_iter().enumerate() {
@@ -298,20 +302,18 @@ pub async fn run(req: ProbeRequest<'_>) -> ProbeReport {
     let specs = plan_targets(&req);
     let (port, _) = gwcfg::resolve_port(req.port, req.env, req.config);
     let tailnet = crate::os::ifaddr::tailnet_ipv4().map(|ip| ip.to_string());
-    // Sign with this CLI's device identity when one exists, or create it when we hold
-    // credentials (so a real gateway can pair this CLI silently on loopback).
     let has_creds = specs.iter().any(|s| !s.credentials.is_empty());
-    let identity = match DeviceIdentity::load(req.state_dir) {
-        Ok(Some(id)) => Some(id),
-        Ok(None) if has_creds => DeviceIdentity::load_or_create(req.state_dir).ok(),
-        _ => None,
-    };
+    let identity = super::cli_identity(req.state_dir, has_creds);
     let budget = Duration::from_millis(timeout_ms);
-    let targets: Vec<Target> = futures_util::future::join_all(
-        specs
-            .iter()
-            .map(|s| probe_one(s, identity.as_ref(), budget, req.read_diagnostics)),
-    )
+    let targets: Vec<Target> = futures_util::future::join_all(specs.iter().map(|s| {
+        probe_one(
+            s,
+            identity.as_ref(),
+            budget,
+            req.read_diagnostics,
+            &req.extra_reads,
+        )
+    }))
     .await;
 
     let mut warnings = req.pre_warnings;

@@ -123,6 +123,12 @@ pub fn get_path<'a>(value: &'a Value, dotted: &str) -> Option<&'a Value> {
     })
 }
 
+/// `sha256:<hex>` of a config file's raw bytes: what `LoadedConfig::hash` holds and what
+/// a write compares against before replacing the file.
+pub fn hash(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
 /// Load the config at `path`.
 pub fn load(path: &Path, env: &Env) -> LoadedConfig {
     let mut cfg = LoadedConfig {
@@ -151,7 +157,7 @@ pub fn load(path: &Path, env: &Env) -> LoadedConfig {
         }
     };
     cfg.exists = true;
-    cfg.hash = Some(format!("sha256:{}", hex::encode(Sha256::digest(&raw))));
+    cfg.hash = Some(hash(&raw));
     let text = match String::from_utf8(raw) {
         Ok(t) => t,
         Err(_) => {
@@ -180,10 +186,7 @@ pub fn load_from_str(path: &Path, text: &str, env: &Env) -> LoadedConfig {
         document: None,
         value: Value::Object(Default::default()),
         issues: Vec::new(),
-        hash: Some(format!(
-            "sha256:{}",
-            hex::encode(Sha256::digest(text.as_bytes()))
-        )),
+        hash: Some(hash(text.as_bytes())),
     };
     apply_text(&mut cfg, text, env);
     cfg

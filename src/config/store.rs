@@ -6,8 +6,6 @@
 use super::edit;
 use super::write::atomic_write;
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -30,9 +28,8 @@ pub enum WriteError {
     Edit(#[from] edit::EditError),
 }
 
-pub fn hash(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
+/// The compare-and-swap token: the same hash [`super::load`] records as `LoadedConfig::hash`.
+pub use super::load::hash;
 
 pub fn backup_path(path: &Path, n: u32) -> PathBuf {
     let name = path
@@ -121,17 +118,10 @@ pub fn restore(path: &Path, expected: &str, bytes: &[u8]) -> Result<(), WriteErr
     atomic_write(path, bytes, 0o600).map_err(io)
 }
 
-/// `0600` for a file, `0700` for a directory.
-pub fn make_private(path: &Path, dir: bool) -> std::io::Result<()> {
-    std::fs::set_permissions(
-        path,
-        std::fs::Permissions::from_mode(if dir { 0o700 } else { 0o600 }),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn cas_backup_ring_and_stamp() {

@@ -127,6 +127,10 @@ pub struct Target {
     /// The `status` payload.
     pub summary: Option<Value>,
     pub presence: Option<Value>,
+    /// Results of the request's `extra_reads`, in order (`None`: the call failed). In-process
+    /// only (the doctor's `logs.tail` and `last-heartbeat`): never part of the JSON contract.
+    #[serde(skip)]
+    pub extra_reads: Vec<Option<Value>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -207,6 +207,8 @@ pub async fn run_fix(
         if todo.is_empty() {
             break;
         }
+        // Facts gathered after the last fix this round kept (`None`: `report` is current).
+        let mut since_report: Option<Facts> = None;
         for check in todo {
             let Some(spec) = &check.fix else { continue };
             if attempted.contains(&spec.action) {
@@ -223,9 +225,8 @@ pub async fn run_fix(
                 diff: None,
             };
             // An earlier fix may have resolved this one already.
-            if !dry_run {
-                let (facts, _) = probes::run_all(&current).await;
-                if matches!(eval::conditions(check, &facts), Ok(Some(false))) {
+            if let Some(facts) = &since_report {
+                if matches!(eval::conditions(check, facts), Ok(Some(false))) {
                     continue;
                 }
             }
@@ -290,6 +291,7 @@ pub async fn run_fix(
                         outcome.files = applied.files;
                         outcome.backups = applied.backups;
                         current = next;
+                        since_report = Some(facts);
                     }
                 }
             }
@@ -298,9 +300,7 @@ pub async fn run_fix(
         if dry_run {
             break;
         }
-        report = run_live(cat, &current, sel).await;
-    }
-    if !dry_run {
+        // Every round ends with a report of the current state; the loop stops on one.
         report = run_live(cat, &current, sel).await;
     }
     report.fixes = Some(outcomes);

@@ -359,18 +359,20 @@ async fn session(ws: Ws, peer: SocketAddr, gw: Arc<Gateway>, mut shutdown: watch
                 req.method
             )))
         };
-        let outcome = match &out {
-            Ok(_) => "ok".to_string(),
-            Err(e) => format!("error={}", e.code),
-        };
-        gw.logger.debug(
-            "gateway/ws",
-            format!(
-                "req conn={conn_id} method={} {outcome} {}ms",
-                req.method,
-                started.elapsed().as_millis()
-            ),
-        );
+        if gw.logger.enabled(crate::logging::Level::Debug) {
+            let outcome = match &out {
+                Ok(_) => "ok".to_string(),
+                Err(e) => format!("error={}", e.code),
+            };
+            gw.logger.debug(
+                "gateway/ws",
+                format!(
+                    "req conn={conn_id} method={} {outcome} {}ms",
+                    req.method,
+                    started.elapsed().as_millis()
+                ),
+            );
+        }
         match out {
             Ok(payload) => send(frame::response_ok(&req.id, payload)),
             Err(e) => send(frame::response_err(&req.id, &e)),

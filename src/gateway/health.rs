@@ -24,12 +24,12 @@ pub fn parse_duration_ms(s: &str) -> Option<u64> {
 
 fn heartbeat_block(gw: &Gateway) -> Value {
     let cfg = gw.config();
-    let every_ms = parse_duration_ms(&cfg.heartbeat_every).unwrap_or(0);
+    let every_ms = parse_duration_ms(cfg.heartbeat_every()).unwrap_or(0);
     let enabled = every_ms > 0
         && gw
             .heartbeats_enabled
             .load(std::sync::atomic::Ordering::SeqCst);
-    json!({"enabled": enabled, "every": cfg.heartbeat_every, "everyMs": every_ms})
+    json!({"enabled": enabled, "every": cfg.heartbeat_every(), "everyMs": every_ms})
 }
 
 /// Build a fresh summary from the runtime's own state.
@@ -38,7 +38,7 @@ pub fn compute(gw: &Gateway) -> Value {
     let cfg = gw.config();
     let sessions_path = cfg.state_dir.join("agents").join("main").join("sessions");
     let sessions = json!({"path": sessions_path.display().to_string(), "count": 0, "recent": []});
-    let every_ms = parse_duration_ms(&cfg.heartbeat_every).unwrap_or(0);
+    let every_ms = parse_duration_ms(cfg.heartbeat_every()).unwrap_or(0);
     json!({
         "ok": true,
         "ts": crate::util::now_ms(),

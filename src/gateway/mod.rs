@@ -255,7 +255,7 @@ async fn serve(
             }
             _ = recv_opt(sigusr1) => {
                 logger.info("gateway", "signal SIGUSR1 received");
-                if cfg.restart_allowed {
+                if cfg.restart_allowed() {
                     break Stop::Restart;
                 }
                 logger.warn("gateway", "SIGUSR1 restart ignored (not authorized; commands.restart=false or use gateway tool).");
@@ -347,11 +347,21 @@ async fn accept_loop(
     }
 }
 
-fn spawn_timers(gw: Arc<Gateway>, shutdown: watch::Receiver<bool>) {
-    let gw1 = gw.clone();
-    let mut shutdown1 = shutdown.clone();
+fn spawn_timers(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+    // Presence changes are coalesced into one broadcast per window.
+    let (presence_gw, mut presence_shutdown) = (gw.clone(), shutdown.clone());
     tokio::spawn(async move {
-        let gw = gw1;
+        loop {
+            tokio::select! {
+                _ = presence_gw.presence_dirty.notified() => {
+                    tokio::time::sleep(state::PRESENCE_COALESCE).await;
+                    presence_gw.flush_presence();
+                }
+                _ = presence_shutdown.changed() => return,
+            }
+        }
+    });
+    tokio::spawn(async move {
         let cfg = gw.config();
         let mut tick = tokio::time::interval(Duration::from_millis(cfg.tick_interval_ms.max(10)));
         let mut health =
@@ -362,20 +372,7 @@ fn spawn_timers(gw: Arc<Gateway>, shutdown: watch::Receiver<bool>) {
             tokio::select! {
                 _ = tick.tick() => gw.broadcast(m::EV_TICK, &json!({"ts": crate::util::now_ms()}), true, false),
                 _ = health.tick() => { health::refresh(&gw); }
-                _ = shutdown1.changed() => return,
-            }
-        }
-    });
-    let gw2 = gw.clone();
-    let mut shutdown2 = shutdown.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = gw2.presence_dirty.notified() => {
-                    tokio::time::sleep(state::PRESENCE_COALESCE).await;
-                    gw2.flush_presence();
-                }
-                _ = shutdown2.changed() => return,
+                _ = shutdown.changed() => return,
             }
         }
     });

@@ -195,14 +195,6 @@ pub fn on_change(gw: &Arc<Gateway>, env: &Env, flags: &super::GatewayOptions) ->
     };
     let auth_changed = secret(&auth) != secret(&cur.auth);
     let next = RuntimeConfig {
-        heartbeat_every: loaded
-            .get_str("agents.defaults.heartbeat.every")
-            .unwrap_or("30m")
-            .to_string(),
-        restart_allowed: loaded
-            .get("commands.restart")
-            .and_then(Value::as_bool)
-            .unwrap_or(true),
         loaded,
         auth,
         ..(*cur).clone()

@@ -291,14 +291,6 @@ async fn prepare_loaded(
     };
     logger.info("gateway", "starting...");
     let config = RuntimeConfig {
-        heartbeat_every: loaded
-            .get_str("agents.defaults.heartbeat.every")
-            .unwrap_or("30m")
-            .to_string(),
-        restart_allowed: loaded
-            .get("commands.restart")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(true),
         loaded,
         state_dir: paths.state_dir.clone(),
         port,

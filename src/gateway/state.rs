@@ -136,13 +136,26 @@ pub struct RuntimeConfig {
     pub log_file: PathBuf,
     pub tick_interval_ms: u64,
     pub handshake_timeout_ms: u64,
-    pub heartbeat_every: String,
-    pub restart_allowed: bool,
 }
 
 impl RuntimeConfig {
     pub fn auth_mode(&self) -> AuthMode {
         self.auth.mode
+    }
+
+    /// `agents.defaults.heartbeat.every` (default `30m`).
+    pub fn heartbeat_every(&self) -> &str {
+        self.loaded
+            .get_str("agents.defaults.heartbeat.every")
+            .unwrap_or("30m")
+    }
+
+    /// `commands.restart` (default true): may SIGUSR1 restart the gateway?
+    pub fn restart_allowed(&self) -> bool {
+        self.loaded
+            .get("commands.restart")
+            .and_then(Value::as_bool)
+            .unwrap_or(true)
     }
 }
 

@@ -141,6 +141,13 @@ impl Logger {
             .console_level = level;
     }
 
+    /// Would a record at `level` go anywhere? Lets a hot path skip building the message.
+    pub fn enabled(&self, level: Level) -> bool {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let on = |min: Option<Level>| min.is_some_and(|min| level >= min);
+        on(inner.settings.console_level) || on(inner.settings.file_level)
+    }
+
     pub fn info(&self, subsystem: &str, message: impl AsRef<str>) {
         self.log(Level::Info, subsystem, message.as_ref());
     }

@@ -13,6 +13,11 @@ pub async fn probe(ctx: &ProbeContext) -> ProbeOutput {
         password: ctx.password.clone(),
         port: (ctx.url.is_none() && !remote).then_some(ctx.port),
         timeout_ms: ctx.timeout.as_millis() as u64,
+        // On the probe's own connection: the gateway's log tail and its last heartbeat.
+        extra_reads: vec![
+            ("logs.tail", json!({"limit": 2000, "maxBytes": 1_000_000})),
+            ("last-heartbeat", json!({})),
+        ],
         ..ProbeRequest::new(&ctx.config, &ctx.env, &ctx.paths.state_dir)
     })
     .await;
@@ -33,69 +38,24 @@ pub async fn probe(ctx: &ProbeContext) -> ProbeOutput {
     };
     let c = &t.connect;
     let warnings: Vec<&str> = report.warnings.iter().map(|w| w.code.as_str()).collect();
-    // With read access: the gateway's own log tail and its last heartbeat.
-    let (mut lines, mut heartbeat) = (Vec::new(), serde_json::Value::Null);
-    if c.rpc_ok {
-        if let Some(spec) = probe::plan_targets(&ProbeRequest {
-            url: ctx.url.clone(),
-            token: ctx.token.clone(),
-            password: ctx.password.clone(),
-            port: (ctx.url.is_none() && !remote).then_some(ctx.port),
-            timeout_ms: 0,
-            read_diagnostics: false,
-            ..ProbeRequest::new(&ctx.config, &ctx.env, &ctx.paths.state_dir)
-        })
+    // Read only when the diagnostics succeeded (read access).
+    let (tail, heartbeat) = match (c.rpc_ok, t.extra_reads.as_slice()) {
+        (true, [tail, heartbeat]) => (tail.as_ref(), heartbeat.clone().unwrap_or_default()),
+        _ => (None, serde_json::Value::Null),
+    };
+    let lines = tail
+        .and_then(|tail| tail["lines"].as_array())
         .into_iter()
-        .find(|s| s.url == t.url)
-        {
-            let identity = crate::state::identity::DeviceIdentity::load(&ctx.paths.state_dir)
-                .ok()
-                .flatten();
-            let opts = crate::client::ConnectOptions {
-                url: spec.url.clone(),
-                token: spec.credentials.token.clone(),
-                password: spec.credentials.password.clone(),
-                client_id: "cli",
-                mode: "probe",
-                scopes: crate::client::probe_scopes(),
-                identity: identity.as_ref(),
-                timeout: ctx.timeout,
-            };
-            if let Ok(mut conn) = crate::client::connect(&opts).await {
-                let r = conn
-                    .call_many(
-                        &[
-                            ("logs.tail", json!({"limit": 2000, "maxBytes": 1_000_000})),
-                            ("last-heartbeat", json!({})),
-                        ],
-                        ctx.timeout,
-                    )
-                    .await;
-                conn.close().await;
-                let mut r = r.into_iter();
-                if let Some(Ok(tail)) = r.next() {
-                    for raw in tail["lines"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|l| l.as_str())
-                    {
-                        let p = crate::logging::record::parse_line(raw);
-                        if super::logs::recent(&p, ctx.log_window_secs) {
-                            lines.push(crate::doctor::facts::LogLine {
-                                message: p.message,
-                                time: p.time,
-                                source: "logs.tail".into(),
-                            });
-                        }
-                    }
-                }
-                if let Some(Ok(hb)) = r.next() {
-                    heartbeat = hb;
-                }
-            }
-        }
-    }
+        .flatten()
+        .filter_map(|l| l.as_str())
+        .map(crate::logging::record::parse_line)
+        .filter(|p| super::logs::recent(p, ctx.log_window_secs))
+        .map(|p| crate::doctor::facts::LogLine {
+            message: p.message,
+            time: p.time,
+            source: "logs.tail".into(),
+        })
+        .collect();
     let mut out = ProbeOutput::ok(vec![
         ("gateway.last_heartbeat_status", heartbeat["status"].clone()),
         ("gateway.last_heartbeat_reason", heartbeat["reason"].clone()),

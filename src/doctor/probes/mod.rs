@@ -89,7 +89,7 @@ async fn bounded<F: std::future::Future<Output = ProbeOutput>>(
 /// Run every live probe concurrently and merge their facts.
 pub async fn run_all(ctx: &ProbeContext) -> (Facts, Vec<LogLine>) {
     let limit = ctx.timeout + Duration::from_millis(500);
-    let (cfg, env, bins, port, proc_, gw, logs, state) = tokio::join!(
+    let (cfg, env, bins, port, proc_, mut gw, logs, state) = tokio::join!(
         bounded("config", limit, async { config::probe(ctx) }),
         bounded("env", limit, async { config::probe_env(ctx) }),
         bounded("binaries", limit, binaries::probe(ctx)),
@@ -103,33 +103,18 @@ pub async fn run_all(ctx: &ProbeContext) -> (Facts, Vec<LogLine>) {
     let mut lines = Vec::new();
     // The gateway's own log tail stands in for the log file when none is readable here
     // (a remote gateway); with a local file, the tail would only repeat it.
-    let (logs, gw) = if logs.status != ProbeStatus::Ok && !gw.lines.is_empty() {
-        let n = gw.lines.len();
-        let tail = ProbeOutput {
+    let tail = std::mem::take(&mut gw.lines);
+    let logs = if logs.status != ProbeStatus::Ok && !tail.is_empty() {
+        ProbeOutput {
             status: ProbeStatus::Ok,
             facts: vec![
                 ("logs.source", serde_json::json!(["logs.tail"])),
-                ("logs.lines", serde_json::json!(n)),
+                ("logs.lines", serde_json::json!(tail.len())),
             ],
-            lines: gw.lines,
-        };
-        (
-            tail,
-            ProbeOutput {
-                status: gw.status,
-                facts: gw.facts,
-                lines: Vec::new(),
-            },
-        )
+            lines: tail,
+        }
     } else {
-        (
-            logs,
-            ProbeOutput {
-                status: gw.status,
-                facts: gw.facts,
-                lines: Vec::new(),
-            },
-        )
+        logs
     };
     for (name, out) in [
         ("config", cfg),
