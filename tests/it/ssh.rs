@@ -84,8 +84,11 @@ fn probe_through_a_real_ssh_tunnel() {
         return;
     };
     // The remote side of the tunnel is the gateway's port on the "remote" host (here: loopback).
+    // The client reads its own config: rewriting the running gateway's file would hot-reload
+    // it (mode change: restart) in the middle of the probe.
+    let client_config = p.path().join("client.json");
     std::fs::write(
-        p.config_path(),
+        &client_config,
         format!(
             r#"{{"gateway": {{"mode": "remote", "auth": {{"token": "{TOKEN}"}}, "remote": {{"token": "{TOKEN}", "remotePort": {}}}}}}}"#,
             gw.port
@@ -94,7 +97,8 @@ fn probe_through_a_real_ssh_tunnel() {
     .unwrap();
     let known_hosts = p.path().join("known_hosts");
     let mut cmd = p.command();
-    cmd.args(["gateway", "probe", "--json", "--timeout", "8000"])
+    cmd.env("OPENCLAW_CONFIG_PATH", &client_config)
+        .args(["gateway", "probe", "--json", "--timeout", "8000"])
         .arg("--ssh")
         .arg(format!("{}@127.0.0.1:{ssh_port}", user()))
         .arg("--ssh-identity")
