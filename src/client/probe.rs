@@ -15,6 +15,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 3000;
+/// How many read diagnostics a probe runs (health, status, system-presence, config.get).
+const DIAGNOSTICS: usize = 4;
 pub const MIN_TIMEOUT_MS: u64 = 250;
 
 pub const SCOPE_LIMITED: &str = "Read-probe diagnostics are limited by gateway scopes (missing operator.read). Connection succeeded, but read-only status calls are incomplete. Hint: pair device identity or use credentials with operator.read.";
@@ -151,8 +153,7 @@ async fn probe_one(
     spec: &TargetSpec,
     identity: Option<&DeviceIdentity>,
     budget: Duration,
-    read: bool,
-    extra_reads: &[(&'static str, Value)],
+    reads: &[(&'static str, Value)],
 ) -> Target {
     let started = Instant::now();
     let opts = ConnectOptions {
@@ -239,7 +240,7 @@ async fn probe_one(
         conn_id: conn.hello["server"]["connId"].as_str().map(str::to_string),
         protocol: Some(conn.protocol),
     };
-    if !read {
+    if reads.is_empty() {
         target.connect.rpc_ok = true;
         conn.close().await;
         return target;
@@ -247,16 +248,13 @@ async fn probe_one(
     let remaining = budget
         .saturating_sub(started.elapsed())
         .max(Duration::from_millis(50));
-    let mut calls = vec![
-        ("health", json!({})),
-        ("status", json!({})),
-        ("system-presence", json!({})),
-        ("config.get", json!({})),
-    ];
-    calls.extend(extra_reads.iter().cloned());
-    let mut results = conn.call_many(&calls, remaining).await;
+    let mut results = conn.call_many(reads, remaining).await;
     conn.close().await;
-    target.extra_reads = results.split_off(4).into_iter().map(Result::ok).collect();
+    target.extra_reads = results
+        .split_off(DIAGNOSTICS.min(results.len()))
+        .into_iter()
+        .map(Result::ok)
+        .collect();
     let mut first_error = None;
     let mut scope_limited = false;
     for (i, r) in results.into_iter().enumerate() {
@@ -305,15 +303,30 @@ pub async fn run(req: ProbeRequest<'_>) -> ProbeReport {
     let has_creds = specs.iter().any(|s| !s.credentials.is_empty());
     let identity = super::cli_identity(req.state_dir, has_creds);
     let budget = Duration::from_millis(timeout_ms);
-    let targets: Vec<Target> = futures_util::future::join_all(specs.iter().map(|s| {
-        probe_one(
-            s,
-            identity.as_ref(),
-            budget,
-            req.read_diagnostics,
-            &req.extra_reads,
-        )
-    }))
+    // The read diagnostics (results in this order), then the caller's extra reads.
+    let reads: Vec<(&'static str, Value)> = if req.read_diagnostics {
+        let health = if req.fresh_health {
+            json!({"probe": true})
+        } else {
+            json!({})
+        };
+        [
+            ("health", health),
+            ("status", json!({})),
+            ("system-presence", json!({})),
+            ("config.get", json!({})),
+        ]
+        .into_iter()
+        .chain(req.extra_reads.iter().cloned())
+        .collect()
+    } else {
+        Vec::new()
+    };
+    let targets: Vec<Target> = futures_util::future::join_all(
+        specs
+            .iter()
+            .map(|s| probe_one(s, identity.as_ref(), budget, &reads)),
+    )
     .await;
 
     let mut warnings = req.pre_warnings;

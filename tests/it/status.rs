@@ -179,6 +179,16 @@ fn status_overview_healthy_and_unreachable() {
         "status-healthy.shape.json",
         &serde_json::to_string_pretty(&shape(&v)).unwrap(),
     );
+    // --deep asks for a fresh summary (health {probe: true}); the cached one is older.
+    std::thread::sleep(Duration::from_millis(20));
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let (_, out, _) = run(with_port(&p, gw.port, &["status", "--json", "--deep"]), T);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let ts = v["health"]["ts"].as_u64().unwrap();
+    assert!(ts >= before, "health summary from {ts}, before the call: {before}");
 
     drop(gw);
     let free = std::net::TcpListener::bind("127.0.0.1:0")
