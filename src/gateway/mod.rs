@@ -255,7 +255,7 @@ async fn serve(
             }
             _ = recv_opt(sigusr1) => {
                 logger.info("gateway", "signal SIGUSR1 received");
-                if cfg.restart_allowed() {
+                if gw.config().restart_allowed() {
                     break Stop::Restart;
                 }
                 logger.warn("gateway", "SIGUSR1 restart ignored (not authorized; commands.restart=false or use gateway tool).");

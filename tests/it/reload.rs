@@ -158,3 +158,21 @@ async fn reload_mode_off_ignores_changes() {
         "still connected with the old auth"
     );
 }
+
+#[test]
+fn commands_restart_applies_in_place_to_sigusr1() {
+    let p = Profile::new("");
+    write_cfg(&p, base(), json!({}));
+    let mut gw = Gateway::start(&p, &[], &[]);
+    write_cfg(&p, base(), json!({"commands": {"restart": false}}));
+    gw.wait_for_line(
+        "config reload: applied in place (changed: commands)",
+        Duration::from_secs(5),
+    );
+    gw.signal(libc::SIGUSR1);
+    gw.wait_for_line(
+        "SIGUSR1 restart ignored (not authorized; commands.restart=false or use gateway tool).",
+        Duration::from_secs(5),
+    );
+    assert!(gw.child.try_wait().unwrap().is_none());
+}

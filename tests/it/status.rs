@@ -188,7 +188,10 @@ fn status_overview_healthy_and_unreachable() {
     let (_, out, _) = run(with_port(&p, gw.port, &["status", "--json", "--deep"]), T);
     let v: Value = serde_json::from_str(&out).unwrap();
     let ts = v["health"]["ts"].as_u64().unwrap();
-    assert!(ts >= before, "health summary from {ts}, before the call: {before}");
+    assert!(
+        ts >= before,
+        "health summary from {ts}, before the call: {before}"
+    );
 
     drop(gw);
     let free = std::net::TcpListener::bind("127.0.0.1:0")
