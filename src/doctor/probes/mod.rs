@@ -11,9 +11,11 @@ pub mod state;
 
 use super::facts::{Facts, LogLine, ProbeStatus};
 use crate::config::{Env, LoadedConfig, Paths};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What every probe may read.
+#[derive(Clone)]
 pub struct ProbeContext {
     pub env: Env,
     pub paths: Paths,
@@ -31,15 +33,8 @@ impl ProbeContext {
     /// The same context with the config read again from disk (after a fix wrote it).
     pub fn reload(&self) -> ProbeContext {
         ProbeContext {
-            env: self.env.clone(),
-            paths: self.paths.clone(),
             config: crate::config::load(&self.paths.config_path, &self.env),
-            port: self.port,
-            timeout: self.timeout,
-            log_window_secs: self.log_window_secs,
-            url: self.url.clone(),
-            token: self.token.clone(),
-            password: self.password.clone(),
+            ..self.clone()
         }
     }
 }
@@ -66,6 +61,13 @@ impl ProbeOutput {
             lines: Vec::new(),
         }
     }
+    pub fn error(reason: impl Into<String>) -> Self {
+        ProbeOutput {
+            status: ProbeStatus::Error(reason.into()),
+            facts: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
 }
 
 async fn bounded<F: std::future::Future<Output = ProbeOutput>>(
@@ -75,29 +77,36 @@ async fn bounded<F: std::future::Future<Output = ProbeOutput>>(
 ) -> ProbeOutput {
     match tokio::time::timeout(limit, f).await {
         Ok(o) => o,
-        Err(_) => ProbeOutput {
-            status: ProbeStatus::Error(format!(
-                "{name} probe timed out after {}ms",
-                limit.as_millis()
-            )),
-            facts: Vec::new(),
-            lines: Vec::new(),
-        },
+        Err(_) => ProbeOutput::error(format!(
+            "{name} probe timed out after {}ms",
+            limit.as_millis()
+        )),
     }
 }
 
 /// Run every live probe concurrently and merge their facts.
 pub async fn run_all(ctx: &ProbeContext) -> (Facts, Vec<LogLine>) {
     let limit = ctx.timeout + Duration::from_millis(500);
+    // File, /proc and log reads block: they run on the blocking pool, so the gateway probe's
+    // network exchange and every timeout progress while they read.
+    let shared = Arc::new(ctx.clone());
+    let blocking = |name: &'static str, probe: fn(&ProbeContext) -> ProbeOutput| {
+        let ctx = shared.clone();
+        bounded(name, limit, async move {
+            tokio::task::spawn_blocking(move || probe(&ctx))
+                .await
+                .unwrap_or_else(|e| ProbeOutput::error(format!("{name} probe failed: {e}")))
+        })
+    };
     let (cfg, env, bins, port, proc_, mut gw, logs, state) = tokio::join!(
-        bounded("config", limit, async { config::probe(ctx) }),
-        bounded("env", limit, async { config::probe_env(ctx) }),
+        blocking("config", config::probe),
+        blocking("env", config::probe_env),
         bounded("binaries", limit, binaries::probe(ctx)),
-        bounded("port", limit, async { port::probe(ctx) }),
-        bounded("process", limit, async { process::probe(ctx) }),
+        blocking("port", port::probe),
+        blocking("process", process::probe),
         bounded("gateway", limit, gateway::probe(ctx)),
-        bounded("logs", limit, async { logs::probe(ctx) }),
-        bounded("state", limit, async { state::probe(ctx) }),
+        blocking("logs", logs::probe),
+        blocking("state", state::probe),
     );
     let mut facts = Facts::default();
     let mut lines = Vec::new();
