@@ -156,7 +156,6 @@ fn judge(check: &Check, facts: &Facts, hits: Option<&super::matcher::Hits>) -> F
     });
     match (&cond, matched) {
         (Ok(Some(true)), _) => finding(check, fired_status(check.severity), facts, m, None),
-        // Seen in the logs but not observed now: a past incident, reported as a warning.
         // Seen in the logs but not observed now: a past incident. Shown, but as info, so it
         // does not keep the exit code up once the cause is fixed.
         (Ok(Some(false)), Some(_)) => {
