@@ -881,3 +881,15 @@ fn yes_is_fix_and_non_interactive_leaves_judgement_calls() {
     assert_eq!(f["status"], "applied", "{f:#}");
     assert_eq!(v["facts"]["config.gateway_mode"], "local");
 }
+
+#[test]
+fn a_remote_mode_client_is_not_told_a_local_gateway_lacks_a_token() {
+    // Remote mode: this machine runs no gateway, so gateway.auth.token is not needed here.
+    let p = Profile::new("");
+    private_config(
+        &p,
+        r#"{"gateway": {"mode": "remote", "remote": {"url": "ws://127.0.0.1:1", "token": "remote-token-123"}}}"#,
+    );
+    let (_, v) = doctor_json(&p, &[], &[]);
+    assert_eq!(finding(&v, "config.token-missing")["status"], "ok", "{v:#}");
+}
