@@ -82,12 +82,7 @@ fn real_cli_gateway_probe_reads_this_gateway_with_rpc_ok() {
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["primaryTargetId"], "explicit");
-    let target = v["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == "explicit")
-        .unwrap();
+    let target = target(&v, "explicit");
     assert_eq!(target["connect"]["ok"], true, "{target}");
     assert_eq!(target["connect"]["rpcOk"], true, "{target}");
     assert_eq!(target["connect"]["scopeLimited"], false);
@@ -153,12 +148,7 @@ fn this_probe_reads_the_real_gateway_with_rpc_ok() {
     let (code, out, err) = run(cmd, T);
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
     crate::schema::assert_valid("gateway-probe.schema.json", &v);
-    let t = v["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == "explicit")
-        .unwrap();
+    let t = target(&v, "explicit");
     assert_eq!(
         t["connect"]["rpcOk"], true,
         "the real CLI gets connected_no_operator_scope here; we must not: {t:#}"
@@ -254,12 +244,7 @@ fn an_unsigned_probe_is_scope_limited_on_the_real_gateway_and_says_why() {
         ]);
     let (code, out, err) = run(cmd, T);
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
-    let t = v["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == "explicit")
-        .unwrap();
+    let t = target(&v, "explicit");
     assert_eq!(t["auth"]["deviceIdentity"], false);
     assert_eq!(t["connect"]["scopeLimited"], true, "{t:#}");
     assert_eq!(t["auth"]["capability"], "connected_no_operator_scope");

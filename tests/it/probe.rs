@@ -25,15 +25,6 @@ fn probe_json(p: &Profile, args: &[&str]) -> (i32, Value, String) {
     (code, v, err)
 }
 
-fn target<'a>(v: &'a Value, id: &str) -> &'a Value {
-    v["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id)
-        .unwrap_or_else(|| panic!("no {id} in {v}"))
-}
-
 #[test]
 fn healthy_gateway_probe_is_rpc_ok_and_exit_0() {
     let p = Profile::local_token();

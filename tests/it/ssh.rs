@@ -113,12 +113,7 @@ fn probe_through_a_real_ssh_tunnel() {
     let (code, out, err) = run(cmd, Duration::from_secs(30));
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
     assert_valid("gateway-probe.schema.json", &v);
-    let t = v["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == "sshTunnel")
-        .expect("ssh target");
+    let t = target(&v, "sshTunnel");
     assert_eq!(t["connect"]["rpcOk"], true, "{v:#}");
     assert_eq!(v["primaryTargetId"], "sshTunnel");
     assert_eq!(t["tunnel"]["remotePort"], gw.port);

@@ -376,3 +376,13 @@ pub async fn connected(url: &str, mode: &str, scopes: &[&str]) -> (Client, Value
     assert_eq!(hello["ok"], true, "{hello}");
     (c, hello)
 }
+
+/// The target `id` in a `gateway probe --json` report.
+pub fn target<'a>(v: &'a Value, id: &str) -> &'a Value {
+    v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {v}"))
+}
