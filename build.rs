@@ -16,11 +16,11 @@ fn main() {
     let mut out = String::from("/// (file name, contents) of every embedded `checks/*.toml`.\npub const EMBEDDED: &[(&str, &str)] = &[\n");
     for p in files {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        let abs = std::fs::canonicalize(&p).unwrap();
+        // Relative to the crate, not an absolute path: the generated file stays valid when
+        // the same target dir builds another checkout.
         let _ = writeln!(
             out,
-            "    ({name:?}, include_str!({:?})),",
-            abs.display().to_string()
+            "    ({name:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/checks/{name}\"))),"
         );
         println!("cargo:rerun-if-changed={}", p.display());
     }
