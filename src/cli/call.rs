@@ -3,6 +3,7 @@
 use super::args::{CallArgs, TargetArgs};
 use super::context::Context;
 use crate::client::credentials::{self, Credentials, URL_OVERRIDE_NEEDS_CREDENTIALS};
+use crate::client::probe::MIN_TIMEOUT_MS;
 use crate::client::{self, CallError, ConnectOptions};
 use crate::config::gateway as gwcfg;
 use crate::contract::exit;
@@ -10,15 +11,33 @@ use crate::state::identity::DeviceIdentity;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// Where a client command connects, and with what.
+/// Where a client command connects, with what, and how long it may take.
 pub struct Resolved {
     pub url: String,
     pub source: &'static str,
     pub credentials: Credentials,
+    /// The CLI's device identity (used when present, created when holding credentials).
+    pub identity: Option<DeviceIdentity>,
+    pub timeout: Duration,
+}
+
+/// The target, the CLI's identity and the `--timeout` budget for a client command.
+pub fn resolve_target(t: &TargetArgs, ctx: &Context) -> Result<Resolved, String> {
+    let (url, source, credentials) = resolve_url(t, ctx)?;
+    Ok(Resolved {
+        identity: client::cli_identity(&ctx.paths.state_dir, !credentials.is_empty()),
+        timeout: Duration::from_millis(t.timeout.max(MIN_TIMEOUT_MS)),
+        url,
+        source,
+        credentials,
+    })
 }
 
 /// `--url` (explicit credentials only), else the configured remote in remote mode, else loopback.
-pub fn resolve_target(t: &TargetArgs, ctx: &Context) -> Result<Resolved, String> {
+fn resolve_url(
+    t: &TargetArgs,
+    ctx: &Context,
+) -> Result<(String, &'static str, Credentials), String> {
     if let Some(url) = &t.url {
         let c = credentials::explicit(t.token.as_deref(), t.password.as_deref());
         if c.is_empty() {
@@ -26,11 +45,7 @@ pub fn resolve_target(t: &TargetArgs, ctx: &Context) -> Result<Resolved, String>
                 "{URL_OVERRIDE_NEEDS_CREDENTIALS}: pass --token or --password with --url {url}"
             ));
         }
-        return Ok(Resolved {
-            url: url.clone(),
-            source: "explicit --url",
-            credentials: c,
-        });
+        return Ok((url.clone(), "explicit --url", c));
     }
     let remote = ctx.config.get_str("gateway.mode") == Some("remote");
     let creds = credentials::resolve(
@@ -46,28 +61,18 @@ pub fn resolve_target(t: &TargetArgs, ctx: &Context) -> Result<Resolved, String>
             .get_str("gateway.remote.url")
             .filter(|u| !u.is_empty())
         {
-            return Ok(Resolved {
-                url: url.to_string(),
-                source: "gateway.remote.url",
-                credentials: creds,
-            });
+            return Ok((url.to_string(), "gateway.remote.url", creds));
         }
     }
     let (port, _) = gwcfg::resolve_port(None, &ctx.env, &ctx.config);
-    Ok(Resolved {
-        url: format!("ws://127.0.0.1:{port}"),
-        source: "local loopback",
-        credentials: creds,
-    })
+    Ok((format!("ws://127.0.0.1:{port}"), "local loopback", creds))
 }
 
 impl Resolved {
     /// Connect as the CLI (`cli`/`cli`) with these credentials and `scopes`.
     pub async fn connect(
         &self,
-        identity: Option<&DeviceIdentity>,
         scopes: Vec<String>,
-        timeout: Duration,
     ) -> Result<client::Connection, client::ConnectError> {
         client::connect(&ConnectOptions {
             url: self.url.clone(),
@@ -76,16 +81,11 @@ impl Resolved {
             client_id: "cli",
             mode: "cli",
             scopes,
-            identity,
-            timeout,
+            identity: self.identity.as_ref(),
+            timeout: self.timeout,
         })
         .await
     }
-}
-
-/// The CLI's device identity for connecting with `creds`.
-pub fn identity(ctx: &Context, creds: &Credentials) -> Option<DeviceIdentity> {
-    client::cli_identity(&ctx.paths.state_dir, !creds.is_empty())
 }
 
 pub fn run(args: CallArgs, ctx: Context) -> i32 {
@@ -107,11 +107,10 @@ pub fn run(args: CallArgs, ctx: Context) -> i32 {
             return exit::USAGE;
         }
     };
-    let id = identity(&ctx, &target.credentials);
-    let timeout = Duration::from_millis(args.target.timeout.max(250));
+    let timeout = target.timeout;
     let result = super::block_on(async {
         let mut conn = target
-            .connect(id.as_ref(), client::cli_scopes(), timeout)
+            .connect(client::cli_scopes())
             .await
             .map_err(|e| (true, e.to_string(), e.detail_code().map(str::to_string)))?;
         let r = conn.call(&args.method, params, timeout).await;

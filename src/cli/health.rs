@@ -1,13 +1,12 @@
 //! `openclaw health`: the gateway's HealthSummary, for people or as JSON.
 
 use super::args::HealthArgs;
-use super::call::{identity, resolve_target};
+use super::call::resolve_target;
 use super::context::Context;
 use crate::client::{self, ConnectError};
 use crate::contract::exit::{self, probe};
 use crate::contract::SCHEMA_VERSION;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 pub fn run(args: HealthArgs, ctx: Context) -> i32 {
     let target = match resolve_target(&args.target, &ctx) {
@@ -17,13 +16,9 @@ pub fn run(args: HealthArgs, ctx: Context) -> i32 {
             return exit::USAGE;
         }
     };
-    let id = identity(&ctx, &target.credentials);
-    let timeout = Duration::from_millis(args.target.timeout.max(250));
+    let timeout = target.timeout;
     let outcome: Result<Value, (i32, &'static str, String)> = super::block_on(async {
-        let mut conn = match target
-            .connect(id.as_ref(), client::probe_scopes(), timeout)
-            .await
-        {
+        let mut conn = match target.connect(client::probe_scopes()).await {
             Ok(c) => c,
             Err(e @ (ConnectError::Open(_) | ConnectError::Timeout(_))) if !e.transport_ok() => {
                 return Err((probe::UNREACHABLE, "gateway_unreachable", e.to_string()))
