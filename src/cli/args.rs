@@ -23,7 +23,15 @@ Environment:
   OPENCLAW_ALLOW_MULTI_GATEWAY=1 skip the single-instance lock
   OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS=1  allow --force when the config is from a newer version
   OPENCLAW_LOG_LEVEL     file log level (silent, fatal, error, warn, info, debug, trace)
-  NO_COLOR               disable colour";
+  NO_COLOR               disable colour
+
+Files:
+  <state>/openclaw.json               config (JSON5; OPENCLAW_CONFIG_PATH overrides)
+  openclaw.json.bak, .bak.1 .. .bak.4 backup ring, written before every config change (0600)
+  openclaw.json.last-good             last config the gateway loaded cleanly; restored when the config turns invalid
+  openclaw.json.clobbered.<ts>        a rejected config kept by a restore (newest 32 kept)
+  <state>/logs/config-health.json     last-known-good fingerprint (hash, bytes, meta, gateway.mode)
+  <state>/logs/config-audit.jsonl     one JSON line per config restore";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -59,6 +59,14 @@ pub const KNOWN: &[(&str, &str)] = &[
         "openclaw.json.rejected.* files beside the config",
     ),
     (
+        "config.last_good",
+        "the gateway's last-known-good copy (openclaw.json.last-good), when there is one",
+    ),
+    (
+        "config.suspicious",
+        "why the config looks clobbered compared with the last good one (size drop, lost meta, lost gateway.mode)",
+    ),
+    (
         "config.file_mode_too_open",
         "the config file is readable by group or others",
     ),

@@ -20,6 +20,8 @@ pub enum Change {
     },
     /// Keep a copy of the broken config beside it (`openclaw.json.clobbered.<ts>`).
     Preserve {
+        /// The config the copy belongs to (its `.clobbered.*` copies are pruned to 32).
+        config: PathBuf,
         path: PathBuf,
         bytes: Vec<u8>,
     },
@@ -45,13 +47,6 @@ fn read(path: &Path) -> Result<(Vec<u8>, String), String> {
     let text =
         String::from_utf8(bytes.clone()).map_err(|_| format!("{} is not UTF-8", path.display()))?;
     Ok((bytes, text))
-}
-
-/// `2026-11-23T18-28-02-946Z`: the ISO time with `:` and `.` replaced by `-`.
-pub fn clobber_stamp() -> String {
-    chrono::Utc::now()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        .replace([':', '.'], "-")
 }
 
 /// Plan `action` for `check`, or say why it cannot be done here.
@@ -135,27 +130,24 @@ pub fn plan(action: &str, ctx: &ProbeContext) -> Result<Plan, String> {
         }
         "restore-last-known-good" => {
             let (before, _) = read(&path)?;
-            let good = (0..store::BACKUPS)
-                .map(|n| store::backup_path(&path, n))
+            // The gateway's last-known-good copy first, then the backup ring, newest first.
+            let good = std::iter::once(config::lkg::last_good_path(&path))
+                .chain((0..store::BACKUPS).map(|n| store::backup_path(&path, n)))
                 .filter_map(|b| std::fs::read_to_string(&b).ok().map(|t| (b, t)))
                 .find(|(b, t)| config::load::load_from_str(b, t, &ctx.env).is_valid())
                 .ok_or_else(|| {
-                    format!("{} is not parseable and cannot be repaired automatically: no valid backup (.bak, .bak.1 … .bak.4)", path.display())
+                    format!("{} is not parseable and cannot be repaired automatically: no valid last-known-good copy (.last-good, .bak, .bak.1 … .bak.4)", path.display())
                 })?;
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("openclaw.json");
-            let keep = path.with_file_name(format!("{name}.clobbered.{}", clobber_stamp()));
+            let keep = config::lkg::clobbered_path(&path);
             Ok(Plan {
                 summary: format!(
-                    "Config auto-restored from last-known-good: {} (from {}; the broken file is kept as {})",
+                    "Config auto-restored from last-known-good: {} (doctor-invalid-config; from {}; the broken file is kept as {})",
                     path.display(),
                     good.0.display(),
                     keep.display()
                 ),
                 changes: vec![
-                    Change::Preserve { path: keep, bytes: before.clone() },
+                    Change::Preserve { config: path.clone(), path: keep, bytes: before.clone() },
                     Change::Config { path: path.clone(), before, after: good.1 },
                 ],
             })
@@ -365,7 +357,11 @@ pub fn apply(plan: &Plan) -> Result<Applied, String> {
                     Err(e) => Err(e.to_string()),
                 }
             }
-            Change::Preserve { path, bytes } => {
+            Change::Preserve {
+                config,
+                path,
+                bytes,
+            } => {
                 use std::io::Write;
                 use std::os::unix::fs::OpenOptionsExt;
                 std::fs::OpenOptions::new()
@@ -376,7 +372,7 @@ pub fn apply(plan: &Plan) -> Result<Applied, String> {
                     .and_then(|mut f| f.write_all(bytes))
                     .map(|_| {
                         done.files.push(path.display().to_string());
-                        prune_clobbered(path);
+                        config::lkg::prune_clobbered(config);
                     })
                     .map_err(|e| format!("cannot keep {}: {e}", path.display()))
             }
@@ -423,36 +419,6 @@ pub fn rollback(applied: Applied) -> Result<(), String> {
     }
 }
 
-/// Keep the newest 32 `.clobbered.*` copies of a config.
-fn prune_clobbered(kept: &Path) {
-    let (Some(dir), Some(name)) = (kept.parent(), kept.file_name().and_then(|n| n.to_str())) else {
-        return;
-    };
-    let Some(prefix) = name
-        .split(".clobbered.")
-        .next()
-        .map(|p| format!("{p}.clobbered."))
-    else {
-        return;
-    };
-    let mut all: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with(&prefix))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    all.sort();
-    while all.len() > 32 {
-        let _ = std::fs::remove_file(all.remove(0));
-    }
-}
-
 /// Does `check` still fire on these facts (its conditions, not old log lines)?
 pub fn still_fires(check: &Check, facts: &super::facts::Facts) -> bool {
     matches!(super::eval::conditions(check, facts), Ok(Some(true)))
@@ -466,6 +432,6 @@ mod tests {
     fn diff_shows_changed_lines_with_context() {
         let d = diff("a\nb\nc\nd\n", "a\nB\nc\nd\n");
         assert_eq!(d, "  a\n- b\n+ B\n  c");
-        assert!(clobber_stamp().ends_with('Z') && !clobber_stamp().contains(':'));
+        assert!(config::lkg::clobber_stamp().ends_with('Z'));
     }
 }

@@ -153,6 +153,7 @@ async fn serve(
         mut config,
         logger,
         identity,
+        recovery_event,
     } = prepared;
     let host = config.bind_host.clone();
     let port = config.port;
@@ -177,6 +178,9 @@ async fn serve(
         config.port = actual.port();
     }
     let gw = Gateway::new(config, logger.clone(), identity);
+    if let Some(text) = recovery_event {
+        gw.push_system_event(json!({"text": text, "ts": crate::util::now_ms()}));
+    }
     let cfg = gw.config();
     if let Ok(mut v) = SERVING.lock() {
         v.push(cfg.port);

@@ -2,11 +2,12 @@
 //! so half-written files are not loaded) and each change is applied per `gateway.reload.mode`:
 //! `hybrid` (default: safe and auth changes in place, restart in process for port/bind/TLS),
 //! `hot` (in place only), `restart` (restart for any change), `off`. An invalid config never
-//! replaces the running one.
+//! replaces the running one; the file is restored from last-known-good (see `config::lkg`).
+//! Each config that loads cleanly is promoted to last-known-good unless it looks clobbered.
 
 use super::state::{Gateway, RuntimeConfig};
 use crate::config::gateway as gwcfg;
-use crate::config::{self, Env};
+use crate::config::{self, lkg, Env};
 use crate::protocol::close;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -110,22 +111,92 @@ fn changed_keys(old: &Value, new: &Value) -> Vec<String> {
     out
 }
 
+/// An invalid config never replaces the running one. The file is restored from
+/// last-known-good when there is a copy (the rejected file is kept as `.clobbered.<ts>`)
+/// and a `Config recovery warning` system event is raised.
+fn on_invalid(gw: &Arc<Gateway>, loaded: &config::LoadedConfig, env: &Env) -> Decision {
+    let path = &loaded.path;
+    let cur = gw.config();
+    let why = loaded
+        .errors()
+        .next()
+        .map(|i| i.render(path))
+        .unwrap_or_default();
+    if let (Some(base), Some(now)) = (
+        lkg::baseline(path, &cur.state_dir, env),
+        lkg::Fingerprint::of_loaded(loaded),
+    ) {
+        let reasons = lkg::suspicious(&base, &now);
+        if !reasons.is_empty() {
+            gw.logger.warn("config", lkg::anomaly_line(path, &reasons));
+        }
+    }
+    gw.logger.warn(
+        "reload",
+        format!("config reload skipped (invalid config): {why}"),
+    );
+    match lkg::recover(loaded, &cur.state_dir, env, "reload-invalid-config") {
+        Ok(r) => {
+            gw.logger.warn("reload", lkg::RESTORED_AT_RELOAD);
+            gw.logger.warn(
+                "config",
+                lkg::auto_restored_line(path, "reload-invalid-config", &r.why),
+            );
+            gw.logger.warn(
+                "config",
+                format!("the rejected config is kept as {}", r.clobbered.display()),
+            );
+            gw.push_system_event(serde_json::json!({
+                "text": lkg::recovery_event(path, &r.clobbered),
+                "ts": crate::util::now_ms(),
+            }));
+            Decision::Ignored("invalid config (restored from last-known-good)".into())
+        }
+        Err(None) => Decision::Ignored("invalid config".into()),
+        Err(Some(e)) => {
+            gw.logger.warn(
+                "config",
+                format!("last-known-good restore not possible: {e}"),
+            );
+            Decision::Ignored("invalid config".into())
+        }
+    }
+}
+
 /// Handle one detected change. In-place changes are applied to `gw` here.
 pub fn on_change(gw: &Arc<Gateway>, env: &Env, flags: &super::GatewayOptions) -> Decision {
     let cur = gw.config();
     let path = cur.loaded.path.clone();
     let loaded = config::load(&path, env);
     if !loaded.is_valid() {
-        let why = loaded
-            .errors()
-            .next()
-            .map(|i| i.render(&path))
-            .unwrap_or_default();
-        gw.logger.warn(
-            "reload",
-            format!("config reload skipped (invalid config): {why}"),
-        );
-        return Decision::Ignored("invalid config".into());
+        return on_invalid(gw, &loaded, env);
+    }
+    match lkg::promote(&loaded, &cur.state_dir, env) {
+        Ok(lkg::Promotion::Skipped(reasons)) => {
+            gw.logger.warn("config", lkg::anomaly_line(&path, &reasons));
+            gw.logger.warn("config", lkg::PROMOTION_SKIPPED);
+            // A config that lost gateway.mode would stop this gateway at its restart: keep
+            // running on the current config until the file is fixed.
+            if reasons
+                .iter()
+                .any(|r| r.starts_with("gateway-mode-missing"))
+            {
+                gw.logger.warn(
+                    "reload",
+                    format!(
+                        "config reload skipped (suspicious config: {}); the gateway keeps its running config. Check {} and `openclaw config validate`",
+                        reasons.join(", "),
+                        path.display()
+                    ),
+                );
+                return Decision::Ignored("suspicious config".into());
+            }
+        }
+        Ok(_) => {}
+        Err(e) => gw.logger.warn(
+            "config",
+            format!("cannot record the last-known-good config: {e}"),
+        ),
     }
     let mode = loaded
         .get_str("gateway.reload.mode")

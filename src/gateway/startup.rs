@@ -5,7 +5,7 @@ use super::state::RuntimeConfig;
 use crate::config::gateway::{self as gwcfg, AuthMode, BindMode};
 use crate::config::load::Severity;
 use crate::config::secret::{Secret, PLACEHOLDER_PASSWORD, PLACEHOLDER_TOKEN};
-use crate::config::{self, env, Env, Paths};
+use crate::config::{self, env, lkg, Env, Paths};
 use crate::contract::exit;
 use crate::logging::file::LogSettings;
 use crate::logging::{Level, Logger};
@@ -52,6 +52,9 @@ pub struct Prepared {
     pub config: RuntimeConfig,
     pub logger: Logger,
     pub identity: Option<(String, String)>,
+    /// A `Config recovery warning` system event to raise once serving (the config was
+    /// invalid and was restored from last-known-good).
+    pub recovery_event: Option<String>,
 }
 
 pub const MISSING_CONFIG: &str =
@@ -127,18 +130,67 @@ pub async fn prepare(opts: &GatewayOptions, console: &Logger) -> Result<Prepared
             console.info("gateway", format!("created dev config {}", p.display()));
         }
     }
-    let loaded = config::load(&paths.config_path, env);
+    let mut loaded = config::load(&paths.config_path, env);
+    // An invalid config is replaced by the last-known-good copy, if there is one.
+    let recovery = (loaded.exists && !loaded.is_valid())
+        .then(|| lkg::recover(&loaded, &paths.state_dir, env, "startup-invalid-config"));
+    if let Some(Ok(_)) = &recovery {
+        loaded = config::load(&paths.config_path, env);
+    }
     let logger = logger_for(&loaded, env, &paths, opts.verbose);
     if opts.quiet {
         logger.set_console_level(None);
     }
+    let mut recovery_event = None;
+    match recovery {
+        Some(Ok(r)) => {
+            if !r.anomaly.is_empty() {
+                logger.warn("config", lkg::anomaly_line(&loaded.path, &r.anomaly));
+            }
+            logger.warn("gateway", lkg::RESTORED_AT_STARTUP);
+            logger.warn(
+                "config",
+                lkg::auto_restored_line(&loaded.path, "startup-invalid-config", &r.why),
+            );
+            logger.warn(
+                "config",
+                format!("the rejected config is kept as {}", r.clobbered.display()),
+            );
+            recovery_event = Some(lkg::recovery_event(&loaded.path, &r.clobbered));
+        }
+        Some(Err(Some(e))) => logger.warn(
+            "config",
+            format!("last-known-good restore not possible: {e}"),
+        ),
+        _ => {}
+    }
     prepare_loaded(opts, paths, loaded, logger.clone())
         .await
+        .map(|mut p| {
+            p.recovery_event = recovery_event;
+            p
+        })
         .inspect_err(|fail| {
             for line in fail.lines.iter().filter(|l| !l.is_empty()) {
                 logger.file_only(Level::Error, "gateway", line);
             }
         })
+}
+
+/// The refusal for an invalid config (exit 78).
+fn invalid_config(loaded: &config::LoadedConfig) -> StartFailure {
+    let mut lines = vec![
+        "OpenClaw config is invalid".to_string(),
+        format!("File: {}", loaded.path.display()),
+        "Problem:".to_string(),
+    ];
+    for issue in loaded.errors() {
+        lines.push(format!("  - {}", issue.render(&loaded.path)));
+    }
+    lines.push(String::new());
+    lines.push("Inspect: openclaw config validate".into());
+    lines.push("Run \"openclaw doctor --fix\" to repair the config, then retry.".into());
+    StartFailure::config(lines)
 }
 
 async fn prepare_loaded(
@@ -149,18 +201,7 @@ async fn prepare_loaded(
 ) -> Result<Prepared, StartFailure> {
     let env = &opts.env;
     if !loaded.is_valid() {
-        let mut lines = vec![
-            "OpenClaw config is invalid".to_string(),
-            format!("File: {}", loaded.path.display()),
-            "Problem:".to_string(),
-        ];
-        for issue in loaded.errors() {
-            lines.push(format!("  - {}", issue.render(&loaded.path)));
-        }
-        lines.push(String::new());
-        lines.push("Inspect: openclaw config validate".into());
-        lines.push("Run \"openclaw doctor --fix\" to repair the config, then retry.".into());
-        return Err(StartFailure::config(lines));
+        return Err(invalid_config(&loaded));
     }
     for w in loaded
         .issues
@@ -289,6 +330,17 @@ async fn prepare_loaded(
             None
         }
     };
+    match lkg::promote(&loaded, &paths.state_dir, env) {
+        Ok(lkg::Promotion::Skipped(reasons)) => {
+            logger.warn("config", lkg::anomaly_line(&loaded.path, &reasons));
+            logger.warn("config", lkg::PROMOTION_SKIPPED);
+        }
+        Ok(_) => {}
+        Err(e) => logger.warn(
+            "config",
+            format!("cannot record the last-known-good config: {e}"),
+        ),
+    }
     logger.info("gateway", "starting...");
     let config = RuntimeConfig {
         loaded,
@@ -313,5 +365,6 @@ async fn prepare_loaded(
         config,
         logger,
         identity,
+        recovery_event: None,
     })
 }

@@ -540,19 +540,15 @@ fn fix_restores_last_known_good_and_keeps_the_broken_file() {
         .starts_with("Config auto-restored from last-known-good: "));
     let restored = std::fs::read_to_string(p.config_path()).unwrap();
     assert!(restored.contains("abcdefgh"));
-    let clobbered: Vec<_> = std::fs::read_dir(p.path())
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with("openclaw.json.clobbered.")
-        })
-        .collect();
+    let clobbered = p.clobbered();
     assert_eq!(clobbered.len(), 1);
-    let name = clobbered[0].file_name().to_string_lossy().into_owned();
+    let name = clobbered[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     assert!(name.ends_with('Z') && !name.contains(':'), "{name}");
-    assert!(std::fs::read_to_string(clobbered[0].path())
+    assert!(std::fs::read_to_string(&clobbered[0])
         .unwrap()
         .contains(",,"));
     assert_eq!(

@@ -411,3 +411,49 @@ fn dev_reset_recreates_dev_state_and_refuses_other_dirs() {
     assert_eq!(code, 2);
     assert!(err.contains("Use --reset with --dev."), "{err}");
 }
+
+#[tokio::test]
+async fn invalid_config_at_startup_is_restored_from_last_known_good() {
+    let p = Profile::local_token();
+    let good = std::fs::read_to_string(p.config_path()).unwrap();
+    // A clean start records the last-known-good copy.
+    let mut gw = Gateway::start(&p, &[], &[]);
+    gw.signal(libc::SIGTERM);
+    assert_eq!(gw.wait_exit(T), 0);
+    let last_good = p.path().join("openclaw.json.last-good");
+    assert_eq!(std::fs::read_to_string(&last_good).unwrap(), good);
+
+    let broken = "{\n  \"gateway\": {\n    \"mode\": \"local\",,\n";
+    std::fs::write(p.config_path(), broken).unwrap();
+    let mut gw = Gateway::start(&p, &[], &[]);
+    gw.wait_for_line(
+        "gateway: invalid config was restored from last-known-good backup",
+        T,
+    );
+    assert_eq!(std::fs::read_to_string(p.config_path()).unwrap(), good);
+    let kept = p.clobbered();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(std::fs::read_to_string(&kept[0]).unwrap(), broken);
+    let (mut c, _) = connected(&gw.url(), "backend", &["operator.read"]).await;
+    let st = c.call("s", "status", serde_json::json!({})).await;
+    assert!(
+        st["payload"]["queuedSystemEvents"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Config recovery warning: "),
+        "{st}"
+    );
+    drop(gw);
+
+    // The support path: triage of that log names the runbook section.
+    let mut cmd = p.command();
+    cmd.args(["doctor", "triage", "--json"]).arg(p.log_path());
+    let (_, out, err) = run(cmd, T);
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert!(
+        out.contains("config-restored"),
+        "{}",
+        serde_json::to_string_pretty(&v).unwrap()
+    );
+}

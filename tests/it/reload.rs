@@ -1,6 +1,6 @@
 //! Config hot reload: safe changes in place without dropping clients, auth changes close
 //! sockets 4001, port changes restart in process, invalid configs never replace the running
-//! one, `gateway.reload.mode=off` ignores changes.
+//! one (the file is restored from last-known-good), `gateway.reload.mode=off` ignores changes.
 
 use crate::support::*;
 use serde_json::json;
@@ -41,28 +41,85 @@ async fn safe_change_applies_in_place_without_dropping_clients() {
 }
 
 #[tokio::test]
-async fn invalid_config_is_skipped_and_the_gateway_keeps_serving() {
+async fn invalid_config_is_restored_from_last_known_good_and_the_gateway_keeps_serving() {
+    let p = Profile::new("");
+    write_cfg(&p, base(), json!({}));
+    let good = std::fs::read_to_string(p.config_path()).unwrap();
+    let mut gw = Gateway::start(&p, &[], &[]);
+    let last_good = p.path().join("openclaw.json.last-good");
+    assert_eq!(std::fs::read_to_string(&last_good).unwrap(), good);
+    let (mut c, _) = connected(&gw.url(), "backend", &["operator.read"]).await;
+    let broken = write_invalid_config(&p, &mut gw);
+    gw.wait_for_lines(
+        &[
+            "config reload restored last-known-good config after invalid-config",
+            "Config auto-restored from last-known-good:",
+        ],
+        Duration::from_secs(5),
+    );
+    assert_eq!(std::fs::read_to_string(p.config_path()).unwrap(), good);
+    let kept = p.clobbered();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read_to_string(&kept[0]).unwrap(), broken);
+    // The clients stay connected and the main session gets a system event.
+    let st = c.call("s", "status", json!({})).await;
+    let events = st["payload"]["queuedSystemEvents"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Config recovery warning")),
+        "{events:?}"
+    );
+    let log = std::fs::read_to_string(p.log_path()).unwrap();
+    assert!(log.contains("config reload restored last-known-good config after invalid-config"));
+    let audit =
+        std::fs::read_to_string(p.path().join("state/logs/config-audit.jsonl")).unwrap_or_default();
+    assert!(audit.contains("reload-invalid-config"), "{audit}");
+}
+
+#[tokio::test]
+async fn invalid_config_without_a_last_good_copy_is_skipped_and_never_rewritten() {
     let p = Profile::new("");
     write_cfg(&p, base(), json!({}));
     let mut gw = Gateway::start(&p, &[], &[]);
+    std::fs::remove_file(p.path().join("openclaw.json.last-good")).unwrap();
     let (mut c, _) = connected(&gw.url(), "backend", &["operator.read"]).await;
-    std::fs::write(
-        p.config_path(),
-        "{ \"gateway\": { \"mode\": \"local\",, } }",
-    )
-    .unwrap();
-    gw.wait_for_line(
-        "config reload skipped (invalid config):",
-        Duration::from_secs(5),
-    );
+    let broken = write_invalid_config(&p, &mut gw);
     assert_eq!(c.call("h", "health", json!({})).await["ok"], true);
     let (_, _) = connected(&gw.url(), "backend", &["operator.read"]).await;
-    let log = std::fs::read_to_string(p.log_path()).unwrap();
-    assert!(log.contains("config reload skipped (invalid config)"));
+    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         std::fs::read_to_string(p.config_path()).unwrap(),
-        "{ \"gateway\": { \"mode\": \"local\",, } }",
-        "never rewritten"
+        broken,
+        "never rewritten without a last-known-good copy"
+    );
+    assert!(p.clobbered().is_empty());
+}
+
+#[tokio::test]
+async fn a_config_that_lost_gateway_mode_is_not_applied_or_promoted() {
+    let p = Profile::new("");
+    write_cfg(&p, base(), json!({}));
+    let good = std::fs::read_to_string(p.config_path()).unwrap();
+    let mut gw = Gateway::start(&p, &[], &[]);
+    let (mut c, _) = connected(&gw.url(), "backend", &["operator.read"]).await;
+    let mut g = base();
+    g.as_object_mut().unwrap().remove("mode");
+    write_cfg(&p, g, json!({}));
+    gw.wait_for_lines(
+        &[
+            "Config observe anomaly:",
+            "Config last-known-good promotion skipped",
+            "config reload skipped (suspicious config",
+        ],
+        Duration::from_secs(5),
+    );
+    // Still serving on the same connection: no restart into a refused start.
+    assert_eq!(c.call("h", "health", json!({})).await["ok"], true);
+    assert_eq!(
+        std::fs::read_to_string(p.path().join("openclaw.json.last-good")).unwrap(),
+        good
     );
 }
 
@@ -175,4 +232,15 @@ fn commands_restart_applies_in_place_to_sigusr1() {
         Duration::from_secs(5),
     );
     assert!(gw.child.try_wait().unwrap().is_none());
+}
+
+/// Writes a config that does not parse and waits until the gateway rejects it.
+fn write_invalid_config(p: &Profile, gw: &mut Gateway) -> &'static str {
+    let broken = "{ \"gateway\": { \"mode\": \"local\",, } }";
+    std::fs::write(p.config_path(), broken).unwrap();
+    gw.wait_for_line(
+        "config reload skipped (invalid config):",
+        Duration::from_secs(5),
+    );
+    broken
 }

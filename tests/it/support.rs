@@ -50,6 +50,17 @@ impl Profile {
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("gateway.log")
     }
+    /// The `openclaw.json.clobbered.*` copies next to the config, oldest first.
+    pub fn clobbered(&self) -> Vec<PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(self.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|f| f.to_string_lossy().contains("openclaw.json.clobbered."))
+            .collect();
+        v.sort();
+        v
+    }
 
     /// The `openclaw` command with this profile's environment only.
     pub fn command(&self) -> Command {
@@ -146,6 +157,13 @@ impl Gateway {
                     self.seen.join("\n")
                 ),
             }
+        }
+    }
+
+    /// Wait for a console line containing each needle, in any order.
+    pub fn wait_for_lines(&mut self, needles: &[&str], timeout: Duration) {
+        for n in needles {
+            self.wait_for_line(n, timeout);
         }
     }
 

@@ -47,6 +47,22 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
             "config.rejected_files",
             json!(siblings(&cfg.path, "rejected")),
         ),
+        (
+            "config.last_good",
+            json!(Some(crate::config::lkg::last_good_path(&cfg.path))
+                .filter(|p| p.exists())
+                .map(|p| p.display().to_string())),
+        ),
+        (
+            "config.suspicious",
+            json!(match (
+                crate::config::lkg::baseline(&cfg.path, &ctx.paths.state_dir, &ctx.env),
+                crate::config::lkg::Fingerprint::of_loaded(cfg),
+            ) {
+                (Some(base), Some(now)) => crate::config::lkg::suspicious(&base, &now),
+                _ => Vec::new(),
+            }),
+        ),
     ];
     if !cfg.exists {
         return ProbeOutput::ok(f);
