@@ -21,7 +21,8 @@ Environment:
   OPENCLAW_HANDSHAKE_TIMEOUT_MS  time a socket may take to send connect (default 15000)
   OPENCLAW_TICK_INTERVAL_MS      tick event interval (default 30000)
   OPENCLAW_ALLOW_MULTI_GATEWAY=1 skip the single-instance lock
-  OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS=1  allow --force when the config is from a newer version
+  OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS=1  allow --force or a service start when the config is from a newer version
+  OPENCLAW_SERVICE_MARKER  set by an installed service: the gateway start is a service start
   OPENCLAW_LOG_LEVEL     file log level (silent, fatal, error, warn, info, debug, trace)
   NO_COLOR               disable colour
 

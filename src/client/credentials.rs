@@ -3,8 +3,8 @@
 //! `gateway.mode`.
 
 use crate::config::env::{self, Env};
-use crate::config::gateway::resolve_secret_value;
 use crate::config::secret::Secret;
+use crate::config::secrets::resolve_input;
 use crate::config::LoadedConfig;
 
 /// Resolved credentials and where they came from (never the values).
@@ -48,7 +48,7 @@ pub fn implicit(cfg: &LoadedConfig, env: &Env, remote: bool) -> Credentials {
     let mut c = Credentials::default();
     let mut from_config = |key: &str| -> Option<(Secret, String)> {
         let v = cfg.get(key)?;
-        match resolve_secret_value(v, env) {
+        match resolve_input(cfg, v, env) {
             Ok(Some((s, _))) => Some((s, key.to_string())),
             Ok(None) => None,
             Err(why) => {

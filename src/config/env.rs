@@ -18,6 +18,8 @@ pub const ALLOW_MULTI_GATEWAY: &str = "OPENCLAW_ALLOW_MULTI_GATEWAY";
 pub const ALLOW_OLDER_BINARY: &str = "OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS";
 pub const LOG_LEVEL: &str = "OPENCLAW_LOG_LEVEL";
 pub const NIX_MODE: &str = "OPENCLAW_NIX_MODE";
+/// Set (to `openclaw`) in the environment of an installed gateway service.
+pub const SERVICE_MARKER: &str = "OPENCLAW_SERVICE_MARKER";
 pub const SSH_COMMAND: &str = "OPENCLAW_SSH_COMMAND";
 pub const LOG_DIR: &str = "OPENCLAW_LOG_DIR";
 

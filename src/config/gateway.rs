@@ -184,8 +184,8 @@ impl AuthMode {
 pub enum SecretSource {
     Flag,
     Config,
-    /// A `${VAR}` or SecretRef resolved from this environment variable.
-    ConfigEnvRef(String),
+    /// A SecretRef, named by its `source:provider:id` key.
+    ConfigRef(String),
     Env,
 }
 
@@ -197,31 +197,6 @@ pub struct AuthSettings {
     pub mode_explicit: bool,
     pub token: Option<(Secret, SecretSource)>,
     pub password: Option<(Secret, SecretSource)>,
-}
-
-/// Resolve a string-or-SecretRef config value. `Err` explains why it could not resolve.
-pub fn resolve_secret_value(
-    v: &Value,
-    env: &Env,
-) -> Result<Option<(Secret, SecretSource)>, String> {
-    match v {
-        Value::String(s) if s.is_empty() => Ok(None),
-        Value::String(s) => Ok(Some((Secret::new(s.clone()), SecretSource::Config))),
-        Value::Object(o) => {
-            let source = o.get("source").and_then(Value::as_str).unwrap_or("");
-            let id = o.get("id").and_then(Value::as_str).unwrap_or("");
-            match source {
-                "env" => match env.get(id) {
-                    Some(val) => Ok(Some((Secret::new(val), SecretSource::ConfigEnvRef(id.to_string())))),
-                    None => Err(format!("SecretRef env:{id} is not set in this environment")),
-                },
-                other => Err(format!(
-                    "SecretRef source \"{other}\" (id {id}) cannot be resolved by this command yet; use source \"env\" or a plain value"
-                )),
-            }
-        }
-        _ => Ok(None),
-    }
 }
 
 /// Resolve auth from config (`gateway.auth.*`), env and flags. Flags win, then config,
@@ -236,7 +211,7 @@ pub fn resolve_auth(
     let token = match flag_token {
         Some(t) if !t.is_empty() => Some((Secret::new(t), SecretSource::Flag)),
         _ => match cfg.get("gateway.auth.token") {
-            Some(v) => resolve_secret_value(v, env)?,
+            Some(v) => super::secrets::resolve_input(cfg, v, env)?,
             None => None,
         }
         .or_else(|| {
@@ -247,7 +222,7 @@ pub fn resolve_auth(
     let password = match flag_password {
         Some(p) if !p.is_empty() => Some((Secret::new(p), SecretSource::Flag)),
         _ => match cfg.get("gateway.auth.password") {
-            Some(v) => resolve_secret_value(v, env)?,
+            Some(v) => super::secrets::resolve_input(cfg, v, env)?,
             None => None,
         }
         .or_else(|| {

@@ -226,6 +226,19 @@ pub fn recover(
     if !last_good_path(&loaded.path).exists() {
         return Err(None);
     }
+    // A newer OpenClaw may have written keys this binary does not know: that is not a
+    // clobber, and restoring would undo the newer install's write.
+    if let Some(written) = loaded.last_touched_version() {
+        if super::version::is_newer_than_current(written)
+            && !env.is_truthy(super::env::ALLOW_OLDER_BINARY)
+        {
+            return Err(Some(format!(
+                "the config was last written by a newer OpenClaw ({written}) than this binary ({}); not restoring over it. Run the newer openclaw binary, or set {}=1 for an intentional downgrade",
+                super::version::CURRENT,
+                super::env::ALLOW_OLDER_BINARY
+            )));
+        }
+    }
     let why = loaded
         .errors()
         .next()

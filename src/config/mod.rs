@@ -12,6 +12,7 @@ pub mod paths;
 pub mod redact;
 pub mod schema;
 pub mod secret;
+pub mod secrets;
 pub mod store;
 pub mod version;
 pub mod write;

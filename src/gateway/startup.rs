@@ -210,6 +210,25 @@ async fn prepare_loaded(
     {
         logger.warn("config", &w.message);
     }
+    // The older-binary guard, before anything else acts on this config. A service start
+    // (the unit sets OPENCLAW_SERVICE_MARKER, here or in env.vars) refuses with 78 so the
+    // supervisor stops restarting; `--force` refuses with 1.
+    let service_mode = env.get(config::env::SERVICE_MARKER).is_some()
+        || loaded
+            .get_str(&format!("env.vars.{}", config::env::SERVICE_MARKER))
+            .is_some_and(|v| !v.trim().is_empty());
+    let guarded = if service_mode {
+        Some(("start the gateway service", exit::CONFIG))
+    } else if opts.force {
+        Some(("force-kill gateway port listeners", exit::FAILURE))
+    } else {
+        None
+    };
+    if let Some((action, code)) = guarded {
+        if let Err(lines) = config::guard::check_destructive(&loaded, env, action) {
+            return Err(StartFailure { lines, exit: code });
+        }
+    }
     if !opts.allow_unconfigured {
         if !loaded.exists {
             return Err(StartFailure::config(vec![MISSING_CONFIG.into()]));
@@ -292,16 +311,6 @@ async fn prepare_loaded(
             ]))
         }
         _ => {}
-    }
-    if opts.force {
-        if let Err(lines) =
-            config::guard::check_destructive(&loaded, env, "force-kill gateway port listeners")
-        {
-            return Err(StartFailure {
-                lines,
-                exit: exit::FAILURE,
-            });
-        }
     }
 
     let log_file = logger.file_path();

@@ -201,6 +201,80 @@ fn force_refuses_when_config_is_from_a_newer_version() {
 }
 
 #[test]
+fn service_mode_start_refuses_a_config_from_a_newer_version_with_78() {
+    let cfg = format!(
+        r#"{{"meta": {{"lastTouchedVersion": "2099.1.1"}}, "gateway": {{"mode": "local", "auth": {{"token": "{TOKEN}"}}}}}}"#
+    );
+    let p = Profile::new(&cfg);
+    let mut c = gateway_cmd(&p, &["--port", "0"]);
+    c.env("OPENCLAW_SERVICE_MARKER", "openclaw");
+    let (code, _, err) = run(c, T);
+    assert_eq!(
+        code, 78,
+        "a supervisor must not restart into the same refusal: {err}"
+    );
+    assert!(
+        err.contains("Refusing to start the gateway service because this OpenClaw binary ("),
+        "{err}"
+    );
+    assert!(
+        err.contains("older than the config last written by OpenClaw 2099.1.1."),
+        "{err}"
+    );
+    assert!(err.contains(BIN), "names the binary path: {err}");
+    assert!(
+        err.contains("OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS=1"),
+        "{err}"
+    );
+
+    // The marker may also come from the config's env.vars, as the installed unit writes it.
+    let p = Profile::new(&cfg.replacen(
+        "\"gateway\"",
+        "\"env\": {\"vars\": {\"OPENCLAW_SERVICE_MARKER\": \"openclaw\"}}, \"gateway\"",
+        1,
+    ));
+    let (code, _, err) = run(gateway_cmd(&p, &["--port", "0"]), T);
+    assert_eq!(code, 78, "{err}");
+
+    // The override lets one command through; a foreground run only warns.
+    let p = Profile::new(&cfg);
+    let mut gw = Gateway::start(
+        &p,
+        &[],
+        &[
+            ("OPENCLAW_SERVICE_MARKER", "openclaw"),
+            ("OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS", "1"),
+        ],
+    );
+    gw.signal(libc::SIGTERM);
+    assert_eq!(gw.wait_exit(T), 0);
+    let mut gw = Gateway::start(&p, &[], &[]);
+    gw.wait_for_line("Config was last written by a newer OpenClaw (2099.1.1)", T);
+}
+
+#[test]
+fn a_newer_config_this_binary_cannot_read_is_not_restored_over() {
+    let p = Profile::local_token();
+    let mut gw = Gateway::start(&p, &[], &[]);
+    gw.signal(libc::SIGTERM);
+    assert_eq!(gw.wait_exit(T), 0);
+    assert!(p.path().join("openclaw.json.last-good").exists());
+    // A newer OpenClaw added a key this build does not know.
+    let newer = format!(
+        r#"{{"meta": {{"lastTouchedVersion": "2099.1.1"}}, "gateway": {{"mode": "local", "futureKnob": true, "auth": {{"token": "{TOKEN}"}}}}}}"#
+    );
+    std::fs::write(p.config_path(), &newer).unwrap();
+    let (code, _, err) = run(gateway_cmd(&p, &["--port", "0"]), T);
+    assert_eq!(code, 78, "{err}");
+    assert!(
+        err.contains("last-known-good restore not possible: the config was last written by a newer OpenClaw (2099.1.1)"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(p.config_path()).unwrap(), newer);
+    assert!(p.clobbered().is_empty());
+}
+
+#[test]
 fn second_gateway_on_the_same_config_reports_already_running() {
     let p = Profile::local_token();
     let _first = Gateway::start(&p, &[], &[]);

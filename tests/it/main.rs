@@ -13,6 +13,7 @@ mod man;
 mod probe;
 mod reload;
 mod schema;
+mod secrets;
 mod snapshot;
 mod ssh;
 mod status;

@@ -140,7 +140,7 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
         "gateway.remote.password",
     ] {
         if let Some(v) = cfg.get(key) {
-            if let Err(why) = gwcfg::resolve_secret_value(v, &ctx.env) {
+            if let Err(why) = crate::config::secrets::resolve_input(cfg, v, &ctx.env) {
                 unresolved.push(format!("{key}: {why}"));
             }
         }
