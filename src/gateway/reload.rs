@@ -1,5 +1,6 @@
-//! Config hot reload: the file is polled by content hash (a change must read the same twice,
-//! so half-written files are not loaded) and each change is applied per `gateway.reload.mode`:
+//! Config hot reload: the file is watched with inotify (with a slow polling fallback) and
+//! compared by content hash (a change must read the same twice, so half-written files are
+//! not loaded) and each change is applied per `gateway.reload.mode`:
 //! `hybrid` (default: safe and auth changes in place, restart in process for port/bind/TLS),
 //! `hot` (in place only), `restart` (restart for any change), `off`. An invalid config never
 //! replaces the running one; the file is restored from last-known-good (see `config::lkg`).
@@ -36,9 +37,14 @@ fn hash_of(path: &PathBuf) -> Option<String> {
     std::fs::read(path).ok().map(|b| config::store::hash(&b))
 }
 
+/// How often the file is re-read when inotify is watching it anyway (network filesystems
+/// and files changed behind a symlink do not raise inotify events).
+const FALLBACK_POLL: Duration = Duration::from_secs(5);
+
 /// Watch `path`; signal when its content differs from `loaded_hash` (the bytes the running
 /// config came from, so an edit made while the gateway was starting is not missed) and has
-/// read the same twice.
+/// read the same twice, `every` apart (the debounce). inotify on the file's directory wakes
+/// the watcher at once; without inotify the file is polled every `every`.
 pub fn spawn_watcher(
     path: PathBuf,
     loaded_hash: Option<String>,
@@ -47,12 +53,31 @@ pub fn spawn_watcher(
 ) -> mpsc::Receiver<()> {
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
+        let mut inotify = crate::os::inotify::FileWatch::new(&path).ok();
         let mut applied = loaded_hash;
-        let mut pending: Option<Option<String>> = None;
-        let mut tick = tokio::time::interval(every);
+        // A change made before the watch existed is caught by this first read.
+        let first = hash_of(&path);
+        let mut pending: Option<Option<String>> = (first != applied).then_some(first);
         loop {
+            let idle = if inotify.is_some() && pending.is_none() {
+                FALLBACK_POLL
+            } else {
+                every
+            };
             tokio::select! {
-                _ = tick.tick() => {}
+                _ = tokio::time::sleep(idle) => {}
+                ev = async {
+                    match inotify.as_mut() {
+                        Some(w) => w.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if ev.is_err() {
+                        inotify = None;
+                    }
+                    // Let the writer finish before the first read.
+                    tokio::time::sleep(every).await;
+                }
                 _ = shutdown.changed() => return,
             }
             let now = hash_of(&path);
