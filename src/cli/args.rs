@@ -68,6 +68,62 @@ pub enum Command {
     /// Diagnose the installation against every runbook symptom (read-only).
     /// Exit 0 healthy, 1 warnings, 2 errors, 3 the doctor could not run.
     Doctor(DoctorArgs),
+    /// Device pairing: list, approve, reject and remove devices (exit 0 done, 1 refused or failed).
+    ///
+    /// Works through the gateway's device.pair.* RPCs. On the local loopback target, when the
+    /// gateway refuses this CLI itself (`pairing required`) or is not running, it works on
+    /// <state>/devices/pending.json and paired.json instead, which the running gateway reads on
+    /// every check. Local clients are approved silently unless
+    /// gateway.nodes.pairing.autoApproveLocal is false; requests expire after 5 minutes.
+    Devices(DevicesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    #[command(subcommand)]
+    pub command: DevicesCommand,
+}
+
+/// Target and output options shared by the `devices` subcommands.
+#[derive(Debug, Args)]
+pub struct DevicesOpts {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevicesCommand {
+    /// List pending requests and paired devices.
+    List {
+        #[command(flatten)]
+        opts: DevicesOpts,
+    },
+    /// Approve a pending request. Without REQUEST_ID (or with --latest) it only shows the
+    /// newest request and exits 1.
+    Approve {
+        /// Pending request id (from `openclaw devices list` or the `pairing required` error).
+        request_id: Option<String>,
+        /// Show the most recent pending request to approve explicitly.
+        #[arg(long)]
+        latest: bool,
+        #[command(flatten)]
+        opts: DevicesOpts,
+    },
+    /// Reject a pending request.
+    Reject {
+        request_id: String,
+        #[command(flatten)]
+        opts: DevicesOpts,
+    },
+    /// Remove a paired device (its open connections are closed with 4001 `device removed`).
+    Remove {
+        device_id: String,
+        #[command(flatten)]
+        opts: DevicesOpts,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -1,9 +1,37 @@
 //! Command-line interface: clap definitions and one module per command group.
 
+/// Command output goes through these instead of std's: when the reader of stdout has gone
+/// (`openclaw devices list | head -3`), the command ends quietly with exit 0 instead of
+/// panicking on EPIPE. Defined before the modules so it shadows std's macros in all of them.
+macro_rules! println {
+    () => { $crate::cli::out::write(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::cli::out::write(format_args!("{}\n", format_args!($($t)*))) };
+}
+macro_rules! print {
+    ($($t:tt)*) => { $crate::cli::out::write(format_args!($($t)*)) };
+}
+
+pub mod out {
+    use std::io::Write;
+
+    /// Write to stdout; a closed pipe ends the process with 0, other errors with 1.
+    pub fn write(args: std::fmt::Arguments<'_>) {
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_fmt(args).and_then(|_| out.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(crate::contract::exit::OK);
+            }
+            eprintln!("cannot write to stdout: {e}");
+            std::process::exit(crate::contract::exit::FAILURE);
+        }
+    }
+}
+
 pub mod args;
 pub mod call;
 pub mod config_cmd;
 pub mod context;
+pub mod devices;
 pub mod doctor;
 pub mod gateway;
 pub mod gateway_status;
@@ -49,6 +77,7 @@ pub fn run() -> i32 {
         Command::Doctor(d) => doctor::run(d, context::Context::load(env)),
         Command::Config(c) => config_cmd::run(c.command, context::Context::load(env)),
         Command::Setup(s) => setup::run(s, context::Context::load(env)),
+        Command::Devices(d) => devices::run(d, context::Context::load(env)),
     }
 }
 

@@ -138,6 +138,13 @@ pub fn connect_line(t: &Target) -> String {
     )
 }
 
+/// The request id a v4 gateway put in its `pairing required` close reason.
+fn pairing_request_id(t: &Target) -> Option<&str> {
+    let reason = &t.connect.close.as_ref()?.reason;
+    let id = reason.split("(requestId: ").nth(1)?.strip_suffix(')')?;
+    Some(id)
+}
+
 fn hints(t: &Target) -> Vec<String> {
     let mut out = Vec::new();
     match t.connect.error_code.as_deref() {
@@ -148,7 +155,10 @@ fn hints(t: &Target) -> Vec<String> {
         Some("AUTH_TOKEN_MISSING" | "AUTH_PASSWORD_MISSING") => out.push(
             "hint: no credentials for this target; pass --token (an explicit --url never uses stored credentials)".into(),
         ),
-        Some("PAIRING_REQUIRED") => out.push("hint: approve this device on the gateway host: openclaw devices list, then openclaw devices approve <requestId>".into()),
+        Some("PAIRING_REQUIRED") => out.push(match pairing_request_id(t) {
+            Some(id) => format!("hint: approve this device on the gateway host: openclaw devices approve {id}"),
+            None => "hint: approve this device on the gateway host: openclaw devices list, then openclaw devices approve <requestId>".into(),
+        }),
         _ => {}
     }
     if t.connect.scope_limited && !t.auth.device_identity {

@@ -169,7 +169,7 @@ pub const KNOWN: &[(&str, &str)] = &[
     ),
     (
         "state.pending_devices",
-        "pending device pairing requests (devices/pending.json)",
+        "live device pairing requests (devices/pending.json, 5 min TTL) with the exact approve command",
     ),
     (
         "state.pending_dm_pairing",

@@ -127,10 +127,11 @@ fn scenarios() -> Vec<Scenario> {
             seed: |dir| {
                 let devices = dir.join("state").join("devices");
                 let _ = std::fs::create_dir_all(&devices);
-                let _ = std::fs::write(
-                    devices.join("pending.json"),
-                    r#"{"req-1": {"requestId": "req-1", "deviceId": "dev-1", "role": "operator"}}"#,
-                );
+                let pending = serde_json::json!({"req-1": {
+                    "requestId": "req-1", "deviceId": "dev-1", "role": "operator",
+                    "ts": crate::util::now_ms(),
+                }});
+                let _ = std::fs::write(devices.join("pending.json"), pending.to_string());
             },
         },
     ]

@@ -65,8 +65,9 @@ pub async fn handle(
         .read_buffer_size(8 * 1024)
         .max_message_size(Some(protocol::MAX_PAYLOAD_BYTES))
         .max_frame_size(Some(protocol::MAX_PAYLOAD_BYTES));
+    let ingress = super::pairing::Ingress::from_head(&head);
     let ws = WebSocketStream::from_raw_socket(reader, Role::Server, Some(config)).await;
-    session(ws, peer, gw, shutdown).await;
+    session(ws, peer, ingress, gw, shutdown).await;
 }
 
 fn close_msg(code: u16, reason: &str) -> Message {
@@ -103,7 +104,13 @@ fn spawn_writer(
     })
 }
 
-async fn session(ws: Ws, peer: SocketAddr, gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+async fn session(
+    ws: Ws,
+    peer: SocketAddr,
+    ingress: super::pairing::Ingress,
+    gw: Arc<Gateway>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let conn_id = uuid::Uuid::new_v4().to_string();
     let remote = peer.ip().to_string();
     let (sink, mut source) = ws.split();
@@ -231,12 +238,20 @@ async fn session(ws: Ws, peer: SocketAddr, gw: Arc<Gateway>, mut shutdown: watch
         }
     };
 
+    // A signed device must be paired (or approved silently as a local client).
+    if let Err(rej) = super::pairing::gate(&gw, &params, &granted, peer.ip(), &ingress, &conn_id) {
+        send(frame::response_err(&req.id, &rej.error));
+        close(rej.close_code, &rej.close_reason);
+        break_out(&mut writer).await;
+        return;
+    }
     let mut client = ClientHandle::new(
         conn_id.clone(),
         granted.role.clone(),
         granted.scopes.clone(),
         outlet.clone(),
     );
+    client.device_id = granted.device_id.clone();
     // CLI-mode clients are not tracked in presence (probe-mode clients are).
     if params.client.mode != "cli" {
         let key = granted
@@ -349,6 +364,8 @@ async fn session(ws: Ws, peer: SocketAddr, gw: Arc<Gateway>, mut shutdown: watch
         let caller = Caller {
             conn_id: &conn_id,
             scopes: &granted.scopes,
+            device_id: granted.device_id.as_deref(),
+            close_after_reply: std::cell::Cell::new(None),
         };
         let started = std::time::Instant::now();
         let out = if methods::is_implemented(&req.method) {
@@ -376,6 +393,12 @@ async fn session(ws: Ws, peer: SocketAddr, gw: Arc<Gateway>, mut shutdown: watch
         match out {
             Ok(payload) => send(frame::response_ok(&req.id, payload)),
             Err(e) => send(frame::response_err(&req.id, &e)),
+        }
+        // A method that revoked this connection's own credentials closes it after replying.
+        if let Some((code, reason)) = caller.close_after_reply.take() {
+            close(code, reason);
+            break_out(&mut writer).await;
+            break;
         }
     }
 

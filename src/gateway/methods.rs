@@ -13,10 +13,15 @@ use serde_json::{json, Map, Value};
 pub struct Caller<'a> {
     pub conn_id: &'a str,
     pub scopes: &'a [String],
+    /// The paired device the caller signed in as, if any.
+    pub device_id: Option<&'a str>,
+    /// Set by a method that revoked the caller's own credentials: the connection is closed
+    /// with this code and reason once the reply is sent.
+    pub close_after_reply: std::cell::Cell<Option<(u16, &'static str)>>,
 }
 
 impl Caller<'_> {
-    fn is_admin(&self) -> bool {
+    pub fn is_admin(&self) -> bool {
         self.scopes.iter().any(|s| s == scopes::ADMIN)
     }
 }
@@ -83,6 +88,16 @@ pub fn dispatch(
                 "gateway identity unavailable (state dir not writable)",
             )),
         },
+        m::DEVICE_PAIR_LIST => super::devices::list(gw, caller),
+        m::DEVICE_PAIR_APPROVE => {
+            super::devices::approve(gw, caller, &Value::Object(params_obj(params)?))
+        }
+        m::DEVICE_PAIR_REJECT => {
+            super::devices::reject(gw, caller, &Value::Object(params_obj(params)?))
+        }
+        m::DEVICE_PAIR_REMOVE => {
+            super::devices::remove(gw, caller, &Value::Object(params_obj(params)?))
+        }
         other => Err(ErrorShape::invalid(format!("unknown method: {other}"))),
     }
 }

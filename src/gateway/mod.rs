@@ -4,11 +4,13 @@
 
 pub mod auth;
 pub mod conn;
+pub mod devices;
 pub mod health;
 pub mod http;
 pub mod listen;
 pub mod lock;
 pub mod methods;
+pub mod pairing;
 pub mod reload;
 pub mod startup;
 pub mod state;

@@ -66,6 +66,8 @@ pub struct ClientHandle {
     pub role: String,
     pub scopes: Vec<String>,
     pub presence_key: Option<String>,
+    /// The paired device this connection signed as, if any.
+    pub device_id: Option<String>,
     outlet: Outlet,
     seq: Arc<AtomicU64>,
 }
@@ -77,6 +79,7 @@ impl ClientHandle {
             role,
             scopes,
             presence_key: None,
+            device_id: None,
             outlet,
             seq: Arc::new(AtomicU64::new(0)),
         }
@@ -178,6 +181,8 @@ pub struct Gateway {
     pub system_events: Mutex<VecDeque<Value>>,
     pub draining: AtomicBool,
     pub presence_dirty: tokio::sync::Notify,
+    /// Device pairing (pending and paired), loaded at start.
+    pub devices: crate::state::devices::DeviceStore,
 }
 
 /// Window in which presence changes are merged into one broadcast.
@@ -192,6 +197,7 @@ impl Gateway {
         logger: Logger,
         identity: Option<(String, String)>,
     ) -> Arc<Self> {
+        let devices = crate::state::devices::DeviceStore::at(&config.state_dir);
         let gw = Arc::new(Gateway {
             started: Instant::now(),
             boot_id: uuid::Uuid::new_v4().to_string(),
@@ -210,6 +216,7 @@ impl Gateway {
             system_events: Mutex::new(VecDeque::new()),
             draining: AtomicBool::new(false),
             presence_dirty: tokio::sync::Notify::new(),
+            devices,
         });
         gw.upsert_presence(gw.instance_id.clone(), gw.self_presence());
         gw
@@ -345,6 +352,24 @@ impl Gateway {
                     ),
                 );
             }
+        }
+    }
+
+    /// Device ids with at least one open connection.
+    pub fn connected_devices(&self) -> Vec<String> {
+        self.snapshot()
+            .into_iter()
+            .filter_map(|c| c.device_id)
+            .collect()
+    }
+
+    /// Close the connections a device signed in with (removed or revoked), except `keep`
+    /// (the caller, which closes itself after its reply).
+    pub fn close_device(&self, device_id: &str, keep: Option<&str>, code: u16, reason: &str) {
+        for c in self.snapshot().iter().filter(|c| {
+            c.device_id.as_deref() == Some(device_id) && Some(c.conn_id.as_str()) != keep
+        }) {
+            c.close(code, reason);
         }
     }
 

@@ -11,6 +11,10 @@ pub const CONFIG_GET: &str = "config.get";
 pub const LAST_HEARTBEAT: &str = "last-heartbeat";
 pub const SET_HEARTBEATS: &str = "set-heartbeats";
 pub const GATEWAY_IDENTITY_GET: &str = "gateway.identity.get";
+pub const DEVICE_PAIR_LIST: &str = "device.pair.list";
+pub const DEVICE_PAIR_APPROVE: &str = "device.pair.approve";
+pub const DEVICE_PAIR_REJECT: &str = "device.pair.reject";
+pub const DEVICE_PAIR_REMOVE: &str = "device.pair.remove";
 
 /// Methods advertised in `hello-ok.features.methods`.
 pub const IMPLEMENTED: &[&str] = &[
@@ -23,6 +27,10 @@ pub const IMPLEMENTED: &[&str] = &[
     LAST_HEARTBEAT,
     SET_HEARTBEATS,
     GATEWAY_IDENTITY_GET,
+    DEVICE_PAIR_LIST,
+    DEVICE_PAIR_APPROVE,
+    DEVICE_PAIR_REJECT,
+    DEVICE_PAIR_REMOVE,
 ];
 
 pub const EV_CONNECT_CHALLENGE: &str = "connect.challenge";
@@ -31,6 +39,8 @@ pub const EV_PRESENCE: &str = "presence";
 pub const EV_HEALTH: &str = "health";
 pub const EV_SHUTDOWN: &str = "shutdown";
 pub const EV_HEARTBEAT: &str = "heartbeat";
+pub const EV_DEVICE_PAIR_REQUESTED: &str = "device.pair.requested";
+pub const EV_DEVICE_PAIR_RESOLVED: &str = "device.pair.resolved";
 
 /// Events advertised in `hello-ok.features.events`.
 pub const EVENTS: &[&str] = &[
@@ -40,4 +50,6 @@ pub const EVENTS: &[&str] = &[
     EV_SHUTDOWN,
     EV_HEALTH,
     EV_HEARTBEAT,
+    EV_DEVICE_PAIR_REQUESTED,
+    EV_DEVICE_PAIR_RESOLVED,
 ];

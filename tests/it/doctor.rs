@@ -137,7 +137,7 @@ fn seeded_faults_each_raise_their_symptom() {
     std::fs::create_dir_all(&devices).unwrap();
     std::fs::write(
         devices.join("pending.json"),
-        r#"{"r-1": {"requestId": "r-1", "deviceId": "d1", "role": "operator"}}"#,
+        serde_json::json!({"r-1": {"requestId": "r-1", "deviceId": "d1", "role": "operator", "ts": openclaw::util::now_ms()}}).to_string(),
     )
     .unwrap();
     let free = std::net::TcpListener::bind("127.0.0.1:0")

@@ -39,22 +39,25 @@ fn real_cli(bin: &PathBuf, profile: &Profile) -> Command {
 
 const T: Duration = Duration::from_secs(60);
 
+/// The real CLI running `args` against `url` with an explicit token.
+fn real_cli_at(bin: &PathBuf, profile: &Profile, url: &str, token: &str, args: &[&str]) -> Command {
+    let mut c = real_cli(bin, profile);
+    c.args(args).args(["--url", url, "--token", token]);
+    c
+}
+
 #[test]
 fn real_cli_gateway_call_health_succeeds_against_this_gateway() {
     let Some(bin) = peer_bin() else { return };
     let p = Profile::local_token();
     let gw = Gateway::start(&p, &[], &[]);
-    let mut cmd = real_cli(&bin, &p);
-    cmd.args([
-        "gateway",
-        "call",
-        "health",
-        "--json",
-        "--url",
+    let cmd = real_cli_at(
+        &bin,
+        &p,
         &gw.url(),
-        "--token",
         TOKEN,
-    ]);
+        &["gateway", "call", "health", "--json"],
+    );
     let (code, out, err) = run(cmd, T);
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
@@ -93,17 +96,13 @@ fn real_cli_wrong_token_gets_the_auth_mismatch_code() {
     let Some(bin) = peer_bin() else { return };
     let p = Profile::local_token();
     let gw = Gateway::start(&p, &[], &[]);
-    let mut cmd = real_cli(&bin, &p);
-    cmd.args([
-        "gateway",
-        "call",
-        "health",
-        "--json",
-        "--url",
+    let cmd = real_cli_at(
+        &bin,
+        &p,
         &gw.url(),
-        "--token",
         "wrong-token",
-    ]);
+        &["gateway", "call", "health", "--json"],
+    );
     let (code, out, err) = run(cmd, T);
     assert_ne!(code, 0);
     let all = format!("{out}\n{err}");
@@ -274,4 +273,38 @@ fn an_unsigned_probe_is_scope_limited_on_the_real_gateway_and_says_why() {
         out.contains("hint: this probe could not sign with a device identity"),
         "{out}"
     );
+}
+
+#[test]
+fn device_pairing_lists_work_both_ways() {
+    // This CLI against the real gateway: it signs, is paired silently, and sees itself.
+    if let Some((url, token)) = peer_gateway() {
+        let p = Profile::new("{}");
+        let mut cmd = p.command();
+        cmd.args([
+            "devices", "list", "--json", "--url", &url, "--token", &token,
+        ]);
+        cmd.args(["--timeout", "10000"]);
+        let (code, out, err) = run(cmd, T);
+        assert_eq!(code, 0, "{out}\n{err}");
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let me = openclaw::state::identity::DeviceIdentity::load(&p.path().join("state"))
+            .unwrap()
+            .expect("this CLI signed with its identity")
+            .device_id;
+        let paired = v["paired"].as_array().unwrap();
+        assert!(paired.iter().any(|d| d["deviceId"] == me.as_str()), "{v:#}");
+        assert!(paired.iter().all(|d| d["tokens"]
+            .as_array()
+            .is_some_and(|t| t.iter().all(|t| t.get("token").is_none()))));
+    }
+    // The real CLI against this gateway.
+    let Some(bin) = peer_bin() else { return };
+    let p = Profile::local_token();
+    let gw = Gateway::start(&p, &[], &[]);
+    let cmd = real_cli_at(&bin, &p, &gw.url(), TOKEN, &["devices", "list", "--json"]);
+    let (code, out, err) = run(cmd, T);
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(v["pending"].is_array() && v["paired"].is_array(), "{v:#}");
 }

@@ -10,6 +10,7 @@ mod gateway_lifecycle;
 mod gateway_startup;
 mod interop;
 mod man;
+mod pairing;
 mod probe;
 mod reload;
 mod schema;

@@ -41,10 +41,16 @@ fn man_page_is_current() {
         .unwrap()
         .clone()
         .name("openclaw-gateway");
+    let devices = root
+        .find_subcommand("devices")
+        .unwrap()
+        .clone()
+        .name("openclaw-devices");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
     for (file, bytes) in [
         ("openclaw.1", render(root, true)),
         ("openclaw-gateway.1", render(gateway, false)),
+        ("openclaw-devices.1", render(devices, false)),
     ] {
         let path = dir.join(file);
         if std::env::var_os("OPENCLAW_UPDATE_MAN").is_some() {

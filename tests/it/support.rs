@@ -260,7 +260,18 @@ pub struct Closed {
 
 impl Client {
     pub async fn open(url: &str) -> Client {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        Self::open_with(url, &[]).await
+    }
+
+    /// Open with extra upgrade-request headers (Origin, X-Forwarded-For, Host...).
+    pub async fn open_with(url: &str, headers: &[(&'static str, &str)]) -> Client {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = url.into_client_request().expect("ws request");
+        for (k, v) in headers {
+            req.headers_mut()
+                .insert(*k, v.parse().expect("header value"));
+        }
+        let (mut ws, _) = tokio_tungstenite::connect_async(req)
             .await
             .expect("ws connect");
         let first = tokio::time::timeout(Duration::from_secs(5), ws.next())

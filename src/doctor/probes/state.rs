@@ -22,12 +22,24 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
         "state.dir_mode_too_open",
         json!(meta.permissions().mode() & 0o077 != 0),
     ));
-    // devices/pending.json: object keyed by requestId.
+    // devices/pending.json: object keyed by requestId; expired requests no longer count.
+    let now = crate::util::now_ms();
+    let live = |r: &Value| {
+        r["ts"]
+            .as_u64()
+            .is_some_and(|ts| now.saturating_sub(ts) < crate::state::devices::PENDING_TTL_MS)
+    };
     let pending: Vec<Value> = read_json(&dir.join("devices").join("pending.json"))
         .and_then(|v| v.as_object().cloned())
         .map(|m| {
             m.values()
-                .map(|r| json!({"requestId": r["requestId"], "deviceId": r["deviceId"], "role": r["role"], "clientId": r["clientId"]}))
+                .filter(|r| live(r))
+                .map(|r| json!({
+                    "requestId": r["requestId"], "deviceId": r["deviceId"], "role": r["role"],
+                    "scopes": r["scopes"], "reason": r["reason"], "clientId": r["clientId"],
+                    "remoteIp": r["remoteIp"],
+                    "approve": format!("openclaw devices approve {}", r["requestId"].as_str().unwrap_or("<requestId>")),
+                }))
                 .collect()
         })
         .unwrap_or_default();

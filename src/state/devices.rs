@@ -1,0 +1,611 @@
+//! The device pairing store (spec 8.2, upstream `src/infra/device-pairing.ts`):
+//! `<state>/devices/pending.json` (requests keyed by requestId, 5 minute TTL) and
+//! `<state>/devices/paired.json` (devices keyed by deviceId). Entries are kept as JSON objects
+//! so fields this build does not know (written by upstream) survive a rewrite. Every change
+//! is an atomic 0600 write; a file that does not parse is moved aside, never overwritten.
+
+use crate::config::write::{atomic_write, ensure_private_dir};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+
+/// Pending requests expire after five minutes.
+pub const PENDING_TTL_MS: u64 = 5 * 60 * 1000;
+
+/// Why a device needs approval (spec 1.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    NotPaired,
+    RoleUpgrade,
+    ScopeUpgrade,
+    MetadataUpgrade,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NotPaired => "not-paired",
+            Reason::RoleUpgrade => "role-upgrade",
+            Reason::ScopeUpgrade => "scope-upgrade",
+            Reason::MetadataUpgrade => "metadata-upgrade",
+        }
+    }
+
+    /// The v4 requirement text (`pairing required: <requirement>`).
+    pub fn requirement(self) -> &'static str {
+        match self {
+            Reason::NotPaired => "device is not approved yet",
+            Reason::RoleUpgrade => "device is asking for a higher role than currently approved",
+            Reason::ScopeUpgrade => "device is asking for more scopes than currently approved",
+            Reason::MetadataUpgrade => "device identity changed and must be re-approved",
+        }
+    }
+
+    pub fn remediation_hint(self) -> &'static str {
+        match self {
+            Reason::NotPaired => "Approve this device from the pending pairing requests.",
+            Reason::RoleUpgrade => {
+                "Review the requested role upgrade, then approve the pending request."
+            }
+            Reason::ScopeUpgrade => {
+                "Review the requested scopes, then approve the pending upgrade."
+            }
+            Reason::MetadataUpgrade => {
+                "Review the refreshed device details, then approve the pending request."
+            }
+        }
+    }
+}
+
+/// What a connecting device asks for.
+#[derive(Debug, Clone)]
+pub struct Claim<'a> {
+    pub device_id: &'a str,
+    pub public_key: &'a str,
+    pub role: &'a str,
+    pub scopes: &'a [String],
+    pub client_id: &'a str,
+    pub client_mode: &'a str,
+    pub display_name: Option<&'a str>,
+    pub platform: &'a str,
+    pub device_family: Option<&'a str>,
+    pub remote_ip: &'a str,
+}
+
+fn str_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Roles a paired entry grants (`roles`, else `role`).
+pub fn paired_roles(p: &Value) -> Vec<String> {
+    let mut roles = str_list(p.get("roles"));
+    if let Some(r) = p.get("role").and_then(Value::as_str) {
+        if !roles.iter().any(|x| x == r) {
+            roles.push(r.to_string());
+        }
+    }
+    roles
+}
+
+/// Scopes a paired entry grants (`approvedScopes`, else `scopes`).
+pub fn paired_scopes(p: &Value) -> Vec<String> {
+    match p.get("approvedScopes") {
+        Some(v) if v.is_array() => str_list(Some(v)),
+        _ => str_list(p.get("scopes")),
+    }
+}
+
+fn norm(s: Option<&str>) -> Option<String> {
+    s.map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+}
+
+/// Whether `claim` needs (re-)approval given the paired entry, and why.
+pub fn requirement(
+    paired: Option<&Value>,
+    claim: &Claim<'_>,
+    satisfies: impl Fn(&[String], &str) -> bool,
+) -> Option<Reason> {
+    let Some(p) = paired else {
+        return Some(Reason::NotPaired);
+    };
+    if p.get("publicKey").and_then(Value::as_str) != Some(claim.public_key) {
+        return Some(Reason::NotPaired);
+    }
+    let pinned = |key: &str, claimed: Option<&str>| match norm(p.get(key).and_then(Value::as_str)) {
+        Some(pin) => norm(claimed).is_some_and(|c| c != pin),
+        None => false,
+    };
+    if pinned("platform", Some(claim.platform)) || pinned("deviceFamily", claim.device_family) {
+        return Some(Reason::MetadataUpgrade);
+    }
+    if !paired_roles(p).iter().any(|r| r == claim.role) {
+        return Some(Reason::RoleUpgrade);
+    }
+    if !claim.scopes.is_empty() {
+        let allowed = paired_scopes(p);
+        if allowed.is_empty() || !claim.scopes.iter().all(|s| satisfies(&allowed, s)) {
+            return Some(Reason::ScopeUpgrade);
+        }
+    }
+    None
+}
+
+/// Why an approval was refused (spec 8.2 denial reasons).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    UnknownRequest,
+    /// The caller lacks a scope the request asks for.
+    CallerMissingScope(String),
+}
+
+/// The store on disk. Every operation takes an advisory lock on `devices/.lock`, reads both
+/// files, and writes back what it changed, so the gateway and the CLI's local fallback
+/// (`openclaw devices approve` when the gateway refuses it) never lose each other's writes.
+#[derive(Debug)]
+pub struct DeviceStore {
+    dir: PathBuf,
+    warnings: std::sync::Mutex<Vec<String>>,
+}
+
+/// Both files, as read under the lock.
+struct Files {
+    pending: Map<String, Value>,
+    paired: Map<String, Value>,
+    pending_dirty: bool,
+    paired_dirty: bool,
+}
+
+fn read_map(path: &Path, warnings: &mut Vec<String>) -> Map<String, Value> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Map::new();
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(m)) => m,
+        _ => {
+            let aside = path.with_extension(format!("json.corrupt-{}", crate::util::now_ms()));
+            let moved = std::fs::rename(path, &aside).is_ok();
+            warnings.push(format!(
+                "{} is not a JSON object; {} and starting empty",
+                path.display(),
+                if moved {
+                    format!("moved it to {}", aside.display())
+                } else {
+                    "could not move it aside".to_string()
+                }
+            ));
+            Map::new()
+        }
+    }
+}
+
+/// An exclusive `flock` held until drop.
+struct DirLock(std::fs::File);
+
+impl DirLock {
+    fn take(dir: &Path) -> std::io::Result<DirLock> {
+        ensure_private_dir(dir)?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(dir.join(".lock"))?;
+        // SAFETY: flock on a descriptor this File owns.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(DirLock(f))
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        // SAFETY: unlocking the descriptor taken in `take`; closing would release it too.
+        unsafe {
+            libc::flock(std::os::fd::AsRawFd::as_raw_fd(&self.0), libc::LOCK_UN);
+        }
+    }
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+impl DeviceStore {
+    pub fn dir(state_dir: &Path) -> PathBuf {
+        state_dir.join("devices")
+    }
+
+    pub fn at(state_dir: &Path) -> DeviceStore {
+        DeviceStore {
+            dir: Self::dir(state_dir),
+            warnings: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The `devices` directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Problems found while reading (a corrupt file moved aside), for the caller to log.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Run `f` over both files under the lock; write back what it marked dirty.
+    fn with<T>(&self, f: impl FnOnce(&mut Files) -> T) -> std::io::Result<T> {
+        let _lock = DirLock::take(&self.dir)?;
+        let mut warnings = Vec::new();
+        let mut files = Files {
+            pending: read_map(&self.dir.join("pending.json"), &mut warnings),
+            paired: read_map(&self.dir.join("paired.json"), &mut warnings),
+            pending_dirty: false,
+            paired_dirty: false,
+        };
+        if !warnings.is_empty() {
+            self.warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(warnings);
+        }
+        let out = f(&mut files);
+        if files.pending_dirty {
+            self.save("pending.json", &files.pending)?;
+        }
+        if files.paired_dirty {
+            self.save("paired.json", &files.paired)?;
+        }
+        Ok(out)
+    }
+
+    fn save(&self, name: &str, map: &Map<String, Value>) -> std::io::Result<()> {
+        let mut body = serde_json::to_vec_pretty(map).map_err(std::io::Error::other)?;
+        body.push(b'\n');
+        atomic_write(&self.dir.join(name), &body, 0o600)
+    }
+
+    /// Without a devices dir there is nothing paired; reading must not create it.
+    fn exists(&self) -> bool {
+        self.dir.is_dir()
+    }
+
+    pub fn paired(&self, device_id: &str) -> std::io::Result<Option<Value>> {
+        if !self.exists() {
+            return Ok(None);
+        }
+        self.with(|f| f.paired.get(device_id).cloned())
+    }
+
+    pub fn pending(&self, request_id: &str) -> std::io::Result<Option<Value>> {
+        if !self.exists() {
+            return Ok(None);
+        }
+        self.with(|f| f.pending.get(request_id).cloned())
+    }
+
+    /// `{pending, paired}` (raw entries; callers redact tokens for display).
+    pub fn list(&self, now_ms: u64) -> std::io::Result<Value> {
+        if !self.exists() {
+            return Ok(json!({"pending": [], "paired": []}));
+        }
+        self.with(|f| {
+            f.prune(now_ms);
+            let mut pending: Vec<Value> = f.pending.values().cloned().collect();
+            pending.sort_by_key(|r| r.get("ts").and_then(Value::as_u64).unwrap_or(0));
+            let paired: Vec<Value> = f.paired.values().cloned().collect();
+            json!({"pending": pending, "paired": paired})
+        })
+    }
+
+    /// Record (or refresh) the pending request for this device. One request per device:
+    /// a newer claim replaces the older one, keeping its id. Returns the request and
+    /// whether it is new.
+    pub fn request(
+        &self,
+        claim: &Claim<'_>,
+        reason: Reason,
+        silent: bool,
+        now_ms: u64,
+    ) -> std::io::Result<(Value, bool)> {
+        self.with(|f| f.request(claim, reason, silent, now_ms))
+    }
+
+    /// Approve a pending request. `caller_scopes` is `None` for a trusted local approval
+    /// (silent pairing, the local CLI fallback); otherwise the caller must hold every scope
+    /// the request asks for.
+    pub fn approve(
+        &self,
+        request_id: &str,
+        via: &str,
+        caller_scopes: Option<&[String]>,
+        satisfies: impl Fn(&[String], &str) -> bool,
+        now_ms: u64,
+    ) -> std::io::Result<Result<Value, Denial>> {
+        self.with(|f| f.approve(request_id, via, caller_scopes, satisfies, now_ms))
+    }
+
+    pub fn reject(&self, request_id: &str) -> std::io::Result<Option<Value>> {
+        self.with(|f| {
+            let r = f.pending.remove(request_id);
+            f.pending_dirty |= r.is_some();
+            r
+        })
+    }
+
+    pub fn remove(&self, device_id: &str) -> std::io::Result<Option<Value>> {
+        self.with(|f| {
+            let r = f.paired.remove(device_id);
+            f.paired_dirty |= r.is_some();
+            r.map(|v| redact_paired(&v, None))
+        })
+    }
+}
+
+impl Files {
+    /// Drop expired requests.
+    fn prune(&mut self, now_ms: u64) {
+        let before = self.pending.len();
+        self.pending.retain(|_, r| {
+            r.get("ts")
+                .and_then(Value::as_u64)
+                .is_some_and(|ts| now_ms.saturating_sub(ts) < PENDING_TTL_MS)
+        });
+        self.pending_dirty |= before != self.pending.len();
+    }
+
+    fn request(
+        &mut self,
+        claim: &Claim<'_>,
+        reason: Reason,
+        silent: bool,
+        now_ms: u64,
+    ) -> (Value, bool) {
+        self.prune(now_ms);
+        let existing = self
+            .pending
+            .iter()
+            .find(|(_, r)| r.get("deviceId").and_then(Value::as_str) == Some(claim.device_id))
+            .map(|(id, _)| id.clone());
+        let created = existing.is_none();
+        let request_id = existing.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let mut roles = vec![claim.role.to_string()];
+        let is_repair = self.paired.contains_key(claim.device_id);
+        if let Some(p) = self.paired.get(claim.device_id) {
+            for r in paired_roles(p) {
+                if !roles.contains(&r) {
+                    roles.push(r);
+                }
+            }
+        }
+        let mut r = json!({
+            "requestId": request_id,
+            "deviceId": claim.device_id,
+            "publicKey": claim.public_key,
+            "platform": claim.platform,
+            "clientId": claim.client_id,
+            "clientMode": claim.client_mode,
+            "role": claim.role,
+            "roles": roles,
+            "scopes": claim.scopes,
+            "remoteIp": claim.remote_ip,
+            "reason": reason.as_str(),
+            "silent": silent,
+            "isRepair": is_repair,
+            "ts": now_ms,
+        });
+        if let Some(n) = claim.display_name {
+            r["displayName"] = json!(n);
+        }
+        if let Some(fam) = claim.device_family {
+            r["deviceFamily"] = json!(fam);
+        }
+        self.pending.insert(request_id, r.clone());
+        self.pending_dirty = true;
+        (r, created)
+    }
+
+    fn approve(
+        &mut self,
+        request_id: &str,
+        via: &str,
+        caller_scopes: Option<&[String]>,
+        satisfies: impl Fn(&[String], &str) -> bool,
+        now_ms: u64,
+    ) -> Result<Value, Denial> {
+        self.prune(now_ms);
+        let Some(req) = self.pending.get(request_id).cloned() else {
+            return Err(Denial::UnknownRequest);
+        };
+        let scopes = str_list(req.get("scopes"));
+        if let Some(held) = caller_scopes {
+            if let Some(missing) = scopes.iter().find(|s| !satisfies(held, s)) {
+                return Err(Denial::CallerMissingScope(missing.clone()));
+            }
+        }
+        let device_id = req
+            .get("deviceId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let mut entry = match self.paired.get(&device_id) {
+            Some(p) if p.get("publicKey") == req.get("publicKey") => p.clone(),
+            _ => json!({"deviceId": device_id, "createdAtMs": now_ms}),
+        };
+        let o = entry.as_object_mut().expect("paired entry is an object");
+        for key in [
+            "publicKey",
+            "displayName",
+            "platform",
+            "deviceFamily",
+            "clientId",
+            "clientMode",
+            "role",
+            "remoteIp",
+        ] {
+            if let Some(v) = req.get(key) {
+                o.insert(key.to_string(), v.clone());
+            }
+        }
+        let mut roles = paired_roles(&Value::Object(o.clone()));
+        for r in str_list(req.get("roles")) {
+            if !roles.contains(&r) {
+                roles.push(r);
+            }
+        }
+        let mut approved = str_list(o.get("approvedScopes"));
+        for s in &scopes {
+            if !approved.contains(s) {
+                approved.push(s.clone());
+            }
+        }
+        approved.sort();
+        o.insert("roles".into(), json!(roles));
+        o.insert("scopes".into(), json!(approved));
+        o.insert("approvedScopes".into(), json!(approved));
+        o.insert("approvedVia".into(), json!(via));
+        o.insert("approvedAtMs".into(), json!(now_ms));
+        self.paired.insert(device_id, entry.clone());
+        self.pending.remove(request_id);
+        self.pending_dirty = true;
+        self.paired_dirty = true;
+        Ok(entry)
+    }
+}
+
+/// A paired entry as `device.pair.list` shows it (upstream's `redactPairedDevice`): no
+/// `approvedScopes`, the `tokens` map (role → record) as a list of summaries without the
+/// token values, and `connected` when known.
+pub fn redact_paired(entry: &Value, connected: Option<bool>) -> Value {
+    let mut e = entry.clone();
+    let Some(o) = e.as_object_mut() else { return e };
+    o.remove("approvedScopes");
+    let tokens: Vec<Value> = match o.remove("tokens") {
+        Some(Value::Object(map)) => map
+            .into_iter()
+            .map(|(role, t)| {
+                let mut t = t.as_object().cloned().unwrap_or_default();
+                t.remove("token");
+                t.entry("role").or_insert_with(|| json!(role));
+                Value::Object(t)
+            })
+            .collect(),
+        Some(Value::Array(list)) => list,
+        _ => Vec::new(),
+    };
+    if let Some(c) = connected {
+        o.insert("connected".into(), json!(c));
+    }
+    o.insert("tokens".into(), Value::Array(tokens));
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sat(held: &[String], s: &str) -> bool {
+        held.iter().any(|h| h == s || h == "operator.admin")
+    }
+
+    fn claim<'a>(scopes: &'a [String]) -> Claim<'a> {
+        Claim {
+            device_id: "dev1",
+            public_key: "pk1",
+            role: "operator",
+            scopes,
+            client_id: "cli",
+            client_mode: "probe",
+            display_name: None,
+            platform: "linux",
+            device_family: None,
+            remote_ip: "127.0.0.1",
+        }
+    }
+
+    #[test]
+    fn request_approve_and_requirements() {
+        let d = tempfile::tempdir().unwrap();
+        let s = DeviceStore::at(d.path());
+        let read = vec!["operator.read".to_string()];
+        let c = claim(&read);
+        assert_eq!(requirement(None, &c, sat), Some(Reason::NotPaired));
+        let (r, created) = s.request(&c, Reason::NotPaired, false, 1_000).unwrap();
+        assert!(created);
+        let id = r["requestId"].as_str().unwrap().to_string();
+        // One request per device: asking again refreshes the same id.
+        let (r2, created) = s.request(&c, Reason::NotPaired, false, 2_000).unwrap();
+        assert!(!created);
+        assert_eq!(r2["requestId"], id.as_str());
+        // A caller without the requested scope cannot approve.
+        let none: Vec<String> = vec!["operator.pairing".into()];
+        assert_eq!(
+            s.approve(&id, "operator", Some(&none), sat, 3_000).unwrap(),
+            Err(Denial::CallerMissingScope("operator.read".into()))
+        );
+        let p = s.approve(&id, "silent", None, sat, 3_000).unwrap().unwrap();
+        assert_eq!(p["approvedScopes"], json!(["operator.read"]));
+        assert_eq!(
+            requirement(s.paired("dev1").unwrap().as_ref(), &c, sat),
+            None
+        );
+        // More scopes, another role, another key, another platform.
+        let more = vec!["operator.write".to_string()];
+        assert_eq!(
+            requirement(s.paired("dev1").unwrap().as_ref(), &claim(&more), sat),
+            Some(Reason::ScopeUpgrade)
+        );
+        let mut node = claim(&[]);
+        node.role = "node";
+        assert_eq!(
+            requirement(s.paired("dev1").unwrap().as_ref(), &node, sat),
+            Some(Reason::RoleUpgrade)
+        );
+        let mut other = claim(&read);
+        other.public_key = "pk2";
+        assert_eq!(
+            requirement(s.paired("dev1").unwrap().as_ref(), &other, sat),
+            Some(Reason::NotPaired)
+        );
+        let mut mac = claim(&read);
+        mac.platform = "darwin";
+        assert_eq!(
+            requirement(s.paired("dev1").unwrap().as_ref(), &mac, sat),
+            Some(Reason::MetadataUpgrade)
+        );
+        // Persisted, private, and reloaded.
+        let s2 = DeviceStore::at(d.path());
+        assert!(s2.paired("dev1").unwrap().is_some());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.path().join("devices/paired.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn expired_requests_are_dropped_and_corrupt_files_moved_aside() {
+        let d = tempfile::tempdir().unwrap();
+        let s = DeviceStore::at(d.path());
+        let read = vec!["operator.read".to_string()];
+        s.request(&claim(&read), Reason::NotPaired, false, 1_000)
+            .unwrap();
+        let l = s.list(1_000 + PENDING_TTL_MS + 1).unwrap();
+        assert_eq!(l["pending"], json!([]));
+        std::fs::write(d.path().join("devices/paired.json"), "{ nope").unwrap();
+        assert!(s.paired("x").unwrap().is_none());
+        let w = s.take_warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        let aside = std::fs::read_dir(d.path().join("devices"))
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().contains("corrupt"));
+        assert!(aside);
+    }
+}

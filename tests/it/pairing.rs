@@ -1,0 +1,400 @@
+//! Device pairing at connect: silent local approval, `pairing required` for everything
+//! else, and `device.pair.*` approvals from an operator connection, against the real binary.
+
+use crate::support::*;
+use openclaw::protocol::device;
+use openclaw::state::identity::DeviceIdentity;
+use serde_json::{json, Value};
+use std::process::Command;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+/// A local token config with extra `gateway` keys.
+fn profile(gateway_extra: Value) -> Profile {
+    let p = Profile::local_token();
+    let mut cfg: Value = json!({
+        "gateway": {"mode": "local", "bind": "loopback", "auth": {"mode": "token", "token": TOKEN}},
+        "logging": {"file": p.log_path()},
+    });
+    if let Value::Object(extra) = gateway_extra {
+        cfg["gateway"].as_object_mut().unwrap().extend(extra);
+    }
+    std::fs::write(p.config_path(), cfg.to_string()).unwrap();
+    p
+}
+
+fn cli(p: &Profile, args: &[&str]) -> Command {
+    let mut c = p.command();
+    c.args(args);
+    c
+}
+
+fn probe(p: &Profile, port: u16) -> (i32, Value) {
+    let (code, out, err) = run(
+        cli(
+            p,
+            &["gateway", "probe", "--json", "--port", &port.to_string()],
+        ),
+        T,
+    );
+    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    (code, v)
+}
+
+/// The identity the CLI signs with (created by its first connect).
+fn cli_device_id(p: &Profile) -> String {
+    DeviceIdentity::load(&p.path().join("state"))
+        .unwrap()
+        .expect("the CLI created its identity")
+        .device_id
+}
+
+fn read_json(path: std::path::PathBuf) -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+/// Connect params signed by `id` for `scopes`.
+fn signed(id: &DeviceIdentity, nonce: &str, scopes: &[&str], client: (&str, &str)) -> Value {
+    let owned: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    let now = openclaw::util::now_ms();
+    let payload = device::payload_v3(&device::PayloadFields {
+        device_id: &id.device_id,
+        client_id: client.0,
+        client_mode: client.1,
+        role: "operator",
+        scopes: &owned,
+        signed_at_ms: now,
+        token: TOKEN,
+        nonce,
+        platform: Some("linux"),
+        device_family: None,
+    });
+    let mut p = connect_params(client.0, client.1, scopes, json!({"token": TOKEN}));
+    p["device"] = json!({
+        "id": id.device_id, "publicKey": id.public_key_b64url(),
+        "signature": id.sign_b64url(&payload), "signedAt": now, "nonce": nonce,
+    });
+    p
+}
+
+/// Open (with extra headers), send a signed connect, return the client and response.
+async fn signed_connect(
+    url: &str,
+    headers: &[(&'static str, &str)],
+    id: &DeviceIdentity,
+    scopes: &[&str],
+    max_protocol: u32,
+) -> (Client, Value) {
+    let mut c = Client::open_with(url, headers).await;
+    let nonce = c.challenge["payload"]["nonce"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut params = signed(id, &nonce, scopes, ("cli", "probe"));
+    params["maxProtocol"] = json!(max_protocol);
+    c.send(json!({"type": "req", "id": "c", "method": "connect", "params": params}))
+        .await;
+    let res = c.response("c").await;
+    (c, res)
+}
+
+#[test]
+fn a_local_cli_is_paired_silently_and_recorded() {
+    let p = profile(json!({}));
+    let mut gw = Gateway::start(&p, &[], &[]);
+    let (code, v) = probe(&p, gw.port);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(target(&v, "localLoopback")["connect"]["rpcOk"], true);
+    let id = cli_device_id(&p);
+    gw.wait_for_line(
+        &format!("device pairing auto-approved device={id} role=operator"),
+        T,
+    );
+    let paired = read_json(p.path().join("state/devices/paired.json"));
+    assert_eq!(paired[&id]["approvedVia"], "silent", "{paired:#}");
+    assert_eq!(paired[&id]["clientId"], "cli");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(p.path().join("state/devices/paired.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // The second connect finds the device paired: no new approval.
+    let (code, _) = probe(&p, gw.port);
+    assert_eq!(code, 0);
+    gw.wait_for_count("device pairing auto-approved", 1, T);
+    assert_eq!(
+        gw.seen
+            .iter()
+            .filter(|l| l.contains("device pairing auto-approved"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn pairing_required_is_reported_by_every_read_command_until_an_operator_approves() {
+    let p = profile(json!({"nodes": {"pairing": {"autoApproveLocal": false}}}));
+    let mut gw = Gateway::start(&p, &[], &[]);
+    // An operator watching pairing events (a backend client skips pairing).
+    let (mut admin, _) = connected(&gw.url(), "backend", &["operator.admin"]).await;
+
+    let (code, v) = probe(&p, gw.port);
+    let t = target(&v, "localLoopback");
+    assert_eq!(t["auth"]["capability"], "pairing_pending", "{v:#}");
+    assert_eq!(v["capability"], "pairing_pending");
+    assert_eq!(t["connect"]["close"]["code"], 1008, "{v:#}");
+    let reason = t["connect"]["close"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.starts_with("pairing required: device is not approved yet (requestId: "),
+        "{reason}"
+    );
+    assert_ne!(code, 0, "{v:#}");
+    let id = cli_device_id(&p);
+    let requested = admin.event("device.pair.requested", T).await;
+    assert_eq!(requested["payload"]["deviceId"], id.as_str());
+    assert_eq!(requested["payload"]["reason"], "not-paired");
+    let request_id = requested["payload"]["requestId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.ends_with(&format!("(requestId: {request_id})")));
+    gw.wait_for_line(
+        &format!("approve with: openclaw devices approve {request_id}"),
+        T,
+    );
+
+    // The other read commands say so too.
+    let port = gw.port.to_string();
+    for args in [
+        vec!["health", "--json"],
+        vec!["gateway", "call", "health"],
+        vec!["status", "--json"],
+        vec!["gateway", "status", "--json", "--require-rpc"],
+    ] {
+        let mut c = cli(&p, &args);
+        c.env("OPENCLAW_GATEWAY_PORT", &port);
+        let (code, out, err) = run(c, T);
+        assert_ne!(code, 0, "{args:?}: {out} {err}");
+        assert!(
+            format!("{out}{err}").contains("pairing required"),
+            "{args:?}: {out} {err}"
+        );
+    }
+
+    // The doctor reports the pending request with the exact command, and the refusal.
+    let mut c = cli(&p, &["doctor", "--json"]);
+    c.env("OPENCLAW_GATEWAY_PORT", &port);
+    let (_, out, err) = run(c, T);
+    let d: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let finding = |id: &str| {
+        d["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["checkId"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id}"))
+    };
+    let f = finding("state.device-pairing-pending");
+    assert_eq!(f["status"], "warn", "{f:#}");
+    assert!(
+        f.to_string()
+            .contains(&format!("openclaw devices approve {request_id}")),
+        "{f:#}"
+    );
+    assert_eq!(finding("auth.pairing-required")["status"], "fail");
+
+    // The pending request is listed; approving it unblocks the CLI.
+    let list = admin.call("l", "device.pair.list", json!({})).await;
+    let pending = list["payload"]["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{list:#}");
+    assert_eq!(pending[0]["requestId"], request_id.as_str());
+    let ok = admin
+        .call("a", "device.pair.approve", json!({"requestId": request_id}))
+        .await;
+    assert_eq!(ok["ok"], true, "{ok:#}");
+    assert_eq!(ok["payload"]["device"]["deviceId"], id.as_str());
+    assert!(ok["payload"]["device"].get("approvedScopes").is_none());
+    let resolved = admin.event("device.pair.resolved", T).await;
+    assert_eq!(resolved["payload"]["decision"], "approved");
+    let (code, v) = probe(&p, gw.port);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(target(&v, "localLoopback")["connect"]["rpcOk"], true);
+    let again = admin
+        .call("b", "device.pair.approve", json!({"requestId": request_id}))
+        .await;
+    assert_eq!(again["error"]["message"], "unknown requestId");
+}
+
+#[tokio::test]
+async fn a_proxied_client_is_remote_and_gets_the_v3_or_v4_refusal() {
+    let p = profile(json!({}));
+    let gw = Gateway::start(&p, &[], &[]);
+    let id = DeviceIdentity::load_or_create(&p.path().join("remote-device")).unwrap();
+    let fwd = [("x-forwarded-for", "203.0.113.7")];
+
+    let (mut c, res) = signed_connect(&gw.url(), &fwd, &id, &["operator.read"], 3).await;
+    assert_eq!(res["error"]["code"], "NOT_PAIRED", "{res:#}");
+    assert_eq!(res["error"]["message"], "pairing required");
+    assert_eq!(res["error"]["details"]["code"], "PAIRING_REQUIRED");
+    assert_eq!(res["error"]["details"]["reason"], "not-paired");
+    let request_id = res["error"]["details"]["requestId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        c.closed().await,
+        Closed {
+            code: 1008,
+            reason: "pairing required".into()
+        }
+    );
+
+    let (mut c, res) = signed_connect(&gw.url(), &fwd, &id, &["operator.read"], 4).await;
+    let e = &res["error"];
+    assert_eq!(e["message"], "pairing required: device is not approved yet");
+    assert_eq!(
+        e["details"]["requestId"],
+        request_id.as_str(),
+        "one request per device"
+    );
+    assert_eq!(
+        e["details"]["remediationHint"],
+        "Approve this device from the pending pairing requests."
+    );
+    assert_eq!(e["details"]["deviceId"], id.device_id.as_str());
+    assert_eq!(e["details"]["requestedScopes"], json!(["operator.read"]));
+    assert_eq!(
+        c.closed().await.reason,
+        format!("pairing required: device is not approved yet (requestId: {request_id})")
+    );
+
+    // A pairing-scoped operator without operator.read cannot grant it.
+    let (mut pairer, _) = connected(&gw.url(), "backend", &["operator.pairing"]).await;
+    let denied = pairer
+        .call("a", "device.pair.approve", json!({"requestId": request_id}))
+        .await;
+    assert_eq!(
+        denied["error"]["message"], "missing scope: operator.read",
+        "{denied:#}"
+    );
+    let (mut admin, _) = connected(&gw.url(), "backend", &["operator.admin"]).await;
+    let ok = admin
+        .call("b", "device.pair.approve", json!({"requestId": request_id}))
+        .await;
+    assert_eq!(ok["ok"], true, "{ok:#}");
+
+    // Paired: the same remote device connects; asking for more scopes is a scope upgrade.
+    let (mut dev, res) = signed_connect(&gw.url(), &fwd, &id, &["operator.read"], 4).await;
+    assert_eq!(res["ok"], true, "{res:#}");
+    let (_, res) = signed_connect(&gw.url(), &fwd, &id, &["operator.write"], 4).await;
+    assert_eq!(
+        res["error"]["message"],
+        "pairing required: device is asking for more scopes than currently approved"
+    );
+    assert_eq!(
+        res["error"]["details"]["approvedScopes"],
+        json!(["operator.read"])
+    );
+
+    // Removing the device closes its sockets with 4001 `device removed`.
+    let removed = admin
+        .call("r", "device.pair.remove", json!({"deviceId": id.device_id}))
+        .await;
+    assert_eq!(removed["ok"], true, "{removed:#}");
+    assert_eq!(
+        dev.closed().await,
+        Closed {
+            code: 4001,
+            reason: "device removed".into()
+        }
+    );
+    let list = admin.call("l", "device.pair.list", json!({})).await;
+    assert_eq!(list["payload"]["paired"], json!([]), "{list:#}");
+}
+
+#[test]
+fn the_devices_cli_approves_its_own_request_through_the_local_fallback() {
+    let p = profile(json!({"nodes": {"pairing": {"autoApproveLocal": false}}}));
+    let mut gw = Gateway::start(&p, &[], &[]);
+    let port = gw.port.to_string();
+    let devices = |args: &[&str]| {
+        let mut c = cli(&p, &[&["devices"], args].concat());
+        c.env("OPENCLAW_GATEWAY_PORT", &port);
+        run(c, T)
+    };
+
+    // The gateway refuses this CLI itself, so `list` reads the pairing files.
+    let (code, out, err) = devices(&["list"]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(
+        err.contains("Direct scope access failed; using local fallback."),
+        "{err}"
+    );
+    let (code, out, _) = devices(&["list", "--json"]);
+    assert_eq!(code, 0);
+    let l: Value = serde_json::from_str(&out).unwrap();
+    let request_id = l["pending"][0]["requestId"].as_str().unwrap().to_string();
+    assert_eq!(l["pending"][0]["deviceId"], cli_device_id(&p).as_str());
+    assert!(out.contains("Pending") || l["pending"].as_array().unwrap().len() == 1);
+
+    // The probe's hint names the exact command.
+    let (_, out, _) = run(cli(&p, &["gateway", "probe", "--port", &port]), T);
+    assert!(
+        out.contains(&format!(
+            "hint: approve this device on the gateway host: openclaw devices approve {request_id}"
+        )),
+        "{out}"
+    );
+
+    // Bare approve only previews.
+    let (code, _, err) = devices(&["approve"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!("Not approved: review the request above, then run: openclaw devices approve {request_id}")),
+        "{err}"
+    );
+    let (code, out, err) = devices(&["approve", &request_id]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.starts_with(&format!("Approved {request_id}")), "{out}");
+    assert!(err.contains("Direct scope access failed; using local fallback."));
+
+    // The running gateway sees the approval at once.
+    let (code, v) = probe(&p, gw.port);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(target(&v, "localLoopback")["connect"]["rpcOk"], true);
+
+    // Now through the gateway: list, remove.
+    let (code, out, err) = devices(&["list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("fallback"), "{err}");
+    let l: Value = serde_json::from_str(&out).unwrap();
+    let id = cli_device_id(&p);
+    assert_eq!(l["paired"][0]["deviceId"], id.as_str());
+    assert!(l["paired"][0].get("approvedScopes").is_none());
+    let (code, out, err) = devices(&["remove", &id]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(out.trim(), format!("Removed device {id}"));
+    gw.wait_for_line(&format!("device pairing removed device={id}"), T);
+    let (code, _, err) = devices(&["reject", "no-such-request"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown requestId"), "{err}");
+
+    // With the gateway stopped the files are still readable.
+    gw.signal(libc::SIGTERM);
+    assert_eq!(gw.wait_exit(T), 0);
+    let (code, out, err) = devices(&["list"]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(
+        err.contains("Gateway not reachable; using the local pairing files."),
+        "{err}"
+    );
+}
