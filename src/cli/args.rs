@@ -124,6 +124,43 @@ pub enum DevicesCommand {
         #[command(flatten)]
         opts: DevicesOpts,
     },
+    /// Issue a new device token for a role (within the device's approved scopes). A token for
+    /// this CLI's own device is stored in its cache; token values are never printed.
+    Rotate {
+        /// Device id.
+        #[arg(long = "device")]
+        device_id: String,
+        /// Role (`operator` or `node`).
+        #[arg(long)]
+        role: String,
+        /// Scopes for the new token (repeatable; default: the current token's).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        #[command(flatten)]
+        opts: DevicesOpts,
+    },
+    /// Revoke a device token for a role; the device's sessions in that role are closed.
+    Revoke {
+        /// Device id.
+        #[arg(long = "device")]
+        device_id: String,
+        /// Role (`operator` or `node`).
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        opts: DevicesOpts,
+    },
+    /// Remove every paired device (and with --pending reject every pending request).
+    Clear {
+        /// Confirm.
+        #[arg(long)]
+        yes: bool,
+        /// Also reject pending requests.
+        #[arg(long)]
+        pending: bool,
+        #[command(flatten)]
+        opts: DevicesOpts,
+    },
 }
 
 #[derive(Debug, Args)]

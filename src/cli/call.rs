@@ -19,6 +19,8 @@ pub struct Resolved {
     /// The CLI's device identity (used when present, created when holding credentials).
     pub identity: Option<DeviceIdentity>,
     pub timeout: Duration,
+    /// Where the device-token cache lives.
+    pub state_dir: std::path::PathBuf,
 }
 
 /// The target, the CLI's identity and the `--timeout` budget for a client command.
@@ -27,6 +29,7 @@ pub fn resolve_target(t: &TargetArgs, ctx: &Context) -> Result<Resolved, String>
     Ok(Resolved {
         identity: client::cli_identity(&ctx.paths.state_dir, !credentials.is_empty()),
         timeout: Duration::from_millis(t.timeout.max(MIN_TIMEOUT_MS)),
+        state_dir: ctx.paths.state_dir.clone(),
         url,
         source,
         credentials,
@@ -74,17 +77,18 @@ impl Resolved {
         &self,
         scopes: Vec<String>,
     ) -> Result<client::Connection, client::ConnectError> {
-        client::connect(&ConnectOptions {
+        let opts = ConnectOptions {
             url: self.url.clone(),
             token: self.credentials.token.clone(),
             password: self.credentials.password.clone(),
+            device_token: None,
             client_id: "cli",
             mode: "cli",
             scopes,
             identity: self.identity.as_ref(),
             timeout: self.timeout,
-        })
-        .await
+        };
+        client::connect_with_device_auth(&opts, &self.state_dir).await
     }
 }
 

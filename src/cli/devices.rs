@@ -85,7 +85,10 @@ pub fn run(args: DevicesArgs, ctx: Context) -> i32 {
         DevicesCommand::List { opts }
         | DevicesCommand::Approve { opts, .. }
         | DevicesCommand::Reject { opts, .. }
-        | DevicesCommand::Remove { opts, .. } => opts,
+        | DevicesCommand::Remove { opts, .. }
+        | DevicesCommand::Rotate { opts, .. }
+        | DevicesCommand::Revoke { opts, .. }
+        | DevicesCommand::Clear { opts, .. } => opts,
     };
     let json_out = opts.json;
     let target = match resolve_target(&opts.target, &ctx) {
@@ -113,6 +116,28 @@ pub fn run(args: DevicesArgs, ctx: Context) -> i32 {
             m::DEVICE_PAIR_REMOVE,
             json!({"deviceId": device_id}),
         ),
+        DevicesCommand::Rotate {
+            device_id,
+            role,
+            scopes,
+            ..
+        } => {
+            let mut params = json!({"deviceId": device_id, "role": role});
+            if !scopes.is_empty() {
+                params["scopes"] = json!(scopes);
+            }
+            token_change(&target, &store, &ctx, m::DEVICE_TOKEN_ROTATE, params)
+        }
+        DevicesCommand::Revoke {
+            device_id, role, ..
+        } => token_change(
+            &target,
+            &store,
+            &ctx,
+            m::DEVICE_TOKEN_REVOKE,
+            json!({"deviceId": device_id, "role": role}),
+        ),
+        DevicesCommand::Clear { yes, pending, .. } => clear(&target, &store, yes, pending),
     };
     for w in store.take_warnings() {
         eprintln!("warning: {w}");
@@ -344,6 +369,177 @@ fn simple(
             })
         }
     }
+}
+
+/// Rotate or revoke through the gateway, or on the files when the local fallback applies.
+/// A token delivered in-band for this CLI's own device goes to its cache, never to stdout.
+fn token_change(
+    target: &Resolved,
+    store: &DeviceStore,
+    ctx: &Context,
+    method: &'static str,
+    params: Value,
+) -> Result<Outcome, CmdError> {
+    let device_id = params["deviceId"].as_str().unwrap_or_default().to_string();
+    let role = params["role"].as_str().unwrap_or_default().to_string();
+    let (mut v, notice) = match gateway_call(target, method, params.clone()) {
+        Ok(v) => (v, None),
+        Err(f) => {
+            let notice = local_fallback(target, &f).ok_or_else(|| f.to_string())?;
+            let now = crate::util::now_ms();
+            let r = if method == m::DEVICE_TOKEN_ROTATE {
+                let scopes: Option<Vec<String>> = params["scopes"].as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                });
+                store
+                    .rotate_token(
+                        &device_id,
+                        &role,
+                        scopes.as_deref(),
+                        None,
+                        scopes::satisfies,
+                        now,
+                    )
+                    .map_err(|e| format!("cannot write the pairing files: {e}"))?
+                    .map(|e| {
+                        json!({"deviceId": device_id, "role": role, "token": e["token"],
+                               "scopes": e["scopes"], "rotatedAtMs": e["rotatedAtMs"],
+                               "tokenDelivery": "in-band"})
+                    })
+            } else {
+                store
+                    .revoke_token(&device_id, &role, None, scopes::satisfies, now)
+                    .map_err(|e| format!("cannot write the pairing files: {e}"))?
+                    .map(|e| json!({"deviceId": device_id, "role": role, "revokedAtMs": e["revokedAtMs"]}))
+            };
+            let v = r.map_err(|d| {
+                format!(
+                    "device token {} denied: {}",
+                    if method == m::DEVICE_TOKEN_ROTATE {
+                        "rotation"
+                    } else {
+                        "revocation"
+                    },
+                    d.reason()
+                )
+            })?;
+            (v, Some(notice))
+        }
+    };
+    if let Some(token) = v.get("token").and_then(Value::as_str).map(String::from) {
+        let own = target
+            .identity
+            .as_ref()
+            .is_some_and(|id| id.device_id == device_id);
+        let scopes: Vec<String> = v["scopes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let o = v.as_object_mut().expect("object");
+        o.remove("token");
+        if own {
+            crate::state::device_auth::save(
+                &ctx.paths.state_dir,
+                &device_id,
+                &role,
+                &token,
+                &scopes,
+            )
+            .map_err(|e| format!("rotated, but the new token could not be stored: {e}"))?;
+            o.insert(
+                "tokenStored".into(),
+                json!(crate::state::device_auth::path(&ctx.paths.state_dir)
+                    .display()
+                    .to_string()),
+            );
+        }
+    }
+    Ok(Outcome {
+        value: v,
+        notice,
+        human: render_token_change,
+    })
+}
+
+fn clear(
+    target: &Resolved,
+    store: &DeviceStore,
+    yes: bool,
+    pending: bool,
+) -> Result<Outcome, CmdError> {
+    if !yes {
+        return Err(CmdError {
+            message: "Refusing to clear paired devices without --yes.".into(),
+            hints: vec![
+                "openclaw devices list".into(),
+                "openclaw devices clear --yes [--pending]".into(),
+            ],
+        });
+    }
+    let l = list(target, store)?;
+    let mut removed = Vec::new();
+    let mut rejected = Vec::new();
+    for d in l.value["paired"].as_array().into_iter().flatten() {
+        let id = d["deviceId"].as_str().unwrap_or_default();
+        simple(
+            target,
+            store,
+            m::DEVICE_PAIR_REMOVE,
+            json!({"deviceId": id}),
+        )?;
+        removed.push(id.to_string());
+    }
+    if pending {
+        for r in l.value["pending"].as_array().into_iter().flatten() {
+            let id = r["requestId"].as_str().unwrap_or_default();
+            simple(
+                target,
+                store,
+                m::DEVICE_PAIR_REJECT,
+                json!({"requestId": id}),
+            )?;
+            rejected.push(id.to_string());
+        }
+    }
+    Ok(Outcome {
+        value: json!({"removed": removed, "rejected": rejected}),
+        notice: l.notice,
+        human: |v| {
+            format!(
+                "Removed {} paired device(s), rejected {} pending request(s)",
+                v["removed"].as_array().map_or(0, Vec::len),
+                v["rejected"].as_array().map_or(0, Vec::len)
+            )
+        },
+    })
+}
+
+fn render_token_change(v: &Value) -> String {
+    let who = format!(
+        "{} token for device {}",
+        v["role"].as_str().unwrap_or_default(),
+        v["deviceId"].as_str().unwrap_or_default()
+    );
+    if v.get("revokedAtMs").is_some() {
+        return format!("Revoked {who}");
+    }
+    let delivery = match (v["tokenStored"].as_str(), v["tokenDelivery"].as_str()) {
+        (Some(p), _) => format!("stored in {p}"),
+        (None, Some("withheld-cross-device")) => {
+            "withheld (the device receives it in its next hello)".into()
+        }
+        _ => "not shown".into(),
+    };
+    format!(
+        "Rotated {who} (scopes {}); new token {delivery}",
+        strs(&v["scopes"])
+    )
 }
 
 fn table(header: Vec<&str>) -> Table {

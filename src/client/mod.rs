@@ -20,10 +20,13 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// What to connect as.
+#[derive(Clone)]
 pub struct ConnectOptions<'a> {
     pub url: String,
     pub token: Option<Secret>,
     pub password: Option<Secret>,
+    /// A device token the gateway issued to this identity (`auth.deviceToken`).
+    pub device_token: Option<Secret>,
     pub client_id: &'static str,
     pub mode: &'static str,
     pub scopes: Vec<String>,
@@ -238,6 +241,9 @@ pub async fn connect(opts: &ConnectOptions<'_>) -> Result<Connection, ConnectErr
     if let Some(p) = &opts.password {
         auth.insert("password".into(), json!(p.expose()));
     }
+    if let Some(d) = &opts.device_token {
+        auth.insert("deviceToken".into(), json!(d.expose()));
+    }
     let platform = std::env::consts::OS;
     let mut params = json!({
         "minProtocol": protocol::MIN_PROTOCOL_VERSION,
@@ -257,7 +263,13 @@ pub async fn connect(opts: &ConnectOptions<'_>) -> Result<Connection, ConnectErr
     });
     if let Some(id) = opts.identity {
         let signed_at = crate::util::now_ms();
-        let token = opts.token.as_ref().map(|t| t.expose()).unwrap_or("");
+        // The signature covers the token that authenticates: shared, else the device token.
+        let token = opts
+            .token
+            .as_ref()
+            .or(opts.device_token.as_ref())
+            .map(|t| t.expose())
+            .unwrap_or("");
         let payload = device::payload_v3(&device::PayloadFields {
             device_id: &id.device_id,
             client_id: opts.client_id,
@@ -324,6 +336,79 @@ pub async fn connect(opts: &ConnectOptions<'_>) -> Result<Connection, ConnectErr
         connect_ms: started.elapsed().as_millis() as u64,
         next_id: 0,
     })
+}
+
+/// A loopback URL: the only endpoint this client retries with its stored device token.
+fn trusted_endpoint(url: &str) -> bool {
+    let rest = url.split("://").nth(1).unwrap_or("");
+    let host = match rest.strip_prefix('[') {
+        Some(r) => r.split(']').next().unwrap_or(""),
+        None => rest.split([':', '/']).next().unwrap_or(""),
+    };
+    crate::config::gateway::is_loopback_host(host)
+}
+
+/// [`connect`] with the device-token cache in `state_dir` (upstream's client behaviour):
+/// without a shared secret the stored token for this identity is sent; after
+/// `AUTH_TOKEN_MISMATCH` with `canRetryWithDeviceToken` one retry uses it (loopback only);
+/// a token in `hello-ok.auth` is stored, and one the gateway rejects is forgotten.
+pub async fn connect_with_device_auth(
+    opts: &ConnectOptions<'_>,
+    state_dir: &std::path::Path,
+) -> Result<Connection, ConnectError> {
+    use crate::state::device_auth;
+    let Some(id) = opts.identity else {
+        return connect(opts).await;
+    };
+    let role = "operator";
+    let stored = device_auth::load(state_dir, &id.device_id, role);
+    let mut first = opts.clone();
+    let mut sent_stored = false;
+    if first.token.is_none() && first.password.is_none() && first.device_token.is_none() {
+        if let Some(s) = &stored {
+            first.device_token = Some(s.token.clone());
+            // A stored token covers the scopes it was issued for; ask for those.
+            if !s.scopes.is_empty() {
+                first.scopes = s.scopes.clone();
+            }
+            sent_stored = true;
+        }
+    }
+    let mut result = connect(&first).await;
+    if let (Err(ConnectError::Rejected { error, .. }), Some(s)) = (&result, &stored) {
+        let can_retry = error.detail_code() == Some("AUTH_TOKEN_MISMATCH")
+            && error
+                .details
+                .as_ref()
+                .and_then(|d| d.get("canRetryWithDeviceToken"))
+                .and_then(Value::as_bool)
+                == Some(true);
+        if can_retry && first.device_token.is_none() && trusted_endpoint(&opts.url) {
+            let mut retry = opts.clone();
+            retry.device_token = Some(s.token.clone());
+            sent_stored = true;
+            result = connect(&retry).await;
+        }
+    }
+    match &result {
+        Ok(c) => {
+            if let Some(t) = c.hello["auth"]["deviceToken"].as_str() {
+                let _ = device_auth::save(state_dir, &id.device_id, role, t, &c.scopes);
+            }
+        }
+        // Refused although the stored token was presented: the gateway no longer knows it.
+        Err(e)
+            if sent_stored
+                && matches!(
+                    e.detail_code(),
+                    Some("AUTH_DEVICE_TOKEN_MISMATCH" | "AUTH_TOKEN_MISMATCH")
+                ) =>
+        {
+            let _ = device_auth::forget(state_dir, &id.device_id, role);
+        }
+        Err(_) => {}
+    }
+    result
 }
 
 impl Connection {

@@ -3,7 +3,7 @@
 //! Used by `gateway probe`, `gateway status`, `status`, `health` and the doctor.
 
 use super::credentials::{self, Credentials};
-use super::{connect, is_pairing_required, probe_scopes, ConnectError, ConnectOptions};
+use super::{is_pairing_required, probe_scopes, ConnectError, ConnectOptions};
 use crate::config::env::Env;
 use crate::config::gateway as gwcfg;
 use crate::config::LoadedConfig;
@@ -152,6 +152,7 @@ fn compact_config(v: &Value) -> Value {
 async fn probe_one(
     spec: &TargetSpec,
     identity: Option<&DeviceIdentity>,
+    state_dir: &std::path::Path,
     budget: Duration,
     reads: &[(&'static str, Value)],
 ) -> Target {
@@ -160,6 +161,7 @@ async fn probe_one(
         url: spec.url.clone(),
         token: spec.credentials.token.clone(),
         password: spec.credentials.password.clone(),
+        device_token: None,
         client_id: "cli",
         mode: "probe",
         scopes: probe_scopes(),
@@ -206,7 +208,7 @@ async fn probe_one(
         presence: None,
         extra_reads: Vec::new(),
     };
-    let mut conn = match connect(&opts).await {
+    let mut conn = match super::connect_with_device_auth(&opts, state_dir).await {
         Ok(c) => c,
         Err(e) => {
             target.connect.ok = e.transport_ok();
@@ -325,7 +327,7 @@ pub async fn run(req: ProbeRequest<'_>) -> ProbeReport {
     let targets: Vec<Target> = futures_util::future::join_all(
         specs
             .iter()
-            .map(|s| probe_one(s, identity.as_ref(), budget, &reads)),
+            .map(|s| probe_one(s, identity.as_ref(), req.state_dir, budget, &reads)),
     )
     .await;
 

@@ -37,6 +37,8 @@ pub struct Granted {
     /// `token`, `password`, `none`.
     pub method: &'static str,
     pub device_id: Option<String>,
+    /// The device token record issued or reused for this connection (`hello-ok.auth`).
+    pub device_token: Option<serde_json::Value>,
 }
 
 fn device_error(code: &str, reason: &str, message: &str) -> Rejection {
@@ -119,12 +121,25 @@ fn verify_device(
     Ok(Some(d.id.clone()))
 }
 
-/// Decide a connect.
+/// Decide a connect (no device token presented or it did not verify).
 pub fn authorize(
     p: &ConnectParams,
     nonce: &str,
     auth: &AuthSettings,
     now_ms: u64,
+) -> Result<Granted, Rejection> {
+    authorize_with(p, nonce, auth, now_ms, false)
+}
+
+/// Decide a connect. `device_token_ok` says the presented `auth.deviceToken` verified
+/// against the pairing store for this device and role (checked by the caller, which owns
+/// the store); it stands in for the shared secret, as upstream's device-token auth does.
+pub fn authorize_with(
+    p: &ConnectParams,
+    nonce: &str,
+    auth: &AuthSettings,
+    now_ms: u64,
+    device_token_ok: bool,
 ) -> Result<Granted, Rejection> {
     let Some(proto) = protocol::negotiate(p.min_protocol, p.max_protocol) else {
         return Err(Rejection {
@@ -163,10 +178,14 @@ pub fn authorize(
         AuthMode::None => "none",
         AuthMode::Token => {
             let Some((expected, _)) = &auth.token else {
+                if device_token_ok {
+                    return granted(p, proto, role, "device-token", device_id);
+                }
                 return fail(AuthFailure::TokenNotConfigured);
             };
             match p.auth.token.as_deref().filter(|t| !t.is_empty()) {
                 Some(t) if expected.matches(t) => "token",
+                _ if device_token_ok => "device-token",
                 Some(_) => return fail(AuthFailure::TokenMismatch),
                 None if p.auth.device_token.is_some() => {
                     return fail(AuthFailure::DeviceTokenMismatch)
@@ -180,25 +199,37 @@ pub fn authorize(
             };
             match p.auth.password.as_deref().filter(|t| !t.is_empty()) {
                 Some(t) if expected.matches(t) => "password",
+                _ if device_token_ok => "device-token",
                 Some(_) => return fail(AuthFailure::PasswordMismatch),
                 None => return fail(AuthFailure::PasswordMissing),
             }
         }
         AuthMode::TrustedProxy => return fail(AuthFailure::Unauthorized),
     };
-    // Shared-secret (or open) operator auth is a full operator credential: keep the
-    // requested scopes. Nodes get no operator scopes.
+    granted(p, proto, role, method, device_id)
+}
+
+/// Operator auth by shared secret, device token or open mode keeps the requested scopes;
+/// nodes get no operator scopes.
+fn granted(
+    p: &ConnectParams,
+    protocol: u32,
+    role: String,
+    method: &'static str,
+    device_id: Option<String>,
+) -> Result<Granted, Rejection> {
     let scopes = if role == scopes::ROLE_OPERATOR {
         p.scopes.clone()
     } else {
         Vec::new()
     };
     Ok(Granted {
-        protocol: proto,
+        protocol,
         role,
         scopes,
         method,
         device_id,
+        device_token: None,
     })
 }
 

@@ -206,7 +206,46 @@ async fn session(
         }
     };
 
-    let granted = match auth::authorize(&params, &nonce, &cfg.auth, crate::util::now_ms()) {
+    // A presented device token is checked against the pairing store here; `authorize`
+    // stays pure and only learns whether it verified.
+    let device_token_ok = match (&params.device, params.auth.device_token.as_deref()) {
+        (Some(d), Some(t)) if !t.is_empty() => {
+            let role = params.role.as_deref().unwrap_or(scopes::ROLE_OPERATOR);
+            match gw.devices.verify_token(
+                &d.id,
+                &d.public_key,
+                role,
+                t,
+                &params.scopes,
+                scopes::satisfies,
+            ) {
+                Ok(Ok(())) => true,
+                Ok(Err(why)) => {
+                    gw.logger.warn(
+                        "gateway/ws",
+                        format!(
+                            "device token rejected conn={conn_id} device={} reason={why}",
+                            d.id
+                        ),
+                    );
+                    false
+                }
+                Err(e) => {
+                    gw.logger
+                        .warn("devices", format!("device token check failed: {e}"));
+                    false
+                }
+            }
+        }
+        _ => false,
+    };
+    let granted = match auth::authorize_with(
+        &params,
+        &nonce,
+        &cfg.auth,
+        crate::util::now_ms(),
+        device_token_ok,
+    ) {
         Ok(g) => g,
         Err(rej) => {
             if rej.close_code == close::PROTOCOL_ERROR {
@@ -244,6 +283,21 @@ async fn session(
         close(rej.close_code, &rej.close_reason);
         break_out(&mut writer).await;
         return;
+    }
+    let mut granted = granted;
+    if let Some(device_id) = &granted.device_id {
+        match gw.devices.ensure_token(
+            device_id,
+            &granted.role,
+            &granted.scopes,
+            scopes::satisfies,
+            crate::util::now_ms(),
+        ) {
+            Ok(t) => granted.device_token = t,
+            Err(e) => gw
+                .logger
+                .warn("devices", format!("device token not issued: {e}")),
+        }
     }
     let mut client = ClientHandle::new(
         conn_id.clone(),
@@ -363,6 +417,7 @@ async fn session(
         unauthorized_streak = 0;
         let caller = Caller {
             conn_id: &conn_id,
+            role: &granted.role,
             scopes: &granted.scopes,
             device_id: granted.device_id.as_deref(),
             close_after_reply: std::cell::Cell::new(None),
@@ -472,8 +527,27 @@ fn hello_ok(gw: &Gateway, g: &auth::Granted, conn_id: &str) -> Value {
             "tickIntervalMs": cfg.tick_interval_ms,
         },
     });
-    if g.protocol >= 4 {
-        hello["auth"] = json!({"method": g.method, "role": g.role, "scopes": g.scopes});
+    // v3: `auth` only when a device token was issued; v4: always, with the live role and
+    // scopes, plus the device token when there is one.
+    let token = g.device_token.as_ref().and_then(|t| {
+        Some((
+            t.get("token")?.as_str()?.to_string(),
+            t.get("rotatedAtMs")
+                .or_else(|| t.get("createdAtMs"))
+                .cloned()
+                .unwrap_or(Value::Null),
+        ))
+    });
+    if g.protocol >= 4 || token.is_some() {
+        let mut auth = json!({"role": g.role, "scopes": g.scopes});
+        if g.protocol >= 4 {
+            auth["method"] = json!(g.method);
+        }
+        if let Some((t, issued)) = token {
+            auth["deviceToken"] = json!(t);
+            auth["issuedAtMs"] = issued;
+        }
+        hello["auth"] = auth;
     }
     hello
 }

@@ -8,12 +8,14 @@ use super::state::Gateway;
 use crate::protocol::error::{ErrorShape, UNAVAILABLE};
 use crate::protocol::methods as m;
 use crate::protocol::{close, scopes};
-use crate::state::devices::{self, Denial};
+use crate::state::devices::{self, Denial, TokenDenial};
 use serde_json::{json, Value};
 
 const APPROVAL_DENIED: &str = "device pairing approval denied";
 const REJECTION_DENIED: &str = "device pairing rejection denied";
 const REMOVAL_DENIED: &str = "device pairing removal denied";
+const ROTATION_DENIED: &str = "device token rotation denied";
+const REVOCATION_DENIED: &str = "device token revocation denied";
 
 fn store_error(e: std::io::Error) -> ErrorShape {
     ErrorShape::new(
@@ -202,4 +204,164 @@ pub fn remove(gw: &Gateway, caller: &Caller<'_>, params: &Value) -> Result<Value
         )));
     }
     Ok(removed)
+}
+
+/// Upstream's cross-device rule for token management: a paired-device session manages
+/// only its own device, and non-operator roles need `operator.admin`.
+fn token_management_denied(
+    caller: &Caller<'_>,
+    device_id: &str,
+    role: &str,
+) -> Option<&'static str> {
+    if caller.is_admin() {
+        return None;
+    }
+    if caller.device_id.is_some_and(|own| own != device_id) {
+        Some("device-ownership-mismatch")
+    } else if role != scopes::ROLE_OPERATOR {
+        Some("role-management-requires-admin")
+    } else {
+        None
+    }
+}
+
+fn token_denied(
+    gw: &Gateway,
+    what: &str,
+    device_id: &str,
+    role: &str,
+    why: &str,
+    scope: Option<&str>,
+) {
+    let suffix = scope.map(|s| format!(" scope={s}")).unwrap_or_default();
+    gw.logger.warn(
+        "gateway/devices",
+        format!("device token {what} denied device={device_id} role={role} reason={why}{suffix}"),
+    );
+}
+
+/// Log a store refusal and return upstream's generic denial message.
+fn token_refusal(
+    gw: &Gateway,
+    what: &str,
+    device_id: &str,
+    role: &str,
+    d: &TokenDenial,
+) -> ErrorShape {
+    let scope = match d {
+        TokenDenial::CallerMissingScope(s) => Some(s.as_str()),
+        _ => None,
+    };
+    token_denied(gw, what, device_id, role, d.reason(), scope);
+    ErrorShape::invalid(if what == "rotation" {
+        ROTATION_DENIED
+    } else {
+        REVOCATION_DENIED
+    })
+}
+
+pub fn rotate(gw: &Gateway, caller: &Caller<'_>, params: &Value) -> Result<Value, ErrorShape> {
+    let device_id = string_param(params, "deviceId", m::DEVICE_TOKEN_ROTATE)?;
+    let role = string_param(params, "role", m::DEVICE_TOKEN_ROTATE)?;
+    let requested: Option<Vec<String>> = match params.get("scopes") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .map(|v| v.as_str().map(String::from))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    ErrorShape::invalid(
+                        "invalid device.token.rotate params: scopes must be strings",
+                    )
+                })?,
+        ),
+        Some(_) => {
+            return Err(ErrorShape::invalid(
+                "invalid device.token.rotate params: scopes must be an array",
+            ))
+        }
+    };
+    if let Some(why) = token_management_denied(caller, device_id, role) {
+        token_denied(gw, "rotation", device_id, role, why, None);
+        return Err(ErrorShape::invalid(ROTATION_DENIED));
+    }
+    let caller_scopes = (role == scopes::ROLE_OPERATOR).then_some(caller.scopes);
+    let entry = gw
+        .devices
+        .rotate_token(
+            device_id,
+            role,
+            requested.as_deref(),
+            caller_scopes,
+            scopes::satisfies,
+            crate::util::now_ms(),
+        )
+        .map_err(store_error)?
+        .map_err(|d| token_refusal(gw, "rotation", device_id, role, &d))?;
+    gw.logger.info(
+        "gateway/devices",
+        format!(
+            "device token rotated device={device_id} role={role} scopes={}",
+            devices::paired_scopes(&json!({"scopes": entry["scopes"]})).join(",")
+        ),
+    );
+    close_role(gw, caller, device_id, role);
+    // The new token travels in-band only to the device itself.
+    let in_band = caller.device_id == Some(device_id);
+    let mut out = json!({
+        "deviceId": device_id,
+        "role": role,
+        "scopes": entry["scopes"],
+        "rotatedAtMs": entry["rotatedAtMs"],
+        "tokenDelivery": if in_band { "in-band" } else { "withheld-cross-device" },
+    });
+    if in_band {
+        out["token"] = entry["token"].clone();
+    }
+    Ok(out)
+}
+
+pub fn revoke(gw: &Gateway, caller: &Caller<'_>, params: &Value) -> Result<Value, ErrorShape> {
+    let device_id = string_param(params, "deviceId", m::DEVICE_TOKEN_REVOKE)?;
+    let role = string_param(params, "role", m::DEVICE_TOKEN_REVOKE)?;
+    if let Some(why) = token_management_denied(caller, device_id, role) {
+        token_denied(gw, "revocation", device_id, role, why, None);
+        return Err(ErrorShape::invalid(REVOCATION_DENIED));
+    }
+    let caller_scopes = (role == scopes::ROLE_OPERATOR).then_some(caller.scopes);
+    let entry = gw
+        .devices
+        .revoke_token(
+            device_id,
+            role,
+            caller_scopes,
+            scopes::satisfies,
+            crate::util::now_ms(),
+        )
+        .map_err(store_error)?
+        .map_err(|d| token_refusal(gw, "revocation", device_id, role, &d))?;
+    gw.logger.info(
+        "gateway/devices",
+        format!("device token revoked device={device_id} role={role}"),
+    );
+    close_role(gw, caller, device_id, role);
+    Ok(json!({"deviceId": device_id, "role": role, "revokedAtMs": entry["revokedAtMs"]}))
+}
+
+/// After a token change the device's sessions in that role reconnect (upstream closes them
+/// with 4001 `device removed`); the caller's own closes after its reply.
+fn close_role(gw: &Gateway, caller: &Caller<'_>, device_id: &str, role: &str) {
+    gw.close_device_role(
+        device_id,
+        Some(role),
+        Some(caller.conn_id),
+        close::CREDENTIALS_REVOKED,
+        close::REASON_DEVICE_REMOVED,
+    );
+    if caller.device_id == Some(device_id) && caller.role == role {
+        caller.close_after_reply.set(Some((
+            close::CREDENTIALS_REVOKED,
+            close::REASON_DEVICE_REMOVED,
+        )));
+    }
 }

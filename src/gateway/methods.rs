@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 /// What a handler knows about its caller.
 pub struct Caller<'a> {
     pub conn_id: &'a str,
+    pub role: &'a str,
     pub scopes: &'a [String],
     /// The paired device the caller signed in as, if any.
     pub device_id: Option<&'a str>,
@@ -97,6 +98,12 @@ pub fn dispatch(
         }
         m::DEVICE_PAIR_REMOVE => {
             super::devices::remove(gw, caller, &Value::Object(params_obj(params)?))
+        }
+        m::DEVICE_TOKEN_ROTATE => {
+            super::devices::rotate(gw, caller, &Value::Object(params_obj(params)?))
+        }
+        m::DEVICE_TOKEN_REVOKE => {
+            super::devices::revoke(gw, caller, &Value::Object(params_obj(params)?))
         }
         other => Err(ErrorShape::invalid(format!("unknown method: {other}"))),
     }

@@ -366,8 +366,22 @@ impl Gateway {
     /// Close the connections a device signed in with (removed or revoked), except `keep`
     /// (the caller, which closes itself after its reply).
     pub fn close_device(&self, device_id: &str, keep: Option<&str>, code: u16, reason: &str) {
+        self.close_device_role(device_id, None, keep, code, reason);
+    }
+
+    /// As [`Gateway::close_device`], limited to connections in `role` when given.
+    pub fn close_device_role(
+        &self,
+        device_id: &str,
+        role: Option<&str>,
+        keep: Option<&str>,
+        code: u16,
+        reason: &str,
+    ) {
         for c in self.snapshot().iter().filter(|c| {
-            c.device_id.as_deref() == Some(device_id) && Some(c.conn_id.as_str()) != keep
+            c.device_id.as_deref() == Some(device_id)
+                && role.is_none_or(|r| c.role == r)
+                && Some(c.conn_id.as_str()) != keep
         }) {
             c.close(code, reason);
         }

@@ -15,6 +15,8 @@ pub const DEVICE_PAIR_LIST: &str = "device.pair.list";
 pub const DEVICE_PAIR_APPROVE: &str = "device.pair.approve";
 pub const DEVICE_PAIR_REJECT: &str = "device.pair.reject";
 pub const DEVICE_PAIR_REMOVE: &str = "device.pair.remove";
+pub const DEVICE_TOKEN_ROTATE: &str = "device.token.rotate";
+pub const DEVICE_TOKEN_REVOKE: &str = "device.token.revoke";
 
 /// Methods advertised in `hello-ok.features.methods`.
 pub const IMPLEMENTED: &[&str] = &[
@@ -31,6 +33,8 @@ pub const IMPLEMENTED: &[&str] = &[
     DEVICE_PAIR_APPROVE,
     DEVICE_PAIR_REJECT,
     DEVICE_PAIR_REMOVE,
+    DEVICE_TOKEN_ROTATE,
+    DEVICE_TOKEN_REVOKE,
 ];
 
 pub const EV_CONNECT_CHALLENGE: &str = "connect.challenge";

@@ -145,6 +145,40 @@ pub enum Denial {
     CallerMissingScope(String),
 }
 
+/// Why a device token could not be rotated or revoked (upstream's reasons).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenDenial {
+    UnknownDeviceOrRole,
+    MissingApprovedScopeBaseline,
+    ScopeOutsideApprovedBaseline,
+    CallerMissingScope(String),
+}
+
+impl TokenDenial {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TokenDenial::UnknownDeviceOrRole => "unknown-device-or-role",
+            TokenDenial::MissingApprovedScopeBaseline => "missing-approved-scope-baseline",
+            TokenDenial::ScopeOutsideApprovedBaseline => "scope-outside-approved-baseline",
+            TokenDenial::CallerMissingScope(_) => "caller-missing-scope",
+        }
+    }
+}
+
+/// 32 random bytes, base64url without padding (upstream's device token format).
+fn new_token() -> std::io::Result<String> {
+    use base64::Engine;
+    let mut b = [0u8; 32];
+    getrandom::getrandom(&mut b).map_err(std::io::Error::other)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
+}
+
+/// Constant-time string comparison for tokens.
+fn token_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 /// The store on disk. Every operation takes an advisory lock on `devices/.lock`, reads both
 /// files, and writes back what it changed, so the gateway and the CLI's local fallback
 /// (`openclaw devices approve` when the gateway refuses it) never lose each other's writes.
@@ -343,6 +377,187 @@ impl DeviceStore {
             let r = f.paired.remove(device_id);
             f.paired_dirty |= r.is_some();
             r.map(|v| redact_paired(&v, None))
+        })
+    }
+}
+
+impl DeviceStore {
+    /// Check a presented device token for `(device, role)`: paired with this public key,
+    /// not revoked, equal, and covering the requested scopes. `Err` is upstream's reason.
+    pub fn verify_token(
+        &self,
+        device_id: &str,
+        public_key: &str,
+        role: &str,
+        token: &str,
+        scopes: &[String],
+        satisfies: impl Fn(&[String], &str) -> bool,
+    ) -> std::io::Result<Result<(), &'static str>> {
+        let Some(p) = self.paired(device_id)? else {
+            return Ok(Err("device-not-paired"));
+        };
+        if p.get("publicKey").and_then(Value::as_str) != Some(public_key) {
+            return Ok(Err("device-key-mismatch"));
+        }
+        let Some(entry) = p.pointer(&format!("/tokens/{role}")) else {
+            return Ok(Err("token-missing"));
+        };
+        if entry.get("revokedAtMs").is_some_and(|v| !v.is_null()) {
+            return Ok(Err("token-revoked"));
+        }
+        if !token_eq(
+            entry.get("token").and_then(Value::as_str).unwrap_or(""),
+            token,
+        ) {
+            return Ok(Err("token-mismatch"));
+        }
+        let held = str_list(entry.get("scopes"));
+        if !scopes.iter().all(|s| satisfies(&held, s)) {
+            return Ok(Err("scope-mismatch"));
+        }
+        Ok(Ok(()))
+    }
+
+    /// The device token for `(device, role)` after a successful connect: the current one
+    /// when it covers `scopes`, else a new one within the approved baseline. `None` when
+    /// the device is not paired for that role or asks beyond its approval.
+    pub fn ensure_token(
+        &self,
+        device_id: &str,
+        role: &str,
+        scopes: &[String],
+        satisfies: impl Fn(&[String], &str) -> bool,
+        now_ms: u64,
+    ) -> std::io::Result<Option<Value>> {
+        let fresh = new_token()?;
+        self.with(|f| {
+            let p = f.paired.get_mut(device_id)?;
+            if !paired_roles(p).iter().any(|r| r == role) {
+                return None;
+            }
+            let approved = paired_scopes(p);
+            if !scopes.iter().all(|s| satisfies(&approved, s)) {
+                return None;
+            }
+            let o = p.as_object_mut()?;
+            let tokens = o
+                .entry("tokens")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()?;
+            if let Some(existing) = tokens.get_mut(role) {
+                let live = existing.get("revokedAtMs").is_none_or(Value::is_null);
+                let held = str_list(existing.get("scopes"));
+                if live && scopes.iter().all(|s| satisfies(&held, s)) {
+                    existing["lastUsedAtMs"] = json!(now_ms);
+                    let out = existing.clone();
+                    f.paired_dirty = true;
+                    return Some(out);
+                }
+            }
+            let created = tokens
+                .get(role)
+                .and_then(|e| e.get("createdAtMs").cloned())
+                .unwrap_or(json!(now_ms));
+            let rotated = tokens.contains_key(role);
+            let mut entry = json!({
+                "token": fresh, "role": role, "scopes": scopes, "createdAtMs": created,
+            });
+            if rotated {
+                entry["rotatedAtMs"] = json!(now_ms);
+            } else {
+                entry["createdAtMs"] = json!(now_ms);
+            }
+            tokens.insert(role.to_string(), entry.clone());
+            f.paired_dirty = true;
+            Some(entry)
+        })
+    }
+
+    /// Replace the token for `(device, role)`; `scopes` default to the current token's.
+    pub fn rotate_token(
+        &self,
+        device_id: &str,
+        role: &str,
+        scopes: Option<&[String]>,
+        caller_scopes: Option<&[String]>,
+        satisfies: impl Fn(&[String], &str) -> bool,
+        now_ms: u64,
+    ) -> std::io::Result<Result<Value, TokenDenial>> {
+        let fresh = new_token()?;
+        self.with(|f| {
+            let Some(p) = f.paired.get_mut(device_id) else {
+                return Err(TokenDenial::UnknownDeviceOrRole);
+            };
+            if !paired_roles(p).iter().any(|r| r == role) {
+                return Err(TokenDenial::UnknownDeviceOrRole);
+            }
+            let existing = p.pointer(&format!("/tokens/{role}")).cloned();
+            let requested: Vec<String> = match scopes {
+                Some(s) => s.to_vec(),
+                None => existing
+                    .as_ref()
+                    .map(|e| str_list(e.get("scopes")))
+                    .unwrap_or_else(|| str_list(p.get("scopes"))),
+            };
+            let approved = paired_scopes(p);
+            if approved.is_empty() && p.get("approvedScopes").is_none() && p.get("scopes").is_none()
+            {
+                return Err(TokenDenial::MissingApprovedScopeBaseline);
+            }
+            if !requested.iter().all(|s| satisfies(&approved, s)) {
+                return Err(TokenDenial::ScopeOutsideApprovedBaseline);
+            }
+            if let Some(held) = caller_scopes {
+                if let Some(missing) = requested.iter().find(|s| !satisfies(held, s)) {
+                    return Err(TokenDenial::CallerMissingScope(missing.clone()));
+                }
+            }
+            let created = existing
+                .as_ref()
+                .and_then(|e| e.get("createdAtMs").cloned())
+                .unwrap_or(json!(now_ms));
+            let entry = json!({
+                "token": fresh, "role": role, "scopes": requested,
+                "createdAtMs": created, "rotatedAtMs": now_ms,
+            });
+            let o = p.as_object_mut().expect("paired entry is an object");
+            let tokens = o.entry("tokens").or_insert_with(|| json!({}));
+            tokens[role] = entry.clone();
+            f.paired_dirty = true;
+            Ok(entry)
+        })
+    }
+
+    /// Mark the token for `(device, role)` revoked.
+    pub fn revoke_token(
+        &self,
+        device_id: &str,
+        role: &str,
+        caller_scopes: Option<&[String]>,
+        satisfies: impl Fn(&[String], &str) -> bool,
+        now_ms: u64,
+    ) -> std::io::Result<Result<Value, TokenDenial>> {
+        self.with(|f| {
+            let Some(p) = f.paired.get_mut(device_id) else {
+                return Err(TokenDenial::UnknownDeviceOrRole);
+            };
+            let scopes = str_list(p.get("scopes"));
+            let Some(entry) = p.pointer_mut(&format!("/tokens/{role}")) else {
+                return Err(TokenDenial::UnknownDeviceOrRole);
+            };
+            let target = match entry.get("scopes") {
+                Some(v) if v.is_array() => str_list(Some(v)),
+                _ => scopes,
+            };
+            if let Some(held) = caller_scopes {
+                if let Some(missing) = target.iter().find(|s| !satisfies(held, s)) {
+                    return Err(TokenDenial::CallerMissingScope(missing.clone()));
+                }
+            }
+            entry["revokedAtMs"] = json!(now_ms);
+            let out = entry.clone();
+            f.paired_dirty = true;
+            Ok(out)
         })
     }
 }

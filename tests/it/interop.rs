@@ -206,17 +206,27 @@ fn this_cli_calls_and_reads_health_from_the_real_gateway() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["ok"], true);
 
-    let mut cmd = p.command();
-    cmd.args([
-        "health",
-        "--url",
-        &url,
-        "--token",
-        "wrong-token",
-        "--timeout",
-        "10000",
-    ]);
-    let (code, _, err) = run(cmd, T);
+    // The real gateway issued this CLI a device token, which it cached...
+    let cache: Value = serde_json::from_str(
+        &std::fs::read_to_string(p.path().join("state/identity/device-auth.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        cache["tokens"]["operator"]["token"].is_string(),
+        "{cache:#}"
+    );
+    // ...so a wrong shared token on loopback succeeds through the one trusted retry.
+    let wrong = |state: &str| {
+        let mut cmd = p.command();
+        cmd.env("OPENCLAW_STATE_DIR", p.path().join(state));
+        cmd.args(["health", "--url", &url, "--token", "wrong-token"]);
+        cmd.args(["--timeout", "10000"]);
+        run(cmd, T)
+    };
+    let (code, out, err) = wrong("state");
+    assert_eq!(code, 0, "{out}\n{err}");
+    // Without a cached token the mismatch is reported.
+    let (code, _, err) = wrong("fresh-state");
     assert_eq!(code, 1);
     assert!(err.contains("gateway token mismatch"), "{err}");
 }

@@ -59,6 +59,18 @@ fn read_json(path: std::path::PathBuf) -> Value {
 
 /// Connect params signed by `id` for `scopes`.
 fn signed(id: &DeviceIdentity, nonce: &str, scopes: &[&str], client: (&str, &str)) -> Value {
+    signed_with(id, nonce, scopes, client, json!({"token": TOKEN}), TOKEN)
+}
+
+/// Signed connect params with explicit `auth` (the signature covers `sig_token`).
+fn signed_with(
+    id: &DeviceIdentity,
+    nonce: &str,
+    scopes: &[&str],
+    client: (&str, &str),
+    auth: Value,
+    sig_token: &str,
+) -> Value {
     let owned: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
     let now = openclaw::util::now_ms();
     let payload = device::payload_v3(&device::PayloadFields {
@@ -68,17 +80,43 @@ fn signed(id: &DeviceIdentity, nonce: &str, scopes: &[&str], client: (&str, &str
         role: "operator",
         scopes: &owned,
         signed_at_ms: now,
-        token: TOKEN,
+        token: sig_token,
         nonce,
         platform: Some("linux"),
         device_family: None,
     });
-    let mut p = connect_params(client.0, client.1, scopes, json!({"token": TOKEN}));
+    let mut p = connect_params(client.0, client.1, scopes, auth);
     p["device"] = json!({
         "id": id.device_id, "publicKey": id.public_key_b64url(),
         "signature": id.sign_b64url(&payload), "signedAt": now, "nonce": nonce,
     });
     p
+}
+
+/// Connect on loopback presenting only a device token.
+async fn device_token_connect(
+    url: &str,
+    id: &DeviceIdentity,
+    token: &str,
+    scopes: &[&str],
+) -> (Client, Value) {
+    let mut c = Client::open(url).await;
+    let nonce = c.challenge["payload"]["nonce"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let params = signed_with(
+        id,
+        &nonce,
+        scopes,
+        ("cli", "cli"),
+        json!({"deviceToken": token}),
+        token,
+    );
+    c.send(json!({"type": "req", "id": "c", "method": "connect", "params": params}))
+        .await;
+    let res = c.response("c").await;
+    (c, res)
 }
 
 /// Open (with extra headers), send a signed connect, return the client and response.
@@ -396,5 +434,242 @@ fn the_devices_cli_approves_its_own_request_through_the_local_fallback() {
     assert!(
         err.contains("Gateway not reachable; using the local pairing files."),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn device_tokens_are_issued_rotated_and_revoked() {
+    let p = profile(json!({}));
+    let mut gw = Gateway::start(&p, &[], &[]);
+    let a = DeviceIdentity::load_or_create(&p.path().join("device-a")).unwrap();
+    let b = DeviceIdentity::load_or_create(&p.path().join("device-b")).unwrap();
+    let scopes = ["operator.read", "operator.pairing"];
+
+    // v3 and v4 hellos carry the issued token; the second connect reuses it.
+    let (_, h3) = signed_connect(&gw.url(), &[], &a, &scopes, 3).await;
+    let token_a = h3["payload"]["auth"]["deviceToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(token_a.len(), 43, "32 bytes base64url: {h3:#}");
+    assert!(h3["payload"]["auth"]["issuedAtMs"].is_u64());
+    let (mut ca, h4) = signed_connect(&gw.url(), &[], &a, &scopes, 4).await;
+    assert_eq!(h4["payload"]["auth"]["deviceToken"], token_a.as_str());
+    assert_eq!(h4["payload"]["auth"]["method"], "token");
+    let (_, hb) = signed_connect(&gw.url(), &[], &b, &scopes, 4).await;
+    let token_b = hb["payload"]["auth"]["deviceToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The device token alone authenticates.
+    let (_, res) = device_token_connect(&gw.url(), &a, &token_a, &["operator.read"]).await;
+    assert_eq!(res["ok"], true, "{res:#}");
+    assert_eq!(res["payload"]["auth"]["method"], "device-token");
+    // A paired-device session manages only its own device.
+    let denied = ca
+        .call(
+            "r1",
+            "device.token.rotate",
+            json!({"deviceId": b.device_id, "role": "operator"}),
+        )
+        .await;
+    assert_eq!(denied["error"]["message"], "device token rotation denied");
+    gw.wait_for_line("reason=device-ownership-mismatch", T);
+    let denied = ca
+        .call(
+            "r2",
+            "device.token.rotate",
+            json!({"deviceId": a.device_id, "role": "operator", "scopes": ["operator.admin"]}),
+        )
+        .await;
+    assert_eq!(denied["error"]["message"], "device token rotation denied");
+    gw.wait_for_line("reason=scope-outside-approved-baseline", T);
+    // Rotating its own token returns it in-band, then closes the session.
+    let r = ca
+        .call(
+            "r3",
+            "device.token.rotate",
+            json!({"deviceId": a.device_id, "role": "operator"}),
+        )
+        .await;
+    assert_eq!(r["payload"]["tokenDelivery"], "in-band", "{r:#}");
+    let new_a = r["payload"]["token"].as_str().unwrap().to_string();
+    assert_ne!(new_a, token_a);
+    assert_eq!(
+        ca.closed().await,
+        Closed {
+            code: 4001,
+            reason: "device removed".into()
+        }
+    );
+    let (_, res) = device_token_connect(&gw.url(), &a, &token_a, &["operator.read"]).await;
+    assert_eq!(
+        res["error"]["details"]["code"], "AUTH_DEVICE_TOKEN_MISMATCH",
+        "{res:#}"
+    );
+    assert_eq!(
+        res["error"]["message"],
+        "unauthorized: device token mismatch (rotate/reissue device token)"
+    );
+    let (_, res) = device_token_connect(&gw.url(), &a, &new_a, &["operator.read"]).await;
+    assert_eq!(res["ok"], true, "{res:#}");
+
+    // An admin without a device rotates another device: the token is withheld.
+    let (mut admin, _) = connected(&gw.url(), "backend", &["operator.admin"]).await;
+    let r = admin
+        .call(
+            "r4",
+            "device.token.rotate",
+            json!({"deviceId": b.device_id, "role": "operator"}),
+        )
+        .await;
+    assert_eq!(
+        r["payload"]["tokenDelivery"], "withheld-cross-device",
+        "{r:#}"
+    );
+    assert!(r["payload"].get("token").is_none());
+    // Revoked tokens stop working.
+    let (_, res) = device_token_connect(&gw.url(), &b, &token_b, &["operator.read"]).await;
+    assert_eq!(
+        res["error"]["details"]["code"],
+        "AUTH_DEVICE_TOKEN_MISMATCH"
+    );
+    let r = admin
+        .call(
+            "r5",
+            "device.token.revoke",
+            json!({"deviceId": a.device_id, "role": "operator"}),
+        )
+        .await;
+    assert!(r["payload"]["revokedAtMs"].is_u64(), "{r:#}");
+    let (_, res) = device_token_connect(&gw.url(), &a, &new_a, &["operator.read"]).await;
+    assert_eq!(
+        res["error"]["details"]["code"],
+        "AUTH_DEVICE_TOKEN_MISMATCH"
+    );
+    let r = admin
+        .call(
+            "r6",
+            "device.token.revoke",
+            json!({"deviceId": "nope", "role": "operator"}),
+        )
+        .await;
+    assert_eq!(r["error"]["message"], "device token revocation denied");
+    // Listing never shows token values.
+    let l = admin.call("l", "device.pair.list", json!({})).await;
+    assert!(!l.to_string().contains(&new_a), "{l:#}");
+}
+
+#[test]
+fn the_cli_caches_its_device_token_and_retries_with_it_on_loopback() {
+    let p = profile(json!({}));
+    let mut gw = Gateway::start(&p, &[], &[]);
+    let (code, _) = probe(&p, gw.port);
+    assert_eq!(code, 0);
+    let cache = read_json(p.path().join("state/identity/device-auth.json"));
+    let id = cli_device_id(&p);
+    assert_eq!(cache["deviceId"], id.as_str());
+    let token = cache["tokens"]["operator"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let paired = read_json(p.path().join("state/devices/paired.json"));
+    assert_eq!(paired[&id]["tokens"]["operator"]["token"], token.as_str());
+
+    // A wrong explicit token on loopback: one retry with the cached device token.
+    let url = gw.url();
+    let wrong_token = || {
+        let args = ["health", "--json", "--url", &url, "--token", "wrong-token"];
+        run(cli(&p, &args), T)
+    };
+    let (code, out, err) = wrong_token();
+    assert_eq!(code, 0, "{out} {err}");
+    gw.wait_for_line("auth=device-token", T);
+
+    // Revoked on the gateway: the CLI is refused and forgets the stale token.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (mut admin, _) = rt.block_on(connected(&gw.url(), "backend", &["operator.admin"]));
+    let r = rt.block_on(admin.call(
+        "r",
+        "device.token.revoke",
+        json!({"deviceId": id, "role": "operator"}),
+    ));
+    assert!(r["ok"] == true, "{r:#}");
+    let (code, _, err) = wrong_token();
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("device token mismatch") || err.contains("gateway token mismatch"),
+        "{err}"
+    );
+    let cache = read_json(p.path().join("state/identity/device-auth.json"));
+    assert!(cache["tokens"].get("operator").is_none(), "{cache:#}");
+}
+
+#[test]
+fn the_devices_cli_rotates_revokes_and_clears_without_printing_tokens() {
+    let p = profile(json!({}));
+    let gw = Gateway::start(&p, &[], &[]);
+    let port = gw.port.to_string();
+    let devices = |args: &[&str]| {
+        let mut c = cli(&p, &[&["devices"], args].concat());
+        c.env("OPENCLAW_GATEWAY_PORT", &port);
+        run(c, T)
+    };
+    let (code, _, err) = devices(&["list"]);
+    assert_eq!(code, 0, "{err}");
+    let id = cli_device_id(&p);
+    let before = read_json(p.path().join("state/identity/device-auth.json"))["tokens"]["operator"]
+        ["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (code, out, err) = devices(&[
+        "rotate",
+        "--device",
+        &id,
+        "--role",
+        "operator",
+        "--scope",
+        "operator.read",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out} {err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["tokenDelivery"], "in-band");
+    assert!(v.get("token").is_none(), "{v:#}");
+    let after = read_json(p.path().join("state/identity/device-auth.json"))["tokens"]["operator"]
+        ["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(before, after);
+    assert!(!out.contains(&after) && !err.contains(&after));
+    let paired = read_json(p.path().join("state/devices/paired.json"));
+    assert_eq!(paired[&id]["tokens"]["operator"]["token"], after.as_str());
+
+    let (code, out, _) = devices(&["revoke", "--device", &id, "--role", "operator"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out.trim(),
+        format!("Revoked operator token for device {id}")
+    );
+    let (code, _, err) = devices(&["clear"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Refusing to clear paired devices without --yes."),
+        "{err}"
+    );
+    let (code, out, err) = devices(&["clear", "--yes", "--pending", "--json"]);
+    assert_eq!(code, 0, "{out} {err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d == id.as_str()),
+        "{v:#}"
     );
 }

@@ -48,9 +48,11 @@ fn assert_serves_with_the_resolved_token(p: &Profile) {
     let loopback = target(&v, "localLoopback");
     assert_eq!(loopback["connect"]["rpcOk"], true, "{v:#}");
     assert_eq!(code, 0, "{v:#}");
-    // A wrong token is refused, so the gateway really enforces the resolved one.
+    // A wrong token is refused, so the gateway really enforces the resolved one. (A fresh
+    // state dir: this profile's CLI holds a device token it would retry with.)
     let health = |token: &str| {
         let mut c = p.command();
+        c.env("OPENCLAW_STATE_DIR", p.path().join("fresh-state"));
         c.args(["health", "--json", "--url", &gw.url(), "--token", token]);
         run(c, T)
     };
