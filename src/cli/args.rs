@@ -20,6 +20,7 @@ Environment:
   OPENCLAW_GATEWAY_TOKEN / OPENCLAW_GATEWAY_PASSWORD  shared secret when the config has none
   OPENCLAW_HANDSHAKE_TIMEOUT_MS  time a socket may take to send connect (default 15000)
   OPENCLAW_TICK_INTERVAL_MS      tick event interval (default 30000)
+  OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP  sockets per IP still in the handshake (default 32; more get HTTP 503)
   OPENCLAW_ALLOW_MULTI_GATEWAY=1 skip the single-instance lock
   OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS=1  allow --force or a service start when the config is from a newer version
   OPENCLAW_SERVICE_MARKER  set by an installed service: the gateway start is a service start

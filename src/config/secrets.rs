@@ -621,16 +621,7 @@ fn run_provider(p: &str, spec: &ExecSpec, input: &[u8]) -> Result<ExecOutput, St
 fn exec_value(r: &SecretRef, pc: &Map<String, Value>, env: &Env) -> Result<Value, String> {
     let p = &r.provider;
     let command = secure_command(pc, &format!("secrets.providers.{p}.command"), env)?;
-    let args: Vec<String> = pc
-        .get("args")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
+    let args = crate::util::string_list(pc.get("args"));
     let mut child_env: Vec<(String, String)> = Vec::new();
     for k in pc
         .get("passEnv")

@@ -175,6 +175,14 @@ pub const KNOWN: &[(&str, &str)] = &[
         "state.pending_dm_pairing",
         "pending DM pairing requests (credentials/*-pairing.json)",
     ),
+    (
+        "state.device_auth_stale",
+        "this CLI's cached device tokens (identity/device-auth.json) that the gateway will refuse",
+    ),
+    (
+        "state.device_scope_drift",
+        "paired devices whose token carries scopes beyond their approval",
+    ),
     ("state.cron_errors", "cron jobs whose last run failed"),
     (
         "service.runtime",

@@ -52,6 +52,24 @@ pub async fn handle(
         let _ = resp.write(reader.get_mut(), head.method == "HEAD").await;
         return;
     }
+    // Too many sockets from this address still in the handshake: refuse before upgrading.
+    let max = gw.config().preauth_max_per_ip;
+    let Some(slot) = super::guard::PreauthBudget::acquire(&gw, peer.ip(), max) else {
+        gw.logger.warn(
+            "gateway/ws",
+            format!(
+                "pre-auth budget exceeded remote={} (max {max} unauthenticated sockets per IP)",
+                peer.ip()
+            ),
+        );
+        let resp = http::Response::text(
+            503,
+            "Service Unavailable",
+            super::guard::PREAUTH_BUDGET_EXCEEDED,
+        );
+        let _ = resp.write(reader.get_mut(), false).await;
+        return;
+    };
     let key = head
         .header("sec-websocket-key")
         .unwrap_or_default()
@@ -67,7 +85,7 @@ pub async fn handle(
         .max_frame_size(Some(protocol::MAX_PAYLOAD_BYTES));
     let ingress = super::pairing::Ingress::from_head(&head);
     let ws = WebSocketStream::from_raw_socket(reader, Role::Server, Some(config)).await;
-    session(ws, peer, ingress, gw, shutdown).await;
+    session(ws, peer, ingress, slot, gw, shutdown).await;
 }
 
 fn close_msg(code: u16, reason: &str) -> Message {
@@ -108,6 +126,7 @@ async fn session(
     ws: Ws,
     peer: SocketAddr,
     ingress: super::pairing::Ingress,
+    preauth: super::guard::PreauthSlot,
     gw: Arc<Gateway>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -206,6 +225,42 @@ async fn session(
         }
     };
 
+    // Browser origin and Control UI identity, then the failed-auth lockout.
+    let reject = |rej: auth::Rejection| {
+        gw.logger.warn(
+            "gateway/ws",
+            format!(
+                "connect rejected conn={conn_id} remote={remote} client={} code={} reason={}",
+                params.client_label(),
+                rej.error.detail_code().unwrap_or(&rej.error.code),
+                rej.error.message
+            ),
+        );
+        send(frame::response_err(&req.id, &rej.error));
+        close(rej.close_code, &rej.close_reason);
+    };
+    if let Err(rej) = super::guard::browser_checks(&params, peer.ip(), &ingress, &cfg.loaded) {
+        reject(rej);
+        break_out(&mut writer).await;
+        return;
+    }
+    let rate = super::guard::rate_target(peer.ip(), &ingress, &cfg.loaded);
+    let rate_scope = super::guard::rate_scope(&params);
+    let limiter = |t: &super::guard::RateTarget| {
+        if t.browser {
+            &gw.browser_limiter
+        } else {
+            &gw.auth_limiter
+        }
+    };
+    if let Some(t) = &rate {
+        if let Some(ms) = limiter(t).check(&t.policy, rate_scope, &t.client, crate::util::now_ms())
+        {
+            reject(super::guard::rate_limited(&params, ms));
+            break_out(&mut writer).await;
+            return;
+        }
+    }
     // A presented device token is checked against the pairing store here; `authorize`
     // stays pure and only learns whether it verified.
     let device_token_ok = match (&params.device, params.auth.device_token.as_deref()) {
@@ -246,8 +301,16 @@ async fn session(
         crate::util::now_ms(),
         device_token_ok,
     ) {
-        Ok(g) => g,
+        Ok(g) => {
+            if let Some(t) = &rate {
+                limiter(t).reset(rate_scope, &t.client);
+            }
+            g
+        }
         Err(rej) => {
+            if let (Some(t), true) = (&rate, super::guard::is_wrong_credential(&rej)) {
+                limiter(t).record_failure(&t.policy, rate_scope, &t.client, crate::util::now_ms());
+            }
             if rej.close_code == close::PROTOCOL_ERROR {
                 gw.logger.warn(
                     "gateway/ws",
@@ -259,19 +322,11 @@ async fn session(
                         protocol::PROTOCOL_VERSION
                     ),
                 );
+                send(frame::response_err(&req.id, &rej.error));
+                close(rej.close_code, &rej.close_reason);
             } else {
-                gw.logger.warn(
-                    "gateway/ws",
-                    format!(
-                        "connect rejected conn={conn_id} remote={remote} client={} code={} reason={}",
-                        params.client_label(),
-                        rej.error.detail_code().unwrap_or(&rej.error.code),
-                        rej.error.message
-                    ),
-                );
+                reject(rej);
             }
-            send(frame::response_err(&req.id, &rej.error));
-            close(rej.close_code, &rej.close_reason);
             break_out(&mut writer).await;
             return;
         }
@@ -338,6 +393,7 @@ async fn session(
         hello_ok(&gw, &granted, &conn_id),
     ));
     gw.register(client);
+    drop(preauth);
     gw.logger.info(
         "gateway/ws",
         format!(

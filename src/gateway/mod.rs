@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod conn;
 pub mod devices;
+pub mod guard;
 pub mod health;
 pub mod http;
 pub mod listen;

@@ -56,7 +56,7 @@ pub enum Locality {
 }
 
 /// The host part of a `Host` header (`[::1]:18789` → `::1`).
-fn host_name(host: &str) -> &str {
+pub(crate) fn host_name(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         return rest.split(']').next().unwrap_or_default();
     }
@@ -80,7 +80,7 @@ fn is_private_or_loopback_host(host: &str) -> bool {
     }
 }
 
-fn is_loopback_ip(ip: IpAddr) -> bool {
+pub(crate) fn is_loopback_ip(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
         IpAddr::V6(v6) => {

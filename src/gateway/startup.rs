@@ -369,6 +369,11 @@ async fn prepare_loaded(
             env::HANDSHAKE_TIMEOUT_MS,
             crate::protocol::HANDSHAKE_TIMEOUT_MS,
         ),
+        preauth_max_per_ip: env_ms(
+            env,
+            env::MAX_PREAUTH_PER_IP,
+            super::guard::DEFAULT_PREAUTH_PER_IP as u64,
+        ) as usize,
     };
     Ok(Prepared {
         config,

@@ -139,6 +139,8 @@ pub struct RuntimeConfig {
     pub log_file: PathBuf,
     pub tick_interval_ms: u64,
     pub handshake_timeout_ms: u64,
+    /// Unauthenticated sockets allowed per client IP (`OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP`).
+    pub preauth_max_per_ip: usize,
 }
 
 impl RuntimeConfig {
@@ -183,6 +185,11 @@ pub struct Gateway {
     pub presence_dirty: tokio::sync::Notify,
     /// Device pairing (pending and paired), loaded at start.
     pub devices: crate::state::devices::DeviceStore,
+    /// Sockets per IP that have not finished the handshake.
+    pub preauth: super::guard::PreauthBudget,
+    /// Failed-auth limiters: the configured general one and the always-on browser one.
+    pub auth_limiter: super::guard::RateLimiter,
+    pub browser_limiter: super::guard::RateLimiter,
 }
 
 /// Window in which presence changes are merged into one broadcast.
@@ -217,6 +224,9 @@ impl Gateway {
             draining: AtomicBool::new(false),
             presence_dirty: tokio::sync::Notify::new(),
             devices,
+            preauth: Default::default(),
+            auth_limiter: Default::default(),
+            browser_limiter: Default::default(),
         });
         gw.upsert_presence(gw.instance_id.clone(), gw.self_presence());
         gw

@@ -72,14 +72,7 @@ pub struct Claim<'a> {
 }
 
 fn str_list(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::util::string_list(v)
 }
 
 /// Roles a paired entry grants (`roles`, else `role`).

@@ -39,15 +39,6 @@ fn fired(v: &Value) -> BTreeSet<String> {
         .collect()
 }
 
-fn finding<'a>(v: &'a Value, id: &str) -> &'a Value {
-    v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["checkId"] == id)
-        .unwrap_or_else(|| panic!("no {id}"))
-}
-
 fn private_config(p: &Profile, text: &str) {
     std::fs::write(p.config_path(), text).unwrap();
     std::fs::set_permissions(p.config_path(), std::fs::Permissions::from_mode(0o600)).unwrap();

@@ -98,7 +98,15 @@ async fn expect_auth_failure(
     code: &str,
     message: &str,
 ) {
-    let mut c = Client::open(url).await;
+    // Browsers send an Origin (the gateway requires one from Control UI clients).
+    let origin = url.replacen("ws://", "http://", 1);
+    let headers: &[(&'static str, &str)] =
+        if client_id == "openclaw-control-ui" || mode == "webchat" {
+            &[("origin", &origin)]
+        } else {
+            &[]
+        };
+    let mut c = Client::open_with(url, headers).await;
     c.send(json!({"type": "req", "id": "1", "method": "connect", "params": connect_params(client_id, mode, &["operator.read"], auth)})).await;
     let res = c.response("1").await;
     assert_eq!(res["ok"], false);

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per area. Every test starts the real
 //! `openclaw` binary on an ephemeral loopback port and cleans up what it started.
 
+mod browser_auth;
 mod config;
 mod doctor;
 mod gateway_device;

@@ -232,23 +232,14 @@ async fn pairing_required_is_reported_by_every_read_command_until_an_operator_ap
     c.env("OPENCLAW_GATEWAY_PORT", &port);
     let (_, out, err) = run(c, T);
     let d: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
-    let finding = |id: &str| {
-        d["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["checkId"] == id)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {id}"))
-    };
-    let f = finding("state.device-pairing-pending");
+    let f = finding(&d, "state.device-pairing-pending");
     assert_eq!(f["status"], "warn", "{f:#}");
     assert!(
         f.to_string()
             .contains(&format!("openclaw devices approve {request_id}")),
         "{f:#}"
     );
-    assert_eq!(finding("auth.pairing-required")["status"], "fail");
+    assert_eq!(finding(&d, "auth.pairing-required")["status"], "fail");
 
     // The pending request is listed; approving it unblocks the CLI.
     let list = admin.call("l", "device.pair.list", json!({})).await;
@@ -596,6 +587,23 @@ fn the_cli_caches_its_device_token_and_retries_with_it_on_loopback() {
         json!({"deviceId": id, "role": "operator"}),
     ));
     assert!(r["ok"] == true, "{r:#}");
+    // The doctor sees the cached token is now stale (from the files: pointed at a port
+    // where nothing answers, its own connect cannot refresh the cache).
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = cli(&p, &["doctor", "--json"]);
+    c.env("OPENCLAW_GATEWAY_PORT", free.to_string());
+    let (_, out, _) = run(c, T);
+    let d: Value = serde_json::from_str(&out).unwrap();
+    let f = finding(&d, "state.device-auth-cache-stale");
+    assert_eq!(f["status"], "warn", "{f:#}");
+    assert!(
+        f.to_string().contains("revoked on this host's gateway"),
+        "{f:#}"
+    );
     let (code, _, err) = wrong_token();
     assert_ne!(code, 0);
     assert!(

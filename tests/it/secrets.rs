@@ -135,12 +135,7 @@ fn an_unresolvable_ref_blocks_the_start_and_probe_and_doctor_say_why() {
     c.args(["doctor", "--json"]);
     let (_, out, _) = run(c, T);
     let d: Value = serde_json::from_str(&out).unwrap();
-    let f = d["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["checkId"] == "probe.secretref-unresolved")
-        .unwrap();
+    let f = finding(&d, "probe.secretref-unresolved");
     assert_eq!(f["status"], "warn", "{f:#}");
     assert!(f.to_string().contains("exited with code 3"), "{f:#}");
 

@@ -415,3 +415,14 @@ pub fn target<'a>(v: &'a Value, id: &str) -> &'a Value {
         .find(|t| t["id"] == id)
         .unwrap_or_else(|| panic!("no {id} in {v}"))
 }
+
+/// The finding of check `id` in a `doctor --json` report.
+pub fn finding(report: &Value, id: &str) -> Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["checkId"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no finding {id}"))
+}

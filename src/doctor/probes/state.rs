@@ -61,6 +61,12 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
         }
     }
     f.push(("state.pending_dm_pairing", json!(dm)));
+    let paired = read_json(&dir.join("devices").join("paired.json")).unwrap_or(Value::Null);
+    f.push((
+        "state.device_auth_stale",
+        json!(stale_device_auth(dir, &paired)),
+    ));
+    f.push(("state.device_scope_drift", json!(scope_drift(&paired))));
     let jobs = read_json(&dir.join("cron").join("jobs.json"))
         .and_then(|v| v["jobs"].as_array().cloned())
         .unwrap_or_default();
@@ -71,4 +77,64 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
         .collect();
     f.push(("state.cron_errors", json!(failing)));
     ProbeOutput::ok(f)
+}
+
+/// This CLI's cached device tokens (`identity/device-auth.json`) that will be refused: cached
+/// for another identity, or revoked / replaced in this host's pairing store.
+fn stale_device_auth(dir: &std::path::Path, paired: &Value) -> Vec<Value> {
+    let Some(cache) = read_json(&crate::state::device_auth::path(dir)) else {
+        return Vec::new();
+    };
+    let cached_for = cache["deviceId"].as_str().unwrap_or_default();
+    let identity = read_json(&dir.join("identity").join("device.json"));
+    let own = identity
+        .as_ref()
+        .and_then(|i| i["deviceId"].as_str())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (role, t) in cache["tokens"].as_object().into_iter().flatten() {
+        let reason = if !own.is_empty() && cached_for != own {
+            Some("cached for another device identity (the identity was replaced)")
+        } else {
+            match paired.get(cached_for).map(|d| &d["tokens"][role]) {
+                Some(e) if e["revokedAtMs"].is_u64() => Some("revoked on this host's gateway"),
+                Some(e) if e["token"].is_string() && e["token"] != t["token"] => {
+                    Some("replaced (rotated) on this host's gateway")
+                }
+                _ => None,
+            }
+        };
+        if let Some(reason) = reason {
+            out.push(json!({
+                "deviceId": cached_for, "role": role, "reason": reason,
+                "fix": format!("openclaw devices rotate --device {cached_for} --role {role}"),
+            }));
+        }
+    }
+    out
+}
+
+/// Paired devices whose token carries scopes beyond the approved ones (the gateway refuses
+/// such tokens; rotate to re-issue within the approval).
+fn scope_drift(paired: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (id, d) in paired.as_object().into_iter().flatten() {
+        let approved = crate::state::devices::paired_scopes(d);
+        for (role, t) in d["tokens"].as_object().into_iter().flatten() {
+            let extra: Vec<&str> = t["scopes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter(|s| !crate::protocol::scopes::satisfies(&approved, s))
+                .collect();
+            if !extra.is_empty() && t["revokedAtMs"].is_null() {
+                out.push(json!({
+                    "deviceId": id, "role": role, "beyondApproval": extra,
+                    "fix": format!("openclaw devices rotate --device {id} --role {role}"),
+                }));
+            }
+        }
+    }
+    out
 }
