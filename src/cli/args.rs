@@ -77,6 +77,51 @@ pub enum Command {
     /// every check. Local clients are approved silently unless
     /// gateway.nodes.pairing.autoApproveLocal is false; requests expire after 5 minutes.
     Devices(DevicesArgs),
+    /// DM pairing for chat senders: list pending codes and approve them (exit 0 done, 1 failed).
+    ///
+    /// Requests live in <state>/credentials/<channel>-pairing.json (8-character codes, 1 hour,
+    /// at most 3 pending per account); approving moves the sender to
+    /// <channel>[-<account>]-allowFrom.json.
+    Pairing(PairingArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PairingArgs {
+    #[command(subcommand)]
+    pub command: PairingCommand,
+}
+
+/// Options shared by the `pairing` subcommands.
+#[derive(Debug, Args)]
+pub struct PairingOpts {
+    /// Channel, as an option.
+    #[arg(long = "channel", id = "channel_flag", value_name = "CHANNEL")]
+    pub channel: Option<String>,
+    /// Account id (for multi-account channels).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PairingCommand {
+    /// List pending pairing requests of a channel.
+    List {
+        /// Channel (for example `telegram`).
+        channel: Option<String>,
+        #[command(flatten)]
+        opts: PairingOpts,
+    },
+    /// Approve a pending request by its code: `approve <channel> <code>`.
+    Approve {
+        /// `<channel> <code>`, or just `<code>` with --channel.
+        #[arg(num_args = 1..=2, value_name = "CHANNEL CODE")]
+        args: Vec<String>,
+        #[command(flatten)]
+        opts: PairingOpts,
+    },
 }
 
 #[derive(Debug, Args)]

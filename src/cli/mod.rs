@@ -36,6 +36,7 @@ pub mod doctor;
 pub mod gateway;
 pub mod gateway_status;
 pub mod health;
+pub mod pairing;
 pub mod probe;
 pub mod setup;
 pub mod status;
@@ -78,6 +79,7 @@ pub fn run() -> i32 {
         Command::Config(c) => config_cmd::run(c.command, context::Context::load(env)),
         Command::Setup(s) => setup::run(s, context::Context::load(env)),
         Command::Devices(d) => devices::run(d, context::Context::load(env)),
+        Command::Pairing(p) => pairing::run(p, context::Context::load(env)),
     }
 }
 

@@ -4,7 +4,7 @@
 //! so fields this build does not know (written by upstream) survive a rewrite. Every change
 //! is an atomic 0600 write; a file that does not parse is moved aside, never overwritten.
 
-use crate::config::write::{atomic_write, ensure_private_dir};
+use crate::config::write::atomic_write;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -212,37 +212,6 @@ fn read_map(path: &Path, warnings: &mut Vec<String>) -> Map<String, Value> {
     }
 }
 
-/// An exclusive `flock` held until drop.
-struct DirLock(std::fs::File);
-
-impl DirLock {
-    fn take(dir: &Path) -> std::io::Result<DirLock> {
-        ensure_private_dir(dir)?;
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(dir.join(".lock"))?;
-        // SAFETY: flock on a descriptor this File owns.
-        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(DirLock(f))
-    }
-}
-
-impl Drop for DirLock {
-    fn drop(&mut self) {
-        // SAFETY: unlocking the descriptor taken in `take`; closing would release it too.
-        unsafe {
-            libc::flock(std::os::fd::AsRawFd::as_raw_fd(&self.0), libc::LOCK_UN);
-        }
-    }
-}
-
-use std::os::unix::fs::OpenOptionsExt;
-
 impl DeviceStore {
     pub fn dir(state_dir: &Path) -> PathBuf {
         state_dir.join("devices")
@@ -267,7 +236,7 @@ impl DeviceStore {
 
     /// Run `f` over both files under the lock; write back what it marked dirty.
     fn with<T>(&self, f: impl FnOnce(&mut Files) -> T) -> std::io::Result<T> {
-        let _lock = DirLock::take(&self.dir)?;
+        let _lock = super::DirLock::take(&self.dir)?;
         let mut warnings = Vec::new();
         let mut files = Files {
             pending: read_map(&self.dir.join("pending.json"), &mut warnings),

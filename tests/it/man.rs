@@ -46,11 +46,17 @@ fn man_page_is_current() {
         .unwrap()
         .clone()
         .name("openclaw-devices");
+    let pairing = root
+        .find_subcommand("pairing")
+        .unwrap()
+        .clone()
+        .name("openclaw-pairing");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
     for (file, bytes) in [
         ("openclaw.1", render(root, true)),
         ("openclaw-gateway.1", render(gateway, false)),
         ("openclaw-devices.1", render(devices, false)),
+        ("openclaw-pairing.1", render(pairing, false)),
     ] {
         let path = dir.join(file);
         if std::env::var_os("OPENCLAW_UPDATE_MAN").is_some() {
@@ -64,4 +70,10 @@ fn man_page_is_current() {
     }
     let text = std::fs::read_to_string(dir.join("openclaw.1")).unwrap();
     assert!(text.contains(".SH \"EXIT STATUS\"") && text.contains("78  configuration invalid"));
+}
+
+#[test]
+fn the_command_line_definition_is_consistent() {
+    // clap's own checks (unique ids, valid defaults...) for every subcommand.
+    openclaw::cli::args::Cli::command().debug_assert();
 }

@@ -50,6 +50,19 @@ fn cli_device_id(p: &Profile) -> String {
         .device_id
 }
 
+/// `doctor --json` pointed at a port where nothing answers: its findings come from the files.
+fn offline_doctor(p: &Profile) -> Value {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = cli(p, &["doctor", "--json"]);
+    c.env("OPENCLAW_GATEWAY_PORT", free.to_string());
+    let (_, out, err) = run(c, T);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"))
+}
+
 fn read_json(path: std::path::PathBuf) -> Value {
     serde_json::from_str(
         &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
@@ -589,16 +602,7 @@ fn the_cli_caches_its_device_token_and_retries_with_it_on_loopback() {
     assert!(r["ok"] == true, "{r:#}");
     // The doctor sees the cached token is now stale (from the files: pointed at a port
     // where nothing answers, its own connect cannot refresh the cache).
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut c = cli(&p, &["doctor", "--json"]);
-    c.env("OPENCLAW_GATEWAY_PORT", free.to_string());
-    let (_, out, _) = run(c, T);
-    let d: Value = serde_json::from_str(&out).unwrap();
-    let f = finding(&d, "state.device-auth-cache-stale");
+    let f = finding(&offline_doctor(&p), "state.device-auth-cache-stale");
     assert_eq!(f["status"], "warn", "{f:#}");
     assert!(
         f.to_string().contains("revoked on this host's gateway"),
@@ -680,4 +684,65 @@ fn the_devices_cli_rotates_revokes_and_clears_without_printing_tokens() {
             .any(|d| d == id.as_str()),
         "{v:#}"
     );
+}
+
+#[test]
+fn dm_pairing_codes_are_listed_approved_and_reported_by_the_doctor() {
+    use openclaw::state::dm_pairing::{DmPairing, Upsert};
+    let p = Profile::local_token();
+    let state = p.path().join("state");
+    // A channel records unknown senders (channels arrive later; the store is shared).
+    let store = DmPairing::at(&state);
+    let now = openclaw::util::now_ms();
+    let mut meta = serde_json::Map::new();
+    meta.insert("username".into(), json!("alice"));
+    let Upsert::Created(code) = store.upsert("telegram", None, "12345", &meta, now).unwrap() else {
+        panic!("first request creates a code")
+    };
+
+    let (code_list, out, err) = run(cli(&p, &["pairing", "list", "telegram", "--json"]), T);
+    assert_eq!(code_list, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["channel"], "telegram");
+    assert_eq!(v["requests"][0]["code"], code.as_str());
+    assert_eq!(v["requests"][0]["meta"]["accountId"], "default");
+    let (_, out, _) = run(cli(&p, &["pairing", "list", "--channel", "telegram"]), T);
+    assert!(
+        out.contains(&format!(
+            "hint: approve with: openclaw pairing approve telegram {code}"
+        )),
+        "{out}"
+    );
+
+    // The doctor names the pending sender and the exact approve command.
+    let d = offline_doctor(&p);
+    let f = finding(&d, "state.dm-pairing-pending");
+    assert_eq!(f["status"], "warn", "{f:#}");
+    assert!(
+        f.to_string()
+            .contains(&format!("openclaw pairing approve telegram {code}")),
+        "{f:#}"
+    );
+
+    // Usage errors and a wrong code are refused with the next command.
+    let (rc, _, err) = run(cli(&p, &["pairing", "list", "Tele gram"]), T);
+    assert_eq!(rc, 1);
+    assert!(err.contains("Invalid channel \"Tele gram\". Use lowercase letters, numbers, \"_\" or \"-\", for example \"telegram\"."), "{err}");
+    let (rc, _, err) = run(cli(&p, &["pairing", "approve", "telegram", "ZZZZZZZZ"]), T);
+    assert_eq!(rc, 1);
+    assert!(err.contains("No pending pairing request found for code \"ZZZZZZZZ\". Run `openclaw pairing list --channel telegram` to list pending requests."), "{err}");
+
+    let (rc, out, err) = run(
+        cli(
+            &p,
+            &["pairing", "approve", "telegram", &code.to_lowercase()],
+        ),
+        T,
+    );
+    assert_eq!(rc, 0, "{out} {err}");
+    assert_eq!(out.trim(), "Approved telegram sender 12345.");
+    let allow = read_json(state.join("credentials/telegram-allowFrom.json"));
+    assert_eq!(allow, json!({"version": 1, "allowFrom": ["12345"]}));
+    let (_, out, _) = run(cli(&p, &["pairing", "list", "telegram"]), T);
+    assert_eq!(out.trim(), "No pending telegram pairing requests.");
 }

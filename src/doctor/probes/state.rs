@@ -56,7 +56,21 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
                 .and_then(|v| v["requests"].as_array().cloned())
                 .unwrap_or_default()
             {
-                dm.push(json!({"channel": channel, "id": r["id"], "code": r["code"]}));
+                // Requests older than an hour are gone for the channel too.
+                let created = r["createdAt"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.timestamp_millis().max(0) as u64);
+                if !created.is_some_and(|t| {
+                    now.saturating_sub(t) <= crate::state::dm_pairing::PENDING_TTL_MS
+                }) {
+                    continue;
+                }
+                dm.push(json!({
+                    "channel": channel, "id": r["id"], "code": r["code"],
+                    "account": r["meta"]["accountId"],
+                    "approve": format!("openclaw pairing approve {channel} {}", r["code"].as_str().unwrap_or("<code>")),
+                }));
             }
         }
     }
