@@ -332,8 +332,15 @@ async fn session(
         }
     };
 
-    // A signed device must be paired (or approved silently as a local client).
-    if let Err(rej) = super::pairing::gate(&gw, &params, &granted, peer.ip(), &ingress, &conn_id) {
+    // Only operators may connect without a device identity (upstream's
+    // roleCanSkipDeviceIdentity); a signed device must be paired (or approved silently as a
+    // local client).
+    let gate = if granted.role != scopes::ROLE_OPERATOR && params.device.is_none() {
+        Err(super::guard::device_identity_required())
+    } else {
+        super::pairing::gate(&gw, &params, &granted, peer.ip(), &ingress, &conn_id)
+    };
+    if let Err(rej) = gate {
         send(frame::response_err(&req.id, &rej.error));
         close(rej.close_code, &rej.close_reason);
         break_out(&mut writer).await;

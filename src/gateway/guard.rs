@@ -171,6 +171,17 @@ pub fn browser_checks(
     Ok(())
 }
 
+/// `NOT_PAIRED` `device identity required`: a role that needs a signed device came without.
+pub fn device_identity_required() -> Rejection {
+    policy(
+        ErrorShape::new(
+            crate::protocol::error::NOT_PAIRED,
+            "device identity required",
+        )
+        .with_details(json!({"code": "DEVICE_IDENTITY_REQUIRED"})),
+    )
+}
+
 /// A limiter's settings (`gateway.auth.rateLimit`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RatePolicy {

@@ -245,7 +245,7 @@ pub fn gate(
         device_id: &d.id,
         public_key: &d.public_key,
         role: &granted.role,
-        scopes: &p.scopes,
+        scopes: &granted.scopes,
         client_id: &p.client.id,
         client_mode: &p.client.mode,
         display_name: p.client.display_name.as_deref(),
@@ -285,7 +285,7 @@ pub fn gate(
                 roles_from.join(","),
                 granted.role,
                 scopes_from.join(","),
-                p.scopes.join(","),
+                granted.scopes.join(","),
                 p.client.id,
             ),
         );
@@ -346,7 +346,7 @@ pub fn gate(
         &request_id,
         &d.id,
         &granted.role,
-        &p.scopes,
+        &granted.scopes,
         same_key,
     ))
 }

@@ -120,6 +120,7 @@ async fn auth_mode_none_accepts_loopback_clients_without_credentials() {
 async fn node_role_cannot_call_operator_methods() {
     let p = Profile::local_token();
     let gw = Gateway::start(&p, &[], &[]);
+    // Without a device identity a node is refused.
     let mut c = Client::open(&gw.url()).await;
     let mut params = connect_params(
         "node-host",
@@ -128,6 +129,44 @@ async fn node_role_cannot_call_operator_methods() {
         json!({"token": TOKEN}),
     );
     params["role"] = json!("node");
+    c.send(json!({"type": "req", "id": "0", "method": "connect", "params": params.clone()}))
+        .await;
+    let res = c.response("0").await;
+    assert_eq!(res["error"]["code"], "NOT_PAIRED");
+    assert_eq!(res["error"]["message"], "device identity required");
+    assert_eq!(res["error"]["details"]["code"], "DEVICE_IDENTITY_REQUIRED");
+    assert_eq!(
+        c.closed().await,
+        Closed {
+            code: 1008,
+            reason: "device identity required".into()
+        }
+    );
+    // Signed (and paired silently on loopback), it connects with no operator scopes.
+    let id = DeviceIdentity::load_or_create(&p.path().join("node-state")).unwrap();
+    let mut c = Client::open(&gw.url()).await;
+    let nonce = c.challenge["payload"]["nonce"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let scopes = vec!["operator.admin".to_string()];
+    let signed_at = now_ms();
+    let payload = device::payload_v3(&device::PayloadFields {
+        device_id: &id.device_id,
+        client_id: "node-host",
+        client_mode: "node",
+        role: "node",
+        scopes: &scopes,
+        signed_at_ms: signed_at,
+        token: TOKEN,
+        nonce: &nonce,
+        platform: Some("linux"),
+        device_family: None,
+    });
+    params["device"] = json!({
+        "id": id.device_id, "publicKey": id.public_key_b64url(),
+        "signature": id.sign_b64url(&payload), "signedAt": signed_at, "nonce": nonce,
+    });
     c.send(json!({"type": "req", "id": "1", "method": "connect", "params": params}))
         .await;
     let hello = c.response("1").await;
