@@ -1,7 +1,7 @@
 //! OpenClaw gateway runtime and operator toolkit.
 //!
 //! Layers, lowest first (imports flow downward only): `contract`, `protocol`, `config`,
-//! `os`, `util` → `state`, `logging` → `gateway` → `cli`.
+//! `os`, `util` → `state`, `logging`, `client` → `gateway`, `service` → `doctor` → `cli`.
 
 // Protocol error shapes travel by value on the cold (failure) path of one request; boxing
 // them would add noise to every handler for no measurable gain.
@@ -17,5 +17,6 @@ pub mod inspect;
 pub mod logging;
 pub mod os;
 pub mod protocol;
+pub mod service;
 pub mod state;
 pub mod util;

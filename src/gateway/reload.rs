@@ -162,6 +162,11 @@ fn on_invalid(gw: &Arc<Gateway>, loaded: &config::LoadedConfig, env: &Env) -> De
     );
     match lkg::recover(loaded, &cur.state_dir, env, "reload-invalid-config") {
         Ok(r) => {
+            // The event is queued before the log lines, so whoever reacts to them finds it.
+            gw.push_system_event(serde_json::json!({
+                "text": lkg::recovery_event(path, &r.clobbered),
+                "ts": crate::util::now_ms(),
+            }));
             gw.logger.warn("reload", lkg::RESTORED_AT_RELOAD);
             gw.logger.warn(
                 "config",
@@ -171,10 +176,6 @@ fn on_invalid(gw: &Arc<Gateway>, loaded: &config::LoadedConfig, env: &Env) -> De
                 "config",
                 format!("the rejected config is kept as {}", r.clobbered.display()),
             );
-            gw.push_system_event(serde_json::json!({
-                "text": lkg::recovery_event(path, &r.clobbered),
-                "ts": crate::util::now_ms(),
-            }));
             Decision::Ignored("invalid config (restored from last-known-good)".into())
         }
         Err(None) => Decision::Ignored("invalid config".into()),

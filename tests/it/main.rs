@@ -16,6 +16,7 @@ mod probe;
 mod reload;
 mod schema;
 mod secrets;
+mod service;
 mod snapshot;
 mod ssh;
 mod status;
