@@ -24,6 +24,8 @@ Environment:
   OPENCLAW_ALLOW_MULTI_GATEWAY=1 skip the single-instance lock
   OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS=1  allow --force or a service start when the config is from a newer version
   OPENCLAW_SERVICE_MARKER  set by an installed service: the gateway start is a service start
+  OPENCLAW_SYSTEMD_UNIT / OPENCLAW_LAUNCHD_LABEL / OPENCLAW_WINDOWS_TASK_NAME  service name overrides
+  OPENCLAW_SYSTEMCTL     the systemctl binary the service commands run (default systemctl)
   OPENCLAW_LOG_LEVEL     file log level (silent, fatal, error, warn, info, debug, trace)
   NO_COLOR               disable colour
 
@@ -479,6 +481,49 @@ pub enum GatewayCommand {
     Call(CallArgs),
     /// Show the gateway's config, port, listeners, runtime and a connectivity probe.
     Status(GatewayStatusArgs),
+    /// Install the gateway as a systemd service (user unit; --system for a system unit) and
+    /// start it. A no-op when installed and current; --force rewrites a different unit.
+    Install(ServiceInstallArgs),
+    /// Stop, disable and remove the gateway service.
+    Uninstall(ServiceArgs),
+    /// Start the installed gateway service.
+    Start(ServiceArgs),
+    /// Stop the gateway service (needs --force: it stops the operator's running gateway).
+    Stop(ServiceStopArgs),
+    /// Restart the gateway service.
+    Restart(ServiceArgs),
+}
+
+/// Options shared by the service commands.
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// The system unit (/etc/systemd/system, needs root) instead of the user unit.
+    #[arg(long)]
+    pub system: bool,
+    /// Output JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceInstallArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// Gateway port for the service (default: the configured port).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Rewrite an installed unit that differs from the one this binary writes.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceStopArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// Really stop the operator's running gateway service.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -38,6 +38,7 @@ pub mod gateway_status;
 pub mod health;
 pub mod pairing;
 pub mod probe;
+pub mod service;
 pub mod setup;
 pub mod status;
 
@@ -72,6 +73,17 @@ pub fn run() -> i32 {
             Some(GatewayCommand::Probe(p)) => probe::run(p, context::Context::load(env)),
             Some(GatewayCommand::Call(c)) => call::run(c, context::Context::load(env)),
             Some(GatewayCommand::Status(a)) => gateway_status::run(a, context::Context::load(env)),
+            Some(GatewayCommand::Install(a)) => service::install(a, context::Context::load(env)),
+            Some(GatewayCommand::Uninstall(a)) => {
+                service::uninstall(a, context::Context::load(env))
+            }
+            Some(GatewayCommand::Start(a)) => {
+                service::lifecycle("start", a, context::Context::load(env))
+            }
+            Some(GatewayCommand::Stop(a)) => service::stop(a, context::Context::load(env)),
+            Some(GatewayCommand::Restart(a)) => {
+                service::lifecycle("restart", a, context::Context::load(env))
+            }
         },
         Command::Health(h) => health::run(h, context::Context::load(env)),
         Command::Status(s) => status::run(s, context::Context::load(env)),

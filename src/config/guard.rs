@@ -26,3 +26,23 @@ pub fn check_destructive(cfg: &LoadedConfig, env: &Env, action: &str) -> Result<
         format!("Set {}=1 only for an intentional downgrade or recovery action.", env::ALLOW_OLDER_BINARY),
     ])
 }
+
+/// The guard for a service action, worded as upstream words it for the service commands:
+/// `Gateway <verb> blocked: Refusing to <action> …` followed by `Tip:` lines.
+pub fn check_service_action(
+    cfg: &LoadedConfig,
+    env: &Env,
+    verb: &str,
+    action: &str,
+) -> Result<(), Vec<String>> {
+    check_destructive(cfg, env, action).map_err(|mut lines| {
+        for (i, l) in lines.iter_mut().enumerate() {
+            match i {
+                3 => *l = format!("Gateway {verb} blocked: {l}"),
+                4.. => *l = format!("Tip: {l}"),
+                _ => {}
+            }
+        }
+        lines
+    })
+}

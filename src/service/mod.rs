@@ -5,6 +5,7 @@
 
 pub mod launchd;
 pub mod schtasks;
+pub mod systemctl;
 pub mod systemd;
 
 use crate::config::env::{self, Env};

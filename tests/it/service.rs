@@ -4,6 +4,7 @@
 
 use openclaw::config::env::Env;
 use openclaw::service::{launchd, schtasks, systemd, ServiceSpec};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -128,4 +129,246 @@ fn systemd_analyze_verify_accepts_the_units() {
             "{name}: {err}"
         );
     }
+}
+
+use crate::support::*;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+/// A recorded `systemctl`: logs every call to `calls` and emulates one user unit's state.
+const FAKE_SYSTEMCTL: &str = r#"#!/bin/sh
+d="$FAKE_SYSTEMCTL_DIR"
+echo "$*" >> "$d/calls"
+[ "$1" = "--user" ] && shift
+case "$1" in
+  show-environment)
+    if [ -f "$d/down" ]; then echo "Failed to connect to bus: No medium found" >&2; exit 1; fi
+    echo "HOME=$HOME" ;;
+  daemon-reload) ;;
+  enable|start|restart) echo active > "$d/state" ;;
+  disable|stop) echo stopped > "$d/state" ;;
+  show)
+    if [ ! -f "$d/state" ]; then printf 'LoadState=not-found\nActiveState=inactive\nSubState=dead\n'; exit 0; fi
+    if [ "$(cat "$d/state")" = active ]; then
+      printf 'LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=4242\nExecMainStatus=0\nExecMainCode=0\nNRestarts=0\nUnitFileState=enabled\n'
+    else
+      printf 'LoadState=loaded\nActiveState=inactive\nSubState=dead\nMainPID=0\nExecMainStatus=143\nExecMainCode=1\nNRestarts=0\nUnitFileState=enabled\n'
+    fi ;;
+  *) echo "unexpected: $*" >&2; exit 2 ;;
+esac
+"#;
+
+struct FakeManager {
+    dir: PathBuf,
+}
+
+impl FakeManager {
+    fn new(p: &Profile) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = p.path().join("fake-systemd");
+        std::fs::create_dir_all(&dir).unwrap();
+        let bin = dir.join("systemctl");
+        std::fs::write(&bin, FAKE_SYSTEMCTL).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        FakeManager { dir }
+    }
+
+    fn cmd(&self, p: &Profile, args: &[&str]) -> Command {
+        let mut c = p.command();
+        c.env("OPENCLAW_SYSTEMCTL", self.dir.join("systemctl"))
+            .env("FAKE_SYSTEMCTL_DIR", &self.dir)
+            .args(args);
+        c
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
+#[test]
+fn install_writes_the_user_unit_enables_it_and_is_idempotent() {
+    let p = Profile::local_token();
+    let m = FakeManager::new(&p);
+    let (code, out, err) = run(m.cmd(&p, &["gateway", "install", "--port", "28123"]), T);
+    assert_eq!(code, 0, "{out} {err}");
+    let unit = p
+        .path()
+        .join("home/.config/systemd/user/openclaw-gateway.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(text.contains(" gateway --port 28123\n"), "{text}");
+    assert!(text.contains("Environment=OPENCLAW_SERVICE_MARKER=openclaw\n"));
+    assert!(out.contains(&format!("Wrote {}", unit.display())), "{out}");
+    assert!(
+        out.contains("Runtime: running (pid 4242, state active, sub running)"),
+        "{out}"
+    );
+    assert_eq!(
+        m.calls(),
+        [
+            "--user show-environment",
+            "--user daemon-reload",
+            "--user enable --now openclaw-gateway.service",
+            "--user show openclaw-gateway.service --no-page --property LoadState,ActiveState,SubState,MainPID,ExecMainStatus,ExecMainCode,NRestarts,UnitFileState",
+        ]
+    );
+    // Again: nothing to rewrite.
+    let (code, out, _) = run(
+        m.cmd(&p, &["gateway", "install", "--port", "28123", "--json"]),
+        T,
+    );
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["changed"], false);
+    assert_eq!(v["runtime"]["mainPid"], 4242);
+    // A different unit is not overwritten without --force.
+    let (code, _, err) = run(m.cmd(&p, &["gateway", "install", "--port", "28124"]), T);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("differs from the one this binary writes"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: openclaw gateway install --force"),
+        "{err}"
+    );
+    let (code, _, err) = run(
+        m.cmd(&p, &["gateway", "install", "--port", "28124", "--force"]),
+        T,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(&unit)
+        .unwrap()
+        .contains(" gateway --port 28124\n"));
+}
+
+#[test]
+fn stop_start_restart_and_uninstall_drive_the_manager() {
+    let p = Profile::local_token();
+    let m = FakeManager::new(&p);
+    let (code, _, err) = run(m.cmd(&p, &["gateway", "start"]), T);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Gateway service openclaw-gateway.service is not installed."),
+        "{err}"
+    );
+    assert!(err.contains("hint: openclaw gateway install"), "{err}");
+    assert_eq!(run(m.cmd(&p, &["gateway", "install"]), T).0, 0);
+
+    let (code, _, err) = run(m.cmd(&p, &["gateway", "stop"]), T);
+    assert_eq!(code, 1);
+    assert!(err.contains("This stops the operator's running gateway service. Use an isolated dev gateway (openclaw gateway run --dev, or --profile <name> with a free port) for testing, or re-run with --force if you really mean it."), "{err}");
+    let (code, out, err) = run(m.cmd(&p, &["gateway", "stop", "--force"]), T);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Stopped openclaw-gateway.service"));
+    assert!(
+        out.contains(
+            "Runtime: stopped (state inactive, sub dead, last exit 143 (normal SIGTERM stop))"
+        ),
+        "{out}"
+    );
+    for (verb, word) in [("start", "Started"), ("restart", "Restarted")] {
+        let (code, out, err) = run(m.cmd(&p, &["gateway", verb]), T);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains(&format!("{word} openclaw-gateway.service")),
+            "{out}"
+        );
+    }
+    let (code, out, _) = run(m.cmd(&p, &["gateway", "uninstall"]), T);
+    assert_eq!(code, 0);
+    assert!(out.contains("Removed "), "{out}");
+    assert!(m
+        .calls()
+        .iter()
+        .any(|c| c == "--user disable --now openclaw-gateway.service"));
+    let (code, out, _) = run(m.cmd(&p, &["gateway", "uninstall"]), T);
+    assert_eq!(code, 0);
+    assert!(out.contains("Gateway service not installed"), "{out}");
+}
+
+#[test]
+fn service_actions_refuse_a_config_from_a_newer_version() {
+    let p = Profile::new(&format!(
+        r#"{{"meta": {{"lastTouchedVersion": "2099.1.1"}}, "gateway": {{"mode": "local", "auth": {{"token": "{TOKEN}"}}}}}}"#
+    ));
+    let m = FakeManager::new(&p);
+    // A plain install is allowed; a forced reinstall and the lifecycle verbs are not.
+    assert_eq!(run(m.cmd(&p, &["gateway", "install"]), T).0, 0);
+    let before = m.calls().len();
+    for (args, verb) in [
+        (vec!["gateway", "restart"], "restart"),
+        (vec!["gateway", "start"], "start"),
+        (vec!["gateway", "stop", "--force"], "stop"),
+        (vec!["gateway", "uninstall"], "uninstall"),
+        (vec!["gateway", "install", "--force"], "install"),
+    ] {
+        let (code, _, err) = run(m.cmd(&p, &args), T);
+        assert_eq!(code, 1, "{args:?}");
+        assert!(
+            err.contains(&format!("Gateway {verb} blocked: Refusing to ")),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("Tip: Set OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS=1 only for an intentional downgrade or recovery action."), "{err}");
+    }
+    assert_eq!(m.calls().len(), before, "no manager call was made");
+    let mut c = m.cmd(&p, &["gateway", "restart"]);
+    c.env("OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS", "1");
+    assert_eq!(run(c, T).0, 0);
+}
+
+#[test]
+fn an_unreachable_manager_is_reported_with_the_hints() {
+    let p = Profile::local_token();
+    let m = FakeManager::new(&p);
+    std::fs::write(m.dir.join("down"), "").unwrap();
+    let (code, out, err) = run(m.cmd(&p, &["gateway", "install"]), T);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains("systemctl --user unavailable: Failed to connect to bus: No medium found"),
+        "{err}"
+    );
+    assert!(err.contains("hint: systemd user services are unavailable; install/enable systemd or run the gateway under your supervisor."), "{err}");
+    assert!(err.contains("hint: If you're in a container, run the gateway in the foreground instead of `openclaw gateway`."), "{err}");
+    // The unit was still written, so a later `systemctl --user enable` works.
+    assert!(p
+        .path()
+        .join("home/.config/systemd/user/openclaw-gateway.service")
+        .exists());
+}
+
+#[test]
+fn the_real_systemctl_without_a_user_manager_is_reported() {
+    // Only where no user manager answers (a container): a real host's services are never
+    // touched by the tests.
+    match Command::new("systemctl")
+        .args(["--user", "show-environment"])
+        .output()
+    {
+        Ok(o) if !o.status.success() => {}
+        _ => {
+            eprintln!("SYSTEMD SKIPPED: a user manager answers here (or systemctl is missing)");
+            return;
+        }
+    }
+    let p = Profile::local_token();
+    let mut c = p.command();
+    c.args(["gateway", "install", "--json"]);
+    let (code, out, _) = run(c, T);
+    assert_eq!(code, 1, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], false);
+    assert!(
+        v["messages"].as_array().unwrap().iter().any(|m| m
+            .as_str()
+            .unwrap()
+            .starts_with("systemctl --user unavailable: ")),
+        "{v:#}"
+    );
+    assert_eq!(v["hints"][0], "systemd user services are unavailable; install/enable systemd or run the gateway under your supervisor.");
 }
