@@ -207,6 +207,11 @@ pub const KNOWN: &[(&str, &str)] = &[
         "service.metadata_drift",
         "the installed unit differs from what this binary would write",
     ),
+    ("service.unit_path", "the installed gateway unit file"),
+    (
+        "service.drift",
+        "the first line where the installed unit differs from what this binary would write",
+    ),
 ];
 
 /// Whether a probe ran.
@@ -232,6 +237,8 @@ pub struct Facts {
     pub probes: BTreeMap<String, ProbeStatus>,
     /// Whether log lines were available to scan (live log file or triage input).
     pub logs_available: Option<String>,
+    /// Single facts a probe that ran could not establish, with the reason.
+    pub unavailable: BTreeMap<String, String>,
 }
 
 impl Facts {
@@ -256,8 +263,17 @@ impl Facts {
         self.probes.insert(name.to_string(), status);
     }
 
-    /// `Err(reason)` when the namespace's probe did not run.
+    /// Record that a probe could not establish `key` (checks on it are skipped with `why`).
+    pub fn mark_unavailable(&mut self, key: &str, why: impl Into<String>) {
+        debug_assert!(KNOWN.iter().any(|(k, _)| *k == key), "unknown fact {key}");
+        self.unavailable.insert(key.to_string(), why.into());
+    }
+
+    /// `Err(reason)` when the namespace's probe did not run or could not establish the fact.
     pub fn available(&self, fact: &str) -> Result<(), String> {
+        if let Some(why) = self.unavailable.get(fact) {
+            return Err(format!("{fact} unavailable: {why}"));
+        }
         let ns = fact.split('.').next().unwrap_or(fact);
         match self.probes.get(ns) {
             Some(ProbeStatus::Ok) => Ok(()),

@@ -372,3 +372,59 @@ fn the_real_systemctl_without_a_user_manager_is_reported() {
     );
     assert_eq!(v["hints"][0], "systemd user services are unavailable; install/enable systemd or run the gateway under your supervisor.");
 }
+
+#[test]
+fn the_doctor_reads_the_installed_unit_and_its_runtime() {
+    let p = Profile::local_token();
+    let m = FakeManager::new(&p);
+    assert_eq!(run(m.cmd(&p, &["gateway", "install"]), T).0, 0);
+    let doctor = |extra: &[(&str, &str)]| {
+        let mut c = m.cmd(&p, &["doctor", "--json"]);
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        let (_, out, err) = run(c, T);
+        serde_json::from_str::<Value>(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"))
+    };
+    let d = doctor(&[]);
+    let f = &d["facts"];
+    assert_eq!(f["service.installed"], true, "{f:#}");
+    assert_eq!(f["service.runtime"], "running");
+    assert_eq!(f["service.config_path_differs"], false);
+    assert_eq!(f["service.metadata_drift"], false, "{f:#}");
+    assert_eq!(
+        f["service.config_path"],
+        p.config_path().display().to_string()
+    );
+
+    // Stopped: the runtime check fails with the exit code as evidence.
+    assert_eq!(run(m.cmd(&p, &["gateway", "stop", "--force"]), T).0, 0);
+    let d = doctor(&[]);
+    let stopped = finding(&d, "service.runtime-stopped");
+    assert_eq!(stopped["status"], "fail", "{stopped:#}");
+    assert_eq!(d["facts"]["service.exit_code"], 143);
+
+    // The unit drifted (another port), and the CLI now uses another config than the unit.
+    let unit = p
+        .path()
+        .join("home/.config/systemd/user/openclaw-gateway.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    std::fs::write(&unit, text.replacen(" --port ", " --port 1", 1)).unwrap();
+    let other = p.path().join("other.json");
+    std::fs::copy(p.config_path(), &other).unwrap();
+    let d = doctor(&[("OPENCLAW_CONFIG_PATH", other.to_str().unwrap())]);
+    assert_eq!(d["facts"]["service.metadata_drift"], true);
+    assert!(
+        d["facts"]["service.drift"]
+            .as_str()
+            .unwrap()
+            .starts_with("installed `ExecStart="),
+        "{:#}",
+        d["facts"]
+    );
+    assert_eq!(d["facts"]["service.config_path_differs"], true);
+    assert_eq!(
+        finding(&d, "service.config-path-mismatch")["status"],
+        "fail"
+    );
+}

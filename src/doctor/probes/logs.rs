@@ -70,6 +70,7 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
             )),
             facts: Vec::new(),
             lines: Vec::new(),
+            unavailable: Vec::new(),
         };
     }
     let n = lines.len();
@@ -77,5 +78,6 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
         status: ProbeStatus::Ok,
         facts: vec![("logs.source", json!(sources)), ("logs.lines", json!(n))],
         lines,
+        unavailable: Vec::new(),
     }
 }

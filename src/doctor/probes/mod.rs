@@ -7,6 +7,7 @@ pub mod gateway;
 pub mod logs;
 pub mod port;
 pub mod process;
+pub mod service;
 pub mod state;
 
 use super::facts::{Facts, LogLine, ProbeStatus};
@@ -44,6 +45,8 @@ pub struct ProbeOutput {
     pub status: ProbeStatus,
     pub facts: Vec<(&'static str, serde_json::Value)>,
     pub lines: Vec<LogLine>,
+    /// Facts this probe could not establish, with the reason.
+    pub unavailable: Vec<(&'static str, String)>,
 }
 
 impl ProbeOutput {
@@ -52,6 +55,7 @@ impl ProbeOutput {
             status: ProbeStatus::Ok,
             facts,
             lines: Vec::new(),
+            unavailable: Vec::new(),
         }
     }
     pub fn skipped(reason: impl Into<String>) -> Self {
@@ -59,6 +63,7 @@ impl ProbeOutput {
             status: ProbeStatus::Skipped(reason.into()),
             facts: Vec::new(),
             lines: Vec::new(),
+            unavailable: Vec::new(),
         }
     }
     pub fn error(reason: impl Into<String>) -> Self {
@@ -66,6 +71,7 @@ impl ProbeOutput {
             status: ProbeStatus::Error(reason.into()),
             facts: Vec::new(),
             lines: Vec::new(),
+            unavailable: Vec::new(),
         }
     }
 }
@@ -98,7 +104,7 @@ pub async fn run_all(ctx: &ProbeContext) -> (Facts, Vec<LogLine>) {
                 .unwrap_or_else(|e| ProbeOutput::error(format!("{name} probe failed: {e}")))
         })
     };
-    let (cfg, env, bins, port, proc_, mut gw, logs, state) = tokio::join!(
+    let (cfg, env, bins, port, proc_, mut gw, logs, state, service) = tokio::join!(
         blocking("config", config::probe),
         blocking("env", config::probe_env),
         bounded("binaries", limit, binaries::probe(ctx)),
@@ -107,6 +113,7 @@ pub async fn run_all(ctx: &ProbeContext) -> (Facts, Vec<LogLine>) {
         bounded("gateway", limit, gateway::probe(ctx)),
         blocking("logs", logs::probe),
         blocking("state", state::probe),
+        blocking("service", service::probe),
     );
     let mut facts = Facts::default();
     let mut lines = Vec::new();
@@ -121,6 +128,7 @@ pub async fn run_all(ctx: &ProbeContext) -> (Facts, Vec<LogLine>) {
                 ("logs.lines", serde_json::json!(tail.len())),
             ],
             lines: tail,
+            unavailable: Vec::new(),
         }
     } else {
         logs
@@ -134,6 +142,7 @@ pub async fn run_all(ctx: &ProbeContext) -> (Facts, Vec<LogLine>) {
         ("gateway", gw),
         ("logs", logs),
         ("state", state),
+        ("service", service),
     ] {
         if name == "logs" && out.status == ProbeStatus::Ok {
             facts.logs_available = Some("live logs".into());
@@ -142,11 +151,10 @@ pub async fn run_all(ctx: &ProbeContext) -> (Facts, Vec<LogLine>) {
         for (k, v) in out.facts {
             facts.set(k, v);
         }
+        for (k, why) in out.unavailable {
+            facts.mark_unavailable(k, why);
+        }
         lines.extend(out.lines);
     }
-    facts.probe(
-        "service",
-        ProbeStatus::Skipped("service manager inspection (systemd, launchd, schtasks) is not available in this build yet".into()),
-    );
     (facts, lines)
 }
