@@ -49,6 +49,8 @@ fn start() -> (Running, Duration) {
         .env("OPENCLAW_STATE_DIR", dir.path().join("state"))
         .env("OPENCLAW_CONFIG_PATH", &cfg)
         .env("OPENCLAW_TICK_INTERVAL_MS", "30000")
+        // Every load client comes from 127.0.0.1: lift the per-IP pre-auth budget (32).
+        .env("OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP", "4096")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -8,6 +8,9 @@ use crate::config::write::atomic_write;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
+/// A reused device token's `lastUsedAtMs` is refreshed at most this often.
+pub const LAST_USED_GRANULARITY_MS: u64 = 60_000;
+
 /// Pending requests expire after five minutes.
 pub const PENDING_TTL_MS: u64 = 5 * 60 * 1000;
 
@@ -410,10 +413,15 @@ impl DeviceStore {
                 let live = existing.get("revokedAtMs").is_none_or(Value::is_null);
                 let held = str_list(existing.get("scopes"));
                 if live && scopes.iter().all(|s| satisfies(&held, s)) {
-                    existing["lastUsedAtMs"] = json!(now_ms);
-                    let out = existing.clone();
-                    f.paired_dirty = true;
-                    return Some(out);
+                    // Reusing the token: record the use at most once a minute, so a device
+                    // that connects often (monitoring probes) does not rewrite the file
+                    // (and fsync it) on every connect.
+                    let last = existing.get("lastUsedAtMs").and_then(Value::as_u64);
+                    if last.is_none_or(|t| now_ms.saturating_sub(t) >= LAST_USED_GRANULARITY_MS) {
+                        existing["lastUsedAtMs"] = json!(now_ms);
+                        f.paired_dirty = true;
+                    }
+                    return Some(existing.clone());
                 }
             }
             let created = tokens
@@ -764,6 +772,60 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn tokens_are_reused_and_their_use_recorded_at_most_once_a_minute() {
+        let d = tempfile::tempdir().unwrap();
+        let s = DeviceStore::at(d.path());
+        let read = vec!["operator.read".to_string()];
+        let (r, _) = s
+            .request(&claim(&read), Reason::NotPaired, true, 1_000)
+            .unwrap();
+        let id = r["requestId"].as_str().unwrap().to_string();
+        s.approve(&id, "silent", None, sat, 1_000).unwrap().unwrap();
+        let t1 = s
+            .ensure_token("dev1", "operator", &read, sat, 2_000)
+            .unwrap()
+            .unwrap();
+        let t2 = s
+            .ensure_token("dev1", "operator", &read, sat, 3_000)
+            .unwrap()
+            .unwrap();
+        assert_eq!(t1["token"], t2["token"], "reused");
+        let file = d.path().join("devices/paired.json");
+        let before = std::fs::read_to_string(&file).unwrap();
+        s.ensure_token("dev1", "operator", &read, sat, 30_000)
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            before,
+            "no rewrite within a minute"
+        );
+        s.ensure_token(
+            "dev1",
+            "operator",
+            &read,
+            sat,
+            3_000 + LAST_USED_GRANULARITY_MS,
+        )
+        .unwrap();
+        let p = s.paired("dev1").unwrap().unwrap();
+        assert_eq!(
+            p["tokens"]["operator"]["lastUsedAtMs"],
+            3_000 + LAST_USED_GRANULARITY_MS
+        );
+        // More scopes than the token holds (but approved): a new token.
+        let rotated = s
+            .revoke_token("dev1", "operator", None, sat, 70_000)
+            .unwrap()
+            .unwrap();
+        assert!(rotated["revokedAtMs"].is_u64());
+        let t3 = s
+            .ensure_token("dev1", "operator", &read, sat, 71_000)
+            .unwrap()
+            .unwrap();
+        assert_ne!(t3["token"], t1["token"], "a revoked token is replaced");
     }
 
     #[test]
