@@ -1,6 +1,7 @@
-//! `openclaw gateway status`: local facts (config, log file, port listeners, last error)
-//! plus a connectivity probe, for people or as JSON. Service-manager facts are reported as
-//! unknown until service inspection exists; nothing here is guessed.
+//! `openclaw gateway status`: the installed service (unit, command, environment, the config
+//! it resolves, runtime through the manager), local facts (config, log file, port listeners,
+//! last error) and a connectivity probe, for people or as JSON. Nothing here is guessed: what
+//! could not be inspected says so.
 
 use super::args::GatewayStatusArgs;
 use super::context::Context;
@@ -15,8 +16,63 @@ use crate::os::proc;
 use serde_json::{json, Value};
 
 pub const TROUBLESHOOTING_URL: &str = "https://docs.openclaw.ai/troubleshooting";
-const SERVICE_UNKNOWN: &str =
-    "unknown (service manager inspection is not available in this build yet; diagnostic only, not the probe target)";
+pub const ROOT_CAUSE_CONFIG: &str = "Root cause: CLI and service are using different config paths (likely a profile/state-dir mismatch).";
+pub const FIX_CONFIG: &str = "Fix: rerun `openclaw gateway install --force` from the same --profile / OPENCLAW_STATE_DIR you expect.";
+
+/// The `service` part of the document (upstream's DaemonStatus shape, plus `installed`).
+fn service_doc(ctx: &Context) -> (Value, Value, Value) {
+    if !cfg!(target_os = "linux") {
+        let detail = format!(
+            "service inspection on {} is not implemented by this build",
+            std::env::consts::OS
+        );
+        return (
+            json!({"label": Value::Null, "inspected": false, "runtime": {"status": "unknown", "detail": detail}}),
+            Value::Null,
+            Value::Null,
+        );
+    }
+    let ins = crate::service::inspect::inspect(&ctx.env);
+    let runtime = match &ins.runtime {
+        None => json!({"status": "unknown", "detail": "no gateway service installed"}),
+        Some(Err(why)) => json!({"status": "unknown", "detail": why}),
+        Some(Ok(u)) => json!({
+            "status": if u.missing() { "unknown" } else if u.running() { "running" } else { "stopped" },
+            "state": u.active_state, "subState": u.sub_state, "pid": u.main_pid,
+            "lastExitStatus": u.exec_main_status, "lastExitReason": u.exec_main_code,
+            "missingUnit": u.missing(),
+            "line": crate::service::systemctl::runtime_line(u),
+        }),
+    };
+    let loaded = matches!(&ins.runtime, Some(Ok(u)) if !u.missing());
+    let enabled = matches!(&ins.runtime, Some(Ok(u)) if u.unit_file_state == "enabled");
+    let service = json!({
+        "label": "systemd",
+        "scope": if ins.system { "system" } else { "user" },
+        "unit": ins.unit,
+        "inspected": true,
+        "installed": ins.installed(),
+        "loaded": loaded,
+        "loadedText": if enabled { "enabled" } else { "loaded" },
+        "notLoadedText": if ins.installed() { "not loaded" } else { "not installed" },
+        "command": ins.path.as_ref().map(|p| json!({
+            "programArguments": ins.command,
+            "workingDirectory": ins.working_dir,
+            "environment": ins.shown_environment().into_iter().map(|(k, v)| (k, Value::String(v))).collect::<serde_json::Map<String, Value>>(),
+            "sourcePath": p.display().to_string(),
+        })),
+        "runtime": runtime,
+    });
+    let daemon = ins.config_path.as_ref().map_or(
+        Value::Null,
+        |p| json!({"path": p.display().to_string(), "exists": p.exists()}),
+    );
+    let mismatch = ins
+        .config_path
+        .as_ref()
+        .map_or(Value::Null, |p| json!(*p != ctx.paths.config_path));
+    (service, daemon, mismatch)
+}
 
 fn probe_note(mode: BindMode, host: &str) -> String {
     if gwcfg::is_loopback_host(host) {
@@ -109,6 +165,7 @@ pub fn gather(args: &GatewayStatusArgs, ctx: &Context) -> (Value, Option<Target>
                 .filter(|l| !l.starts_with("pid ")),
         );
     }
+    let (service, daemon, mismatch) = service_doc(ctx);
     let doc = json!({
         "schema_version": SCHEMA_VERSION,
         "cli": {
@@ -116,12 +173,7 @@ pub fn gather(args: &GatewayStatusArgs, ctx: &Context) -> (Value, Option<Target>
             "entrypoint": std::env::current_exe().ok().map(|p| p.display().to_string()),
         },
         "logFile": log_file.display().to_string(),
-        "service": {
-            "label": Value::Null,
-            "inspected": false,
-            "runtime": {"status": "unknown"},
-            "detail": "service manager inspection is not available in this build yet",
-        },
+        "service": service,
         "config": {
             "cli": {
                 "path": cfg.path.display().to_string(),
@@ -129,8 +181,8 @@ pub fn gather(args: &GatewayStatusArgs, ctx: &Context) -> (Value, Option<Target>
                 "valid": cfg.is_valid(),
                 "issues": cfg.issues.iter().map(|i| i.render(&cfg.path)).collect::<Vec<_>>(),
             },
-            "daemon": Value::Null,
-            "mismatch": Value::Null,
+            "daemon": daemon,
+            "mismatch": mismatch,
         },
         "gateway": {
             "mode": cfg.get_str("gateway.mode"),
@@ -183,8 +235,46 @@ fn human(d: &Value, ctx: &Context) -> String {
     let mut out = Vec::<String>::new();
     let s = |v: &Value| v.as_str().unwrap_or("?").to_string();
     let show = |p: &str| paths::display(std::path::Path::new(p), &ctx.env);
-    out.push(format!("Service: {SERVICE_UNKNOWN}"));
+    let svc = &d["service"];
+    out.push(
+        match (svc["inspected"].as_bool(), svc["installed"].as_bool()) {
+            (Some(true), Some(true)) => format!(
+                "Service: systemd {} ({})",
+                s(&svc["scope"]),
+                if svc["loaded"] == true {
+                    s(&svc["loadedText"])
+                } else {
+                    s(&svc["notLoadedText"])
+                }
+            ),
+            (Some(true), _) => format!("Service: systemd ({})", s(&svc["notLoadedText"])),
+            _ => format!("Service: unknown ({})", s(&svc["runtime"]["detail"])),
+        },
+    );
     out.push(format!("File logs: {}", show(&s(&d["logFile"]))));
+    if let Some(cmd) = svc["command"].as_object() {
+        let args: Vec<String> = cmd["programArguments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(s)
+            .collect();
+        out.push(format!("Command: {}", args.join(" ")));
+        out.push(format!("Service file: {}", show(&s(&cmd["sourcePath"]))));
+        if let Some(w) = cmd["workingDirectory"].as_str() {
+            out.push(format!("Working dir: {}", show(w)));
+        }
+        let env: Vec<String> = cmd["environment"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.starts_with("OPENCLAW_"))
+            .map(|(k, v)| format!("{k}={}", s(v)))
+            .collect();
+        if !env.is_empty() {
+            out.push(format!("Service env: {}", env.join(" ")));
+        }
+    }
     let c = &d["config"]["cli"];
     let mut cfg_line = format!("Config (cli): {}", show(&s(&c["path"])));
     if c["exists"] == false {
@@ -193,7 +283,20 @@ fn human(d: &Value, ctx: &Context) -> String {
         cfg_line.push_str(" (invalid)");
     }
     out.push(cfg_line);
-    out.push("Config (service): unknown (no service inspected)".into());
+    match d["config"]["daemon"]["path"].as_str() {
+        Some(p) => {
+            let mut line = format!("Config (service): {}", show(p));
+            if d["config"]["daemon"]["exists"] == false {
+                line.push_str(" (missing)");
+            }
+            out.push(line);
+        }
+        None => out.push("Config (service): none (no gateway service installed)".into()),
+    }
+    if d["config"]["mismatch"] == true {
+        out.push(ROOT_CAUSE_CONFIG.into());
+        out.push(FIX_CONFIG.into());
+    }
     out.push(String::new());
     let g = &d["gateway"];
     out.push(format!(
@@ -219,7 +322,21 @@ fn human(d: &Value, ctx: &Context) -> String {
         out.push(format!("Gateway version: {v}"));
     }
     out.push(String::new());
-    out.push("Runtime: unknown (service manager not inspected)".into());
+    let rt = &svc["runtime"];
+    match rt["line"].as_str() {
+        Some(line) => out.push(format!("Runtime: {line}")),
+        None => out.push(format!("Runtime: unknown ({})", s(&rt["detail"]))),
+    }
+    if rt["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("unavailable"))
+    {
+        out.push("systemd user services unavailable.".into());
+    } else if rt["missingUnit"] == true {
+        out.push("Service unit not found.".into());
+    } else if rt["status"] == "stopped" {
+        out.push("Service is loaded but not running (likely exited immediately).".into());
+    }
     let rpc = &d["rpc"];
     if rpc.is_null() {
         out.push("Connectivity probe: skipped (--no-probe)".into());

@@ -80,7 +80,7 @@ pub fn gather(args: &StatusArgs, ctx: &Context) -> (Value, i32) {
             "error": t.as_ref().and_then(|t| t.connect.error.clone()),
             "errorCode": t.as_ref().and_then(|t| t.connect.error_code.clone()),
         },
-        "gatewayService": {"status": "unknown", "detail": "service manager inspection is not available in this build yet"},
+        "gatewayService": service_summary(&ctx.env),
         "config": {
             "path": cfg.path.display().to_string(),
             "exists": cfg.exists,
@@ -190,7 +190,7 @@ pub fn run(args: StatusArgs, ctx: Context) -> i32 {
     table.add_row(vec!["Gateway".to_string(), gateway_cell]);
     table.add_row(vec![
         "Gateway service".to_string(),
-        "unknown (service manager not inspected)".to_string(),
+        s(&doc["gatewayService"]["text"]),
     ]);
     table.add_row(vec!["Config".to_string(), config_cell]);
     table.add_row(vec!["State dir".to_string(), show(&s(&doc["stateDir"]))]);
@@ -222,4 +222,29 @@ pub fn run(args: StatusArgs, ctx: Context) -> i32 {
 
 fn terminal_width() -> Option<u16> {
     std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
+}
+
+/// One line about the gateway service: `systemd user · running (pid …)`, `not installed`, or
+/// why it could not be inspected.
+fn service_summary(env: &crate::config::Env) -> Value {
+    if !cfg!(target_os = "linux") {
+        let detail = format!(
+            "service inspection on {} is not implemented by this build",
+            std::env::consts::OS
+        );
+        return json!({"status": "unknown", "detail": detail, "text": format!("unknown ({detail})")});
+    }
+    let ins = crate::service::inspect::inspect(env);
+    let scope = if ins.system { "system" } else { "user" };
+    match &ins.runtime {
+        None => json!({"status": "not-installed", "unit": ins.unit,
+                       "text": format!("not installed (openclaw gateway install sets up {})", ins.unit)}),
+        Some(Err(why)) => json!({"status": "unknown", "unit": ins.unit, "detail": why,
+                                 "text": format!("systemd {scope} · {} · unknown ({why})", ins.unit)}),
+        Some(Ok(u)) => {
+            let line = crate::service::systemctl::runtime_line(u);
+            json!({"status": if u.running() { "running" } else { "stopped" }, "unit": ins.unit,
+                   "text": format!("systemd {scope} · {} · {line}", ins.unit)})
+        }
+    }
 }

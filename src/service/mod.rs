@@ -3,6 +3,7 @@
 //! upstream renders them (`src/daemon/*`). Driving the managers (install, start, stop,
 //! runtime state) builds on these.
 
+pub mod inspect;
 pub mod launchd;
 pub mod schtasks;
 pub mod systemctl;

@@ -428,3 +428,65 @@ fn the_doctor_reads_the_installed_unit_and_its_runtime() {
         "fail"
     );
 }
+
+#[test]
+fn gateway_status_shows_the_installed_service() {
+    let p = Profile::local_token();
+    let m = FakeManager::new(&p);
+    assert_eq!(run(m.cmd(&p, &["gateway", "install"]), T).0, 0);
+    let status = |extra: &[(&str, String)]| {
+        let mut c = m.cmd(&p, &["gateway", "status", "--no-probe"]);
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        let (code, out, err) = run(c, T);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let out = status(&[]);
+    let unit = p
+        .path()
+        .join("home/.config/systemd/user/openclaw-gateway.service");
+    for line in [
+        "Service: systemd user (enabled)".to_string(),
+        "Service file: ~/.config/systemd/user/openclaw-gateway.service".to_string(),
+        format!("Config (service): {}", p.config_path().display()),
+        "Runtime: running (pid 4242, state active, sub running)".to_string(),
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line} missing:\n{out}");
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Command: ") && l.ends_with(" gateway --port 18789")),
+        "{out}"
+    );
+    assert!(
+        out.contains("Service env: OPENCLAW_GATEWAY_PORT=18789 "),
+        "{out}"
+    );
+    assert!(!out.contains("Root cause"), "{out}");
+
+    // The CLI resolves another config than the service: the root cause and the fix.
+    let other = p.path().join("other.json");
+    std::fs::copy(p.config_path(), &other).unwrap();
+    let out = status(&[("OPENCLAW_CONFIG_PATH", other.display().to_string())]);
+    assert!(out.contains("Root cause: CLI and service are using different config paths (likely a profile/state-dir mismatch).\nFix: rerun `openclaw gateway install --force` from the same --profile / OPENCLAW_STATE_DIR you expect."), "{out}");
+
+    // Stopped, then a manager that cannot be reached.
+    assert_eq!(run(m.cmd(&p, &["gateway", "stop", "--force"]), T).0, 0);
+    let out = status(&[]);
+    assert!(out.contains("Runtime: stopped (state inactive, sub dead, last exit 143 (normal SIGTERM stop))\nService is loaded but not running (likely exited immediately)."), "{out}");
+    std::fs::write(m.dir.join("down"), "").unwrap();
+    let out = status(&[]);
+    assert!(out.contains("Runtime: unknown (systemctl --user unavailable: Failed to connect to bus: No medium found)\nsystemd user services unavailable."), "{out}");
+    let mut c = m.cmd(&p, &["gateway", "status", "--no-probe", "--json"]);
+    c.env("FAKE", "1");
+    let (_, out, _) = run(c, T);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["service"]["installed"], true);
+    assert_eq!(
+        v["service"]["command"]["sourcePath"],
+        unit.display().to_string()
+    );
+    assert_eq!(v["config"]["mismatch"], false);
+}

@@ -4,28 +4,11 @@
 //! (no manager, no unit) is marked unavailable with the reason, never guessed.
 
 use super::{ProbeContext, ProbeOutput};
-use crate::config::env::Env;
-use crate::service::systemctl::{self, Systemctl};
-use crate::service::{systemd, Names, ServiceSpec};
+use crate::service::inspect::inspect;
+use crate::service::systemctl;
+use crate::service::{systemd, ServiceSpec};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-
-/// `Environment=` assignments of a unit (quoted or bare).
-pub fn unit_environment(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("Environment="))
-        .filter_map(|v| {
-            let v = v.trim();
-            let v = match v.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
-                Some(inner) => inner.replace("\\\"", "\"").replace("\\\\", "\\"),
-                None => v.to_string(),
-            };
-            let v = v.replace("%%", "%");
-            let (k, val) = v.split_once('=')?;
-            Some((k.to_string(), val.to_string()))
-        })
-        .collect()
-}
 
 /// Files in the unit dirs that look like gateway services but are not this profile's unit.
 fn extra_units(dirs: &[PathBuf], ours: &Path) -> Vec<Value> {
@@ -81,27 +64,18 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
         ));
     }
     let env = &ctx.env;
-    let unit = format!("{}.service", Names::for_env(env).systemd_unit);
-    let user_path = systemctl::unit_dir(env, false).join(&unit);
-    let system_path = systemctl::unit_dir(env, true).join(&unit);
-    let (path, system) = if user_path.exists() {
-        (Some(user_path.clone()), false)
-    } else if system_path.exists() {
-        (Some(system_path), true)
-    } else {
-        (None, false)
-    };
-    let mut out = ProbeOutput::ok(vec![("service.installed", json!(path.is_some()))]);
+    let ins = inspect(env);
+    let mut out = ProbeOutput::ok(vec![("service.installed", json!(ins.installed()))]);
     let mut unavailable = |k: &'static str, why: &str| out.unavailable.push((k, why.to_string()));
     let extra = extra_units(
         &[systemctl::unit_dir(env, false)],
-        path.as_deref().unwrap_or(Path::new("")),
+        ins.path.as_deref().unwrap_or(Path::new("")),
     );
 
-    let Some(path) = path else {
+    let (Some(path), Some(service_config)) = (&ins.path, &ins.config_path) else {
         let why = format!(
             "no gateway service is installed ({} does not exist)",
-            user_path.display()
+            ins.user_path.display()
         );
         for k in [
             "service.runtime",
@@ -116,23 +90,19 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
         out.facts.push(("service.extra_units", json!(extra)));
         return out;
     };
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let (text, system) = (&ins.text, ins.system);
     let mut facts = vec![
         ("service.unit_path", json!(path.display().to_string())),
         ("service.extra_units", json!(extra)),
+        (
+            "service.config_path",
+            json!(service_config.display().to_string()),
+        ),
+        (
+            "service.config_path_differs",
+            json!(*service_config != ctx.paths.config_path),
+        ),
     ];
-
-    // The config the service resolves, from the environment its unit sets.
-    let unit_env = Env::from_pairs(unit_environment(&text));
-    let service_paths = crate::config::paths::resolve(&unit_env);
-    facts.push((
-        "service.config_path",
-        json!(service_paths.config_path.display().to_string()),
-    ));
-    facts.push((
-        "service.config_path_differs",
-        json!(service_paths.config_path != ctx.paths.config_path),
-    ));
 
     // What this binary would write now.
     match std::env::current_exe().and_then(|p| p.canonicalize()) {
@@ -171,8 +141,11 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
     }
 
     // Runtime, through the manager.
-    let sc = Systemctl::new(env, system);
-    match sc.available().and_then(|_| sc.show(&unit)) {
+    match ins
+        .runtime
+        .clone()
+        .unwrap_or_else(|| Err("not inspected".into()))
+    {
         Ok(s) => {
             let runtime = if s.missing() {
                 "not-loaded"
@@ -222,25 +195,4 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
     }
     out.facts.extend(facts);
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn environment_lines_are_unquoted() {
-        let text = "[Service]\nEnvironment=HOME=/h\nEnvironment=\"OPENCLAW_STATE_DIR=/srv/open claw\"\nEnvironment=P=100%%\nExecStart=x\n";
-        assert_eq!(
-            unit_environment(text),
-            vec![
-                ("HOME".to_string(), "/h".to_string()),
-                (
-                    "OPENCLAW_STATE_DIR".to_string(),
-                    "/srv/open claw".to_string()
-                ),
-                ("P".to_string(), "100%".to_string()),
-            ]
-        );
-    }
 }
