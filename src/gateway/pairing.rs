@@ -301,18 +301,15 @@ pub fn gate(
             granted.method,
             auto_approve_local,
         );
-    let (request, created) = store
-        .request(&claim, reason, silent, now)
-        .map_err(store_failure)?;
-    let request_id = request["requestId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
     if silent {
-        store
-            .approve(&request_id, "silent", None, scopes::satisfies, now)
+        // Request and approval in one locked step: two connects of the same device at once
+        // (the probe's targets run in parallel) must not approve the same request twice.
+        let Some(request_id) = store
+            .pair_silently(&claim, reason, scopes::satisfies, now)
             .map_err(store_failure)?
-            .map_err(|_| store_failure(std::io::Error::other("approval vanished")))?;
+        else {
+            return Ok(()); // paired by a concurrent connect in the meantime
+        };
         gw.logger.info(
             "gateway/ws",
             format!(
@@ -328,6 +325,13 @@ pub fn gate(
         );
         return Ok(());
     }
+    let (request, created) = store
+        .request(&claim, reason, false, now)
+        .map_err(store_failure)?;
+    let request_id = request["requestId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     if created {
         gw.broadcast(m::EV_DEVICE_PAIR_REQUESTED, &request, true, false);
     }

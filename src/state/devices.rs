@@ -329,6 +329,26 @@ impl DeviceStore {
         self.with(|f| f.approve(request_id, via, caller_scopes, satisfies, now_ms))
     }
 
+    /// Record the request and approve it at once (silent local pairing), under one lock.
+    /// `None` when the device turned out to be paired for this claim already (a concurrent
+    /// connect approved it).
+    pub fn pair_silently(
+        &self,
+        claim: &Claim<'_>,
+        reason: Reason,
+        satisfies: impl Fn(&[String], &str) -> bool + Copy,
+        now_ms: u64,
+    ) -> std::io::Result<Option<String>> {
+        self.with(|f| {
+            // Already paired for this claim (a concurrent connect approved it): nothing to do.
+            requirement(f.paired.get(claim.device_id), claim, satisfies)?;
+            let (req, _) = f.request(claim, reason, true, now_ms);
+            let id = req["requestId"].as_str().unwrap_or_default().to_string();
+            f.approve(&id, "silent", None, satisfies, now_ms).ok()?;
+            Some(id)
+        })
+    }
+
     pub fn reject(&self, request_id: &str) -> std::io::Result<Option<Value>> {
         self.with(|f| {
             let r = f.pending.remove(request_id);
@@ -826,6 +846,38 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_ne!(t3["token"], t1["token"], "a revoked token is replaced");
+    }
+
+    #[test]
+    fn silent_pairing_is_one_step_and_a_second_concurrent_one_finds_it_done() {
+        let d = tempfile::tempdir().unwrap();
+        let s = DeviceStore::at(d.path());
+        let read = vec!["operator.read".to_string()];
+        let c = claim(&read);
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let s = DeviceStore::at(d.path());
+                let read = read.clone();
+                std::thread::spawn(move || {
+                    s.pair_silently(&claim(&read), Reason::NotPaired, sat, 1_000)
+                        .unwrap()
+                })
+            })
+            .collect();
+        let approved: Vec<_> = threads
+            .into_iter()
+            .filter_map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(
+            approved.len(),
+            1,
+            "exactly one connect approves: {approved:?}"
+        );
+        assert_eq!(
+            requirement(s.paired("dev1").unwrap().as_ref(), &c, sat),
+            None
+        );
+        assert_eq!(s.list(1_000).unwrap()["pending"], json!([]));
     }
 
     #[test]
