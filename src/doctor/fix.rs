@@ -32,6 +32,18 @@ pub enum Change {
         path: PathBuf,
         mode: u32,
     },
+    /// Rewrite the gateway's systemd unit, reload the manager and restart the unit; undone
+    /// by putting the old unit back (or removing it), reloading and restarting again.
+    Unit(UnitChange),
+}
+
+#[derive(Debug, Clone)]
+pub struct UnitChange {
+    pub path: PathBuf,
+    pub before: Option<Vec<u8>>,
+    pub after: String,
+    pub unit: String,
+    pub systemctl: crate::service::systemctl::Systemctl,
 }
 
 #[derive(Debug, Clone)]
@@ -197,11 +209,56 @@ pub fn plan(action: &str, ctx: &ProbeContext) -> Result<Plan, String> {
                 changes,
             })
         }
-        "reinstall-service" | "enable-linger" => {
-            Err("needs service management, which this build does not have yet".into())
-        }
+        "reinstall-service" => plan_reinstall(ctx),
+        "enable-linger" => Err(
+            "lingering is enabled by root: run `sudo loginctl enable-linger $USER` (the doctor does not escalate)".into(),
+        ),
         other => Err(format!("unknown fix action {other:?}")),
     }
+}
+
+/// `gateway install --force` + restart, as one transaction.
+fn plan_reinstall(ctx: &ProbeContext) -> Result<Plan, String> {
+    use crate::service::{inspect, systemctl::Systemctl, systemd, ServiceSpec};
+    if !cfg!(target_os = "linux") {
+        return Err(format!(
+            "service management on {} is not implemented by this build",
+            std::env::consts::OS
+        ));
+    }
+    let ins = inspect::inspect(&ctx.env);
+    let path = ins.path.clone().unwrap_or(ins.user_path.clone());
+    let binary = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map_err(|e| format!("cannot locate this binary: {e}"))?;
+    let mut spec = ServiceSpec::gateway(&ctx.env, &binary, ctx.port, ctx.paths.state_dir.clone());
+    if ins.system {
+        spec.system_user = ins
+            .text
+            .lines()
+            .find_map(|l| l.strip_prefix("User="))
+            .map(String::from);
+    }
+    let after = systemd::render(&spec).map_err(|e| e.to_string())?;
+    if ins.installed() && ins.text == after {
+        return Err("the installed unit is already what this binary writes".into());
+    }
+    let systemctl = Systemctl::new(&ctx.env, ins.system);
+    systemctl.available()?;
+    Ok(Plan {
+        summary: format!(
+            "Reinstalled {} from this binary and restarted {}.",
+            path.display(),
+            ins.unit
+        ),
+        changes: vec![Change::Unit(UnitChange {
+            before: ins.installed().then(|| ins.text.clone().into_bytes()),
+            path,
+            after,
+            unit: ins.unit,
+            systemctl,
+        })],
+    })
 }
 
 /// Fixes that infer intent rather than normalise: refused with `--non-interactive`.
@@ -314,6 +371,20 @@ pub fn plan_diff(plan: &Plan) -> String {
             )),
             Change::RemoveFile { path } => out.push(format!("remove {}", path.display())),
             Change::Chmod { path, mode } => out.push(format!("chmod {mode:o} {}", path.display())),
+            Change::Unit(u) => {
+                out.push(format!(
+                    "--- {}\n+++ {}",
+                    u.path.display(),
+                    u.path.display()
+                ));
+                out.push(diff(
+                    &String::from_utf8_lossy(u.before.as_deref().unwrap_or_default()),
+                    &u.after,
+                ));
+                let scope = u.systemctl.scope();
+                out.push(format!("systemctl --{scope} daemon-reload"));
+                out.push(format!("systemctl --{scope} restart {}", u.unit));
+            }
         }
     }
     out.join("\n")
@@ -395,6 +466,10 @@ pub fn apply(plan: &Plan) -> Result<Applied, String> {
                     })
                     .map_err(|e| format!("cannot chmod {}: {e}", path.display()))
             }
+            Change::Unit(u) => apply_unit(u).map(|undo| {
+                done.undo.push(undo);
+                done.files.push(u.path.display().to_string());
+            }),
         };
         if let Err(e) = r {
             let _ = rollback(done);
@@ -402,6 +477,60 @@ pub fn apply(plan: &Plan) -> Result<Applied, String> {
         }
     }
     Ok(done)
+}
+
+type Undo = Box<dyn FnOnce() -> Result<(), String>>;
+
+/// Write `text` as the unit (or remove it), reload the manager and restart the unit.
+fn put_unit(
+    path: &Path,
+    text: Option<&[u8]>,
+    unit: &str,
+    sc: &crate::service::systemctl::Systemctl,
+) -> Result<(), String> {
+    match text {
+        Some(t) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            config::write::atomic_write(path, t, 0o644)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        None => {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    let scope = sc.scope();
+    let o = sc.run(&["daemon-reload"]);
+    if !o.ok {
+        return Err(format!(
+            "systemctl --{scope} daemon-reload failed: {}",
+            o.reason()
+        ));
+    }
+    if text.is_some() {
+        let o = sc.run(&["restart", unit]);
+        if !o.ok {
+            return Err(format!(
+                "systemctl --{scope} restart {unit} failed: {}",
+                o.reason()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn apply_unit(u: &UnitChange) -> Result<Undo, String> {
+    let undo = {
+        let u = u.clone();
+        Box::new(move || put_unit(&u.path, u.before.as_deref(), &u.unit, &u.systemctl)) as Undo
+    };
+    if let Err(e) = put_unit(&u.path, Some(u.after.as_bytes()), &u.unit, &u.systemctl) {
+        let _ = undo();
+        return Err(e);
+    }
+    Ok(undo)
 }
 
 /// Undo in reverse order.

@@ -490,3 +490,47 @@ fn gateway_status_shows_the_installed_service() {
     );
     assert_eq!(v["config"]["mismatch"], false);
 }
+
+#[test]
+fn doctor_fix_reinstalls_a_drifted_unit_and_restarts_it() {
+    let p = Profile::local_token();
+    std::fs::set_permissions(
+        p.config_path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let m = FakeManager::new(&p);
+    assert_eq!(run(m.cmd(&p, &["gateway", "install"]), T).0, 0);
+    let unit = p
+        .path()
+        .join("home/.config/systemd/user/openclaw-gateway.service");
+    let good = std::fs::read_to_string(&unit).unwrap();
+    std::fs::write(&unit, good.replacen(" --port 18789", " --port 1", 1)).unwrap();
+    let (_, out, err) = run(m.cmd(&p, &["doctor", "--fix", "--yes", "--json"]), T);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let fix = v["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["action"] == "reinstall-service")
+        .cloned()
+        .unwrap_or_else(|| panic!("no reinstall fix: {v:#}"));
+    assert_eq!(fix["status"], "applied", "{fix:#}");
+    assert_eq!(
+        std::fs::read_to_string(&unit).unwrap(),
+        good,
+        "the unit is what this binary writes"
+    );
+    let calls = m.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c == "--user restart openclaw-gateway.service"),
+        "{calls:?}"
+    );
+    assert_eq!(
+        v["facts"]["service.metadata_drift"], false,
+        "{:#}",
+        v["facts"]
+    );
+}
