@@ -133,12 +133,7 @@ fn system_user(ctx: &Context) -> String {
         .get("SUDO_USER")
         .or_else(|| ctx.env.get("USER"))
         .map(String::from)
-        .unwrap_or_else(|| crate::os::proc::user_name(unsafe_uid()))
-}
-
-fn unsafe_uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
+        .unwrap_or_else(|| crate::os::proc::user_name(crate::os::proc::current_uid()))
 }
 
 pub fn install(args: ServiceInstallArgs, ctx: Context) -> i32 {

@@ -259,16 +259,6 @@ fn positive(pc: &Map<String, Value>, key: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn current_euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
-}
-
-fn current_uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
-}
-
 fn path_setting(
     pc: &Map<String, Value>,
     key: &str,
@@ -329,7 +319,7 @@ fn read_secure_file(path: &Path, label: &str, max: u64) -> Result<Vec<u8>, Strin
             path.display()
         ));
     }
-    let uid = current_euid();
+    let uid = crate::os::proc::current_euid();
     if m.uid() != uid {
         return Err(format!(
             "{label} must be owned by the effective user (uid={uid}): {}",
@@ -460,7 +450,7 @@ fn secure_command(pc: &Map<String, Value>, label: &str, env: &Env) -> Result<Pat
             path.display()
         ));
     }
-    let uid = current_uid();
+    let uid = crate::os::proc::current_uid();
     if m.uid() != uid {
         return Err(format!(
             "{label} must be owned by the current user (uid={uid}): {}",

@@ -74,13 +74,9 @@ pub struct Claim<'a> {
     pub remote_ip: &'a str,
 }
 
-fn str_list(v: Option<&Value>) -> Vec<String> {
-    crate::util::string_list(v)
-}
-
 /// Roles a paired entry grants (`roles`, else `role`).
 pub fn paired_roles(p: &Value) -> Vec<String> {
-    let mut roles = str_list(p.get("roles"));
+    let mut roles = crate::util::string_list(p.get("roles"));
     if let Some(r) = p.get("role").and_then(Value::as_str) {
         if !roles.iter().any(|x| x == r) {
             roles.push(r.to_string());
@@ -92,8 +88,8 @@ pub fn paired_roles(p: &Value) -> Vec<String> {
 /// Scopes a paired entry grants (`approvedScopes`, else `scopes`).
 pub fn paired_scopes(p: &Value) -> Vec<String> {
     match p.get("approvedScopes") {
-        Some(v) if v.is_array() => str_list(Some(v)),
-        _ => str_list(p.get("scopes")),
+        Some(v) if v.is_array() => crate::util::string_list(Some(v)),
+        _ => crate::util::string_list(p.get("scopes")),
     }
 }
 
@@ -396,7 +392,7 @@ impl DeviceStore {
         ) {
             return Ok(Err("token-mismatch"));
         }
-        let held = str_list(entry.get("scopes"));
+        let held = crate::util::string_list(entry.get("scopes"));
         if !scopes.iter().all(|s| satisfies(&held, s)) {
             return Ok(Err("scope-mismatch"));
         }
@@ -431,7 +427,7 @@ impl DeviceStore {
                 .as_object_mut()?;
             if let Some(existing) = tokens.get_mut(role) {
                 let live = existing.get("revokedAtMs").is_none_or(Value::is_null);
-                let held = str_list(existing.get("scopes"));
+                let held = crate::util::string_list(existing.get("scopes"));
                 if live && scopes.iter().all(|s| satisfies(&held, s)) {
                     // Reusing the token: record the use at most once a minute, so a device
                     // that connects often (monitoring probes) does not rewrite the file
@@ -486,8 +482,8 @@ impl DeviceStore {
                 Some(s) => s.to_vec(),
                 None => existing
                     .as_ref()
-                    .map(|e| str_list(e.get("scopes")))
-                    .unwrap_or_else(|| str_list(p.get("scopes"))),
+                    .map(|e| crate::util::string_list(e.get("scopes")))
+                    .unwrap_or_else(|| crate::util::string_list(p.get("scopes"))),
             };
             let approved = paired_scopes(p);
             if approved.is_empty() && p.get("approvedScopes").is_none() && p.get("scopes").is_none()
@@ -531,12 +527,12 @@ impl DeviceStore {
             let Some(p) = f.paired.get_mut(device_id) else {
                 return Err(TokenDenial::UnknownDeviceOrRole);
             };
-            let scopes = str_list(p.get("scopes"));
+            let scopes = crate::util::string_list(p.get("scopes"));
             let Some(entry) = p.pointer_mut(&format!("/tokens/{role}")) else {
                 return Err(TokenDenial::UnknownDeviceOrRole);
             };
             let target = match entry.get("scopes") {
-                Some(v) if v.is_array() => str_list(Some(v)),
+                Some(v) if v.is_array() => crate::util::string_list(Some(v)),
                 _ => scopes,
             };
             if let Some(held) = caller_scopes {
@@ -627,7 +623,7 @@ impl Files {
         let Some(req) = self.pending.get(request_id).cloned() else {
             return Err(Denial::UnknownRequest);
         };
-        let scopes = str_list(req.get("scopes"));
+        let scopes = crate::util::string_list(req.get("scopes"));
         if let Some(held) = caller_scopes {
             if let Some(missing) = scopes.iter().find(|s| !satisfies(held, s)) {
                 return Err(Denial::CallerMissingScope(missing.clone()));
@@ -658,12 +654,12 @@ impl Files {
             }
         }
         let mut roles = paired_roles(&Value::Object(o.clone()));
-        for r in str_list(req.get("roles")) {
+        for r in crate::util::string_list(req.get("roles")) {
             if !roles.contains(&r) {
                 roles.push(r);
             }
         }
-        let mut approved = str_list(o.get("approvedScopes"));
+        let mut approved = crate::util::string_list(o.get("approvedScopes"));
         for s in &scopes {
             if !approved.contains(s) {
                 approved.push(s.clone());

@@ -173,8 +173,7 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
             "system units do not need lingering",
         );
     } else {
-        // SAFETY: getuid has no preconditions and cannot fail.
-        let uid = unsafe { libc::getuid() };
+        let uid = crate::os::proc::current_uid();
         match std::process::Command::new("loginctl")
             .args(["show-user", &uid.to_string(), "--property", "Linger"])
             .output()
