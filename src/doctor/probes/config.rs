@@ -97,7 +97,10 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
         f.push(("config.newer_than_binary", json!(false)));
     }
     let mut unresolved = Vec::new();
-    match gwcfg::resolve_auth(cfg, &ctx.env, None, None, None) {
+    let mut auth_error = None;
+    let auth = gwcfg::resolve_auth(cfg, &ctx.env, None, None, None);
+    let auth_resolved = auth.is_ok();
+    match auth {
         Ok(auth) => {
             f.push(("config.auth_mode", json!(auth.mode.as_str())));
             f.push((
@@ -131,7 +134,7 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
                 json!(!gwcfg::is_loopback_host(&host) && !has_secret),
             ));
         }
-        Err(e) => unresolved.push(e),
+        Err(e) => auth_error = Some(e),
     }
     for key in [
         "gateway.auth.token",
@@ -139,11 +142,21 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
         "gateway.remote.token",
         "gateway.remote.password",
     ] {
+        // What resolve_auth resolved is not resolved again (an exec provider would run twice).
+        if auth_resolved && key.starts_with("gateway.auth.") {
+            continue;
+        }
         if let Some(v) = cfg.get(key) {
             if let Err(why) = crate::config::secrets::resolve_input(cfg, v, &ctx.env) {
                 unresolved.push(format!("{key}: {why}"));
             }
         }
+    }
+    // resolve_auth's error repeats a keyed one unless it is about something else.
+    if let Some(e) =
+        auth_error.filter(|e| !unresolved.iter().any(|u: &String| u.ends_with(e.as_str())))
+    {
+        unresolved.push(e);
     }
     f.push(("config.unresolved_secret_refs", json!(unresolved)));
     if let Ok(m) = std::fs::metadata(&cfg.path) {
