@@ -399,7 +399,13 @@ async fn session(
         &req.id,
         hello_ok(&gw, &granted, &conn_id),
     ));
-    gw.register(client);
+    if !gw.register(client) {
+        // Draining: `register` sent this client the shutdown event and closed it.
+        gw.logger.info(
+            "gateway/ws",
+            format!("conn={conn_id} finished its handshake while the gateway stops; closed"),
+        );
+    }
     drop(preauth);
     gw.logger.info(
         "gateway/ws",

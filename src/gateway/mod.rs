@@ -21,7 +21,6 @@ use crate::logging::Logger;
 use crate::protocol::{self, close, methods as m};
 use serde_json::json;
 use state::Gateway;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
@@ -290,15 +289,11 @@ async fn serve(
             sd_notify::NotifyState::Stopping
         }],
     );
-    gw.draining.store(true, Ordering::SeqCst);
+    let payload = json!({"reason": reason, "restartExpectedMs": restart_ms});
+    gw.start_draining(payload.clone());
     let stopping = std::time::Instant::now();
     logger.info("shutdown", format!("started: {reason}"));
-    gw.broadcast(
-        m::EV_SHUTDOWN,
-        &json!({"reason": reason, "restartExpectedMs": restart_ms}),
-        false,
-        false,
-    );
+    gw.broadcast(m::EV_SHUTDOWN, &payload, false, false);
     gw.close_all(close::SERVICE_RESTART, close::REASON_SERVICE_RESTART);
     let _ = shutdown_tx.send(true);
     // The listeners close before `serve` returns, so a restart rebinds a free port and no

@@ -182,6 +182,9 @@ pub struct Gateway {
     pub last_heartbeat: Mutex<Option<Value>>,
     pub system_events: Mutex<VecDeque<Value>>,
     pub draining: AtomicBool,
+    /// The `shutdown` event's payload once draining started (for clients that finish their
+    /// handshake after the broadcast).
+    shutdown_payload: Mutex<Option<Value>>,
     pub presence_dirty: tokio::sync::Notify,
     /// Device pairing (pending and paired), loaded at start.
     pub devices: crate::state::devices::DeviceStore,
@@ -222,6 +225,7 @@ impl Gateway {
             last_heartbeat: Mutex::new(None),
             system_events: Mutex::new(VecDeque::new()),
             draining: AtomicBool::new(false),
+            shutdown_payload: Mutex::new(None),
             presence_dirty: tokio::sync::Notify::new(),
             devices,
             preauth: Default::default(),
@@ -308,11 +312,42 @@ impl Gateway {
         self.broadcast(protocol::methods::EV_PRESENCE, &payload, true, true);
     }
 
-    pub fn register(&self, client: ClientHandle) {
-        self.clients
+    /// Track a client that finished its handshake. Under the same lock as
+    /// [`Gateway::start_draining`], so a client is either in the shutdown broadcast or, once
+    /// draining started, told here: it gets the `shutdown` event and the close itself
+    /// (returns false).
+    pub fn register(&self, client: ClientHandle) -> bool {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if self.draining.load(Ordering::SeqCst) {
+            drop(clients);
+            let payload = self
+                .shutdown_payload
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .unwrap_or(Value::Null);
+            let event = Serialized {
+                name: Value::from(protocol::methods::EV_SHUTDOWN).to_string(),
+                payload: payload.to_string(),
+                state_version: None,
+            };
+            client.send_event(&event, false);
+            client.close(close::SERVICE_RESTART, close::REASON_SERVICE_RESTART);
+            return false;
+        }
+        clients.insert(client.conn_id.clone(), client);
+        true
+    }
+
+    /// Stop taking clients: from here every client registered is in the snapshot the
+    /// shutdown broadcast and `close_all` use, and every later one is closed by `register`.
+    pub fn start_draining(&self, shutdown_payload: Value) {
+        *self
+            .shutdown_payload
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(client.conn_id.clone(), client);
+            .unwrap_or_else(|e| e.into_inner()) = Some(shutdown_payload);
+        let _clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        self.draining.store(true, Ordering::SeqCst);
     }
 
     pub fn unregister(&self, conn_id: &str) -> Option<ClientHandle> {
