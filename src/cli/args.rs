@@ -25,7 +25,12 @@ Environment:
   OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS=1  allow --force or a service start when the config is from a newer version
   OPENCLAW_SERVICE_MARKER  set by an installed service: the gateway start is a service start
   OPENCLAW_SYSTEMD_UNIT / OPENCLAW_LAUNCHD_LABEL / OPENCLAW_WINDOWS_TASK_NAME  service name overrides
-  OPENCLAW_SYSTEMCTL     the systemctl binary the service commands run (default systemctl)
+  OPENCLAW_SYSTEMD_TRANSPORT  how systemd is reached: auto (D-Bus, then systemctl), dbus, systemctl
+  OPENCLAW_SYSTEMCTL     the systemctl binary for the fallback (default systemctl)
+  OPENCLAW_LOGINCTL      the loginctl binary for lingering (default loginctl)
+  OPENCLAW_SERVICE_PLATFORM  systemd, launchd or schtasks instead of this platform's supervisor
+  OPENCLAW_LAUNCHCTL / OPENCLAW_SCHTASKS  the launchctl / schtasks binaries (default on PATH)
+  DBUS_SESSION_BUS_ADDRESS / DBUS_SYSTEM_BUS_ADDRESS  where the user / system manager's bus is
   OPENCLAW_LOG_LEVEL     file log level (silent, fatal, error, warn, info, debug, trace)
   NO_COLOR               disable colour
 
@@ -346,6 +351,10 @@ pub struct DoctorArgs {
     /// Show the fixes --fix would apply, as diffs, and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also scan the system unit directories (/etc/systemd/system, /usr/lib/systemd/system,
+    /// /lib/systemd/system) for other gateway-like services.
+    #[arg(long)]
+    pub deep: bool,
     /// Also write a support bundle (tar.gz): redacted config, doctor/probe/status JSON,
     /// recent logs, environment markers, manifest. Refused if a secret would leak.
     #[arg(long, value_name = "FILE")]
@@ -481,8 +490,9 @@ pub enum GatewayCommand {
     Call(CallArgs),
     /// Show the gateway's config, port, listeners, runtime and a connectivity probe.
     Status(GatewayStatusArgs),
-    /// Install the gateway as a systemd service (user unit; --system for a system unit) and
-    /// start it. A no-op when installed and current; --force rewrites a different unit.
+    /// Install the gateway as a service of this platform's supervisor (systemd user unit,
+    /// --system for a system unit; launchd LaunchAgent; Windows Scheduled Task), enable and
+    /// start it. A no-op when installed and current; --force rewrites a different file.
     Install(ServiceInstallArgs),
     /// Stop, disable and remove the gateway service.
     Uninstall(ServiceArgs),
@@ -515,6 +525,10 @@ pub struct ServiceInstallArgs {
     /// Rewrite an installed unit that differs from the one this binary writes.
     #[arg(long)]
     pub force: bool,
+    /// Gateway token for token auth, saved to gateway.auth.token when the config has none
+    /// (without it a token is generated and saved). Never written into the unit file.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -533,7 +547,8 @@ pub struct GatewayStatusArgs {
     /// Output JSON.
     #[arg(long)]
     pub json: bool,
-    /// Also run the read diagnostics and show connected clients.
+    /// Also run the read diagnostics, show connected clients, and scan the system unit
+    /// directories for other gateway-like services.
     #[arg(long)]
     pub deep: bool,
     /// Do not connect to the gateway (local facts only).

@@ -107,6 +107,7 @@ pub fn run(args: DoctorArgs, ctx: Context) -> i32 {
         url: args.target.url.clone(),
         token: args.target.token.clone(),
         password: args.target.password.clone(),
+        deep: args.deep,
     };
     let sel = selection(&args.select);
     let report = if args.fix || args.yes || args.dry_run {

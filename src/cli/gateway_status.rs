@@ -21,18 +21,16 @@ pub const FIX_CONFIG: &str = "Fix: rerun `openclaw gateway install --force` from
 
 /// The `service` part of the document (upstream's DaemonStatus shape, plus `installed`).
 fn service_doc(ctx: &Context) -> (Value, Value, Value) {
-    if !cfg!(target_os = "linux") {
-        let detail = format!(
-            "service inspection on {} is not implemented by this build",
-            std::env::consts::OS
-        );
-        return (
-            json!({"label": Value::Null, "inspected": false, "runtime": {"status": "unknown", "detail": detail}}),
-            Value::Null,
-            Value::Null,
-        );
-    }
-    let ins = crate::service::inspect::inspect(&ctx.env);
+    let ins = match crate::service::inspect::inspect(&ctx.env) {
+        Ok(i) => i,
+        Err(detail) => {
+            return (
+                json!({"label": Value::Null, "inspected": false, "runtime": {"status": "unknown", "detail": detail}}),
+                Value::Null,
+                Value::Null,
+            )
+        }
+    };
     let runtime = match &ins.runtime {
         None => json!({"status": "unknown", "detail": "no gateway service installed"}),
         Some(Err(why)) => json!({"status": "unknown", "detail": why}),
@@ -47,7 +45,7 @@ fn service_doc(ctx: &Context) -> (Value, Value, Value) {
     let loaded = matches!(&ins.runtime, Some(Ok(u)) if !u.missing());
     let enabled = matches!(&ins.runtime, Some(Ok(u)) if u.unit_file_state == "enabled");
     let service = json!({
-        "label": "systemd",
+        "label": ins.platform.name(),
         "scope": if ins.system { "system" } else { "user" },
         "unit": ins.unit,
         "inspected": true,
@@ -62,6 +60,8 @@ fn service_doc(ctx: &Context) -> (Value, Value, Value) {
             "sourcePath": p.display().to_string(),
         })),
         "runtime": runtime,
+        "manager": ins.via,
+        "managerFallback": ins.fallback,
     });
     let daemon = ins.config_path.as_ref().map_or(
         Value::Null,
@@ -166,6 +166,15 @@ pub fn gather(args: &GatewayStatusArgs, ctx: &Context) -> (Value, Option<Target>
         );
     }
     let (service, daemon, mismatch) = service_doc(ctx);
+    let systemd = matches!(
+        crate::service::supervisor::Platform::current(&ctx.env),
+        Ok(crate::service::supervisor::Platform::Systemd)
+    );
+    let extra = if systemd {
+        crate::service::inspect::extra_services(&ctx.env, args.deep)
+    } else {
+        Vec::new()
+    };
     let doc = json!({
         "schema_version": SCHEMA_VERSION,
         "cli": {
@@ -203,6 +212,7 @@ pub fn gather(args: &GatewayStatusArgs, ctx: &Context) -> (Value, Option<Target>
             "hints": hints,
         },
         "rpc": rpc,
+        "extraServices": extra,
         "lastError": last_error,
         "clients": if args.deep {
             target.as_ref().and_then(|t| t.summary.as_ref()).map(|s| s["gateway"]["connections"].clone())
@@ -239,7 +249,8 @@ fn human(d: &Value, ctx: &Context) -> String {
     out.push(
         match (svc["inspected"].as_bool(), svc["installed"].as_bool()) {
             (Some(true), Some(true)) => format!(
-                "Service: systemd {} ({})",
+                "Service: {} {} ({})",
+                s(&svc["label"]),
                 s(&svc["scope"]),
                 if svc["loaded"] == true {
                     s(&svc["loadedText"])
@@ -247,7 +258,11 @@ fn human(d: &Value, ctx: &Context) -> String {
                     s(&svc["notLoadedText"])
                 }
             ),
-            (Some(true), _) => format!("Service: systemd ({})", s(&svc["notLoadedText"])),
+            (Some(true), _) => format!(
+                "Service: {} ({})",
+                s(&svc["label"]),
+                s(&svc["notLoadedText"])
+            ),
             _ => format!("Service: unknown ({})", s(&svc["runtime"]["detail"])),
         },
     );
@@ -327,11 +342,15 @@ fn human(d: &Value, ctx: &Context) -> String {
         Some(line) => out.push(format!("Runtime: {line}")),
         None => out.push(format!("Runtime: unknown ({})", s(&rt["detail"]))),
     }
-    if rt["detail"]
-        .as_str()
-        .is_some_and(|d| d.contains("unavailable"))
+    if svc["label"] == "systemd"
+        && rt["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("unavailable"))
     {
-        out.push("systemd user services unavailable.".into());
+        out.push(format!(
+            "systemd {} services unavailable.",
+            s(&svc["scope"])
+        ));
     } else if rt["missingUnit"] == true {
         out.push("Service unit not found.".into());
     } else if rt["status"] == "stopped" {
@@ -415,6 +434,23 @@ fn human(d: &Value, ctx: &Context) -> String {
         .is_some_and(|c| c.starts_with("AUTH_"))
     {
         out.push("hint: the CLI's credentials do not match the gateway's; check gateway.auth.token in the config above, or pass --token".into());
+    }
+    let extra = d["extraServices"].as_array().cloned().unwrap_or_default();
+    if !extra.is_empty() {
+        out.push("Other gateway-like services detected (best effort):".into());
+        for e in &extra {
+            out.push(format!(
+                "- {} ({}, {})",
+                s(&e["label"]),
+                s(&e["scope"]),
+                s(&e["detail"])
+            ));
+        }
+        for e in &extra {
+            for h in crate::service::inspect::inspection_hints(&s(&e["label"]), &s(&e["scope"])) {
+                out.push(format!("Inspection hint: {h}"));
+            }
+        }
     }
     out.push("Troubles: run openclaw status".into());
     out.push(format!("Troubleshooting: {TROUBLESHOOTING_URL}"));

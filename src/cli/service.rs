@@ -1,14 +1,18 @@
-//! `openclaw gateway install|uninstall|start|stop|restart`: the gateway as a systemd
-//! service (user unit by default, `--system` for a system unit), through `systemctl`.
-//! Every destructive action passes the older-binary guard first.
+//! `openclaw gateway install|uninstall|start|stop|restart`: the gateway as a service of
+//! this platform's supervisor ([`crate::service::supervisor`]): a systemd unit (user unit by
+//! default, `--system` for a system unit) driven over D-Bus or `systemctl`, a launchd
+//! LaunchAgent, or a Windows Scheduled Task. Every destructive action passes the
+//! older-binary guard first.
 
 use super::args::{ServiceArgs, ServiceInstallArgs, ServiceStopArgs};
 use super::context::Context;
 use crate::config::gateway as gwcfg;
 use crate::config::guard;
 use crate::contract::exit;
-use crate::service::systemctl::{self, Systemctl, UnitState};
-use crate::service::{systemd, Names, ServiceSpec};
+use crate::service::bus::Job;
+use crate::service::supervisor::{Platform, Supervisor, Target};
+use crate::service::systemctl::{self, UnitState};
+use crate::service::ServiceSpec;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -25,6 +29,11 @@ struct Report {
     hints: Vec<String>,
     changed: bool,
     runtime: Option<UnitState>,
+    platform: Option<&'static str>,
+    /// `dbus`, `systemctl`, `launchctl` or `schtasks`, once the supervisor was reached.
+    via: Option<&'static str>,
+    /// Why `systemctl` rather than D-Bus.
+    fallback: Option<String>,
 }
 
 impl Report {
@@ -39,6 +48,9 @@ impl Report {
             hints: Vec::new(),
             changed: false,
             runtime: None,
+            platform: None,
+            via: None,
+            fallback: None,
         }
     }
 
@@ -60,6 +72,9 @@ impl Report {
                     "scope": self.scope,
                     "changed": self.changed,
                     "runtime": self.runtime,
+                    "platform": self.platform,
+                    "manager": self.via,
+                    "managerFallback": self.fallback,
                     "messages": self.lines,
                     "hints": self.hints,
                 }))
@@ -88,21 +103,29 @@ impl Report {
     }
 }
 
-fn unit_path(ctx: &Context, system: bool) -> (String, PathBuf) {
-    let unit = format!("{}.service", Names::for_env(&ctx.env).systemd_unit);
-    let path = systemctl::unit_dir(&ctx.env, system).join(&unit);
-    (unit, path)
-}
-
-/// Platforms whose supervisor this build does not drive yet.
-fn unsupported(r: Report) -> Option<Report> {
-    if cfg!(target_os = "linux") {
-        return None;
+/// This platform's service target, or `Err(report)` where there is no supervisor.
+fn target(ctx: &Context, action: &'static str, system: bool) -> Result<(Target, Report), Report> {
+    let platform = Platform::current(&ctx.env);
+    let t = Target::new(
+        &ctx.env,
+        *platform.as_ref().unwrap_or(&Platform::Systemd),
+        system,
+        &ctx.paths.state_dir,
+    );
+    let mut r = Report::new(action, &t.name, t.path.clone(), t.scope);
+    match platform {
+        Ok(p) => {
+            r.platform = Some(p.name());
+            if system && p != Platform::Systemd {
+                return Err(r.fail(format!(
+                    "--system applies to systemd only; {} services are per user here.",
+                    p.name()
+                )));
+            }
+            Ok((t, r))
+        }
+        Err(why) => Err(r.fail(why)),
     }
-    Some(r.fail(format!(
-        "Service management on {} is not implemented by this build yet; run the gateway in the foreground (`openclaw gateway`).",
-        std::env::consts::OS
-    )))
 }
 
 fn guarded(ctx: &Context, verb: &str, action: &str, mut r: Report) -> Result<Report, Report> {
@@ -115,14 +138,20 @@ fn guarded(ctx: &Context, verb: &str, action: &str, mut r: Report) -> Result<Rep
     }
 }
 
-/// `Err(report)` with the spec's hints when systemctl cannot reach its manager.
-fn reachable(sc: &Systemctl, mut r: Report) -> Result<Report, Report> {
-    match sc.available() {
-        Ok(()) => Ok(r),
+/// The supervisor, or `Err(report)` with the spec's hints when it cannot be reached.
+fn reachable(ctx: &Context, t: &Target, mut r: Report) -> Result<(Supervisor, Report), Report> {
+    match Supervisor::connect(&ctx.env, t) {
+        Ok(s) => {
+            r.via = Some(s.via());
+            r.fallback = s.fallback().map(String::from);
+            Ok((s, r))
+        }
         Err(why) => {
             r.lines.push(why);
-            r.hints.push(systemctl::UNAVAILABLE_HINT.into());
-            r.hints.push(systemctl::CONTAINER_HINT.into());
+            if t.platform == Platform::Systemd {
+                r.hints.push(systemctl::UNAVAILABLE_HINT.into());
+                r.hints.push(systemctl::CONTAINER_HINT.into());
+            }
             Err(r)
         }
     }
@@ -136,16 +165,80 @@ fn system_user(ctx: &Context) -> String {
         .unwrap_or_else(|| crate::os::proc::user_name(crate::os::proc::current_uid()))
 }
 
+pub const TOKEN_GENERATED: &str =
+    "No gateway token found. Auto-generated one and saving to config.";
+
+/// Upstream's install-time token rule: with token auth in effect and no token configured,
+/// `--token` (or a generated token) is saved to `gateway.auth.token` — the config, mode
+/// 0600, never the unit file. A configured SecretRef must resolve; a token and a password
+/// without `gateway.auth.mode` block the install.
+fn install_token(ctx: &Context, flag: Option<&str>) -> Result<Vec<String>, String> {
+    use crate::config::{edit, gateway::AuthMode, store};
+    let flag = flag.map(str::trim).filter(|t| !t.is_empty());
+    let auth = gwcfg::resolve_auth(&ctx.config, &ctx.env, None, None, None)?;
+    if auth.mode != AuthMode::Token {
+        return match flag {
+            Some(_) => Err(format!(
+                "--token needs token auth; gateway.auth.mode is {} in {}",
+                auth.mode.as_str(),
+                ctx.paths.config_path.display()
+            )),
+            None => Ok(Vec::new()),
+        };
+    }
+    let path = &ctx.paths.config_path;
+    let configured = ctx.config.get("gateway.auth.token").is_some();
+    match (&auth.token, flag) {
+        (Some((have, _)), Some(given)) if configured && have.expose() != given => {
+            return Err(format!(
+                "--token differs from gateway.auth.token in {}; change the configured token with `openclaw config set gateway.auth.token <token>` instead",
+                path.display()
+            ))
+        }
+        (Some(_), _) if configured => return Ok(Vec::new()),
+        _ => {}
+    }
+    let mut lines = Vec::new();
+    if flag.is_none() && auth.token.is_some() {
+        // Only the shell's OPENCLAW_GATEWAY_TOKEN: the service does not inherit it.
+        lines.push(format!(
+            "OPENCLAW_GATEWAY_TOKEN is set in this shell only; the service does not see it. Saving it to gateway.auth.token in {}.",
+            path.display()
+        ));
+    }
+    let token = match (flag, &auth.token) {
+        (Some(t), _) => t.to_string(),
+        (None, Some((t, _))) => t.expose().to_string(),
+        (None, None) => {
+            lines.push(TOKEN_GENERATED.to_string());
+            crate::config::secret::Secret::generate_hex(24)
+                .map_err(|e| format!("cannot generate a token: {e}"))?
+                .expose()
+                .to_string()
+        }
+    };
+    let base = ctx.config.raw.clone().unwrap_or_else(|| "{}\n".into());
+    let text = edit::set(&base, "gateway.auth.token", &serde_json::json!(token))
+        .map_err(|e| format!("cannot edit {}: {e}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        crate::config::write::ensure_private_dir(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    store::commit(path, ctx.config.hash.as_deref(), &text).map_err(|e| e.to_string())?;
+    lines.push(format!(
+        "Saved gateway.auth.token to {} (the token is not printed).",
+        path.display()
+    ));
+    Ok(lines)
+}
+
 pub fn install(args: ServiceInstallArgs, ctx: Context) -> i32 {
     let json_out = args.service.json;
     let system = args.service.system;
-    let (unit, path) = unit_path(&ctx, system);
-    let sc = Systemctl::new(&ctx.env, system);
-    let r = Report::new("install", &unit, path.clone(), sc.scope());
-    if let Some(r) = unsupported(r) {
-        return r.emit(json_out);
-    }
-    let r = Report::new("install", &unit, path.clone(), sc.scope());
+    let (t, r) = match target(&ctx, "install", system) {
+        Ok(x) => x,
+        Err(r) => return r.emit(json_out),
+    };
     let r = if args.force {
         match guarded(&ctx, "install", "reinstall the gateway service", r) {
             Ok(r) => r,
@@ -162,21 +255,30 @@ pub fn install(args: ServiceInstallArgs, ctx: Context) -> i32 {
                 .emit(json_out)
         }
     };
+    let mut r = r;
+    match install_token(&ctx, args.token.as_deref()) {
+        Ok(lines) => r.lines.extend(lines),
+        Err(why) => {
+            return r
+                .fail(format!("Gateway install blocked: {why}"))
+                .emit(json_out)
+        }
+    }
     let (port, _) = gwcfg::resolve_port(args.port, &ctx.env, &ctx.config);
     let mut spec = ServiceSpec::gateway(&ctx.env, &binary, port, ctx.paths.state_dir.clone());
     if system {
         spec.system_user = Some(system_user(&ctx));
     }
-    let text = match systemd::render(&spec) {
+    let text = match t.render(&spec) {
         Ok(t) => t,
         Err(e) => {
             return r
-                .fail(format!("cannot render the unit: {e}"))
+                .fail(format!("cannot render the {} file: {e}", t.platform.name()))
                 .emit(json_out)
         }
     };
-    let mut r = r;
-    match std::fs::read_to_string(&path) {
+    let path = &t.path;
+    match std::fs::read_to_string(path) {
         Ok(existing) if existing == text => {
             r.lines.push(format!(
                 "Gateway service already installed and current: {}",
@@ -193,7 +295,7 @@ pub fn install(args: ServiceInstallArgs, ctx: Context) -> i32 {
             r.hints.push("openclaw gateway install --force".to_string());
             return r
                 .fail(format!(
-                    "The installed unit {} differs from the one this binary writes{differs}; rewrite it with --force.",
+                    "The installed service file {} differs from the one this binary writes{differs}; rewrite it with --force.",
                     path.display()
                 ))
                 .emit(json_out);
@@ -201,7 +303,7 @@ pub fn install(args: ServiceInstallArgs, ctx: Context) -> i32 {
         _ => {
             let dir = path.parent().unwrap_or(std::path::Path::new("/"));
             let written = std::fs::create_dir_all(dir)
-                .and_then(|_| crate::config::write::atomic_write(&path, text.as_bytes(), 0o644));
+                .and_then(|_| crate::config::write::atomic_write(path, text.as_bytes(), 0o644));
             if let Err(e) = written {
                 return r
                     .fail(format!("cannot write {}: {e}", path.display()))
@@ -211,44 +313,30 @@ pub fn install(args: ServiceInstallArgs, ctx: Context) -> i32 {
             r.lines.push(format!("Wrote {}", path.display()));
         }
     }
-    let mut r = match reachable(&sc, r) {
-        Ok(r) => r,
+    let (mut sup, mut r) = match reachable(&ctx, &t, r) {
+        Ok(x) => x,
         Err(r) => return r.emit(json_out),
     };
-    for args in [
-        vec!["daemon-reload"],
-        vec!["enable", "--now", unit.as_str()],
-    ] {
-        let o = sc.run(&args);
-        if !o.ok {
-            return r
-                .fail(format!(
-                    "systemctl --{} {} failed: {}",
-                    sc.scope(),
-                    args.join(" "),
-                    o.reason()
-                ))
-                .emit(json_out);
-        }
+    if let Err(e) = sup.activate(&t) {
+        r.hints.push(t.logs_hint(&ctx.paths.state_dir));
+        return r.fail(e).emit(json_out);
     }
     r.ok = true;
-    r.lines.push(format!("Enabled and started {unit}"));
-    r.runtime = sc.show(&unit).ok();
+    r.lines.push(format!("Enabled and started {}", t.name));
+    r.runtime = sup.runtime(&t).ok();
     r.emit(json_out)
 }
 
 pub fn uninstall(args: ServiceArgs, ctx: Context) -> i32 {
-    let (unit, path) = unit_path(&ctx, args.system);
-    let sc = Systemctl::new(&ctx.env, args.system);
-    let r = Report::new("uninstall", &unit, path.clone(), sc.scope());
-    if let Some(r) = unsupported(r) {
-        return r.emit(args.json);
-    }
-    let r = Report::new("uninstall", &unit, path.clone(), sc.scope());
+    let (t, r) = match target(&ctx, "uninstall", args.system) {
+        Ok(x) => x,
+        Err(r) => return r.emit(args.json),
+    };
     let mut r = match guarded(&ctx, "uninstall", "uninstall the gateway service", r) {
         Ok(r) => r,
         Err(r) => return r.emit(args.json),
     };
+    let path = &t.path;
     if !path.exists() {
         r.ok = true;
         r.lines.push(format!(
@@ -257,23 +345,27 @@ pub fn uninstall(args: ServiceArgs, ctx: Context) -> i32 {
         ));
         return r.emit(args.json);
     }
-    if sc.available().is_ok() {
-        let o = sc.run(&["disable", "--now", &unit]);
-        if !o.ok {
-            r.lines.push(format!(
-                "systemctl --{} disable --now {unit}: {}",
-                sc.scope(),
-                o.reason()
-            ));
+    // Stop and unregister what the supervisor knows; a supervisor out of reach does not
+    // keep the file from going (it is what `install` wrote).
+    let mut sup = match Supervisor::connect(&ctx.env, &t) {
+        Ok(mut s) => {
+            r.via = Some(s.via());
+            r.lines.extend(s.deactivate(&t));
+            Some(s)
         }
-    }
-    if let Err(e) = std::fs::remove_file(&path) {
+        Err(why) => {
+            r.lines
+                .push(format!("{why}; removing the service file only"));
+            None
+        }
+    };
+    if let Err(e) = std::fs::remove_file(path) {
         return r
             .fail(format!("cannot remove {}: {e}", path.display()))
             .emit(args.json);
     }
-    if sc.available().is_ok() {
-        sc.run(&["daemon-reload"]);
+    if let Some(Err(e)) = sup.as_mut().map(|s| s.forget()) {
+        r.lines.push(e);
     }
     r.ok = true;
     r.changed = true;
@@ -288,75 +380,57 @@ pub fn lifecycle(verb: &'static str, args: ServiceArgs, ctx: Context) -> i32 {
 
 pub fn stop(args: ServiceStopArgs, ctx: Context) -> i32 {
     if !args.force {
-        let (unit, path) = unit_path(&ctx, args.service.system);
-        return Report::new(
-            "stop",
-            &unit,
-            path,
-            if args.service.system {
-                "system"
-            } else {
-                "user"
-            },
-        )
-        .fail(STOP_NEEDS_FORCE)
-        .emit(args.service.json);
+        return match target(&ctx, "stop", args.service.system) {
+            Ok((_, r)) | Err(r) => r.fail(STOP_NEEDS_FORCE).emit(args.service.json),
+        };
     }
     run_verb("stop", args.service, ctx)
 }
 
 fn run_verb(verb: &'static str, args: ServiceArgs, ctx: Context) -> i32 {
-    let (unit, path) = unit_path(&ctx, args.system);
-    let sc = Systemctl::new(&ctx.env, args.system);
-    let r = Report::new(verb, &unit, path.clone(), sc.scope());
-    if let Some(r) = unsupported(r) {
-        return r.emit(args.json);
-    }
-    let r = Report::new(verb, &unit, path, sc.scope());
+    let (t, r) = match target(&ctx, verb, args.system) {
+        Ok(x) => x,
+        Err(r) => return r.emit(args.json),
+    };
     let r = match guarded(&ctx, verb, &format!("{verb} the gateway service"), r) {
         Ok(r) => r,
         Err(r) => return r.emit(args.json),
     };
-    let mut r = match reachable(&sc, r) {
-        Ok(r) => r,
+    let (mut sup, mut r) = match reachable(&ctx, &t, r) {
+        Ok(x) => x,
         Err(r) => return r.emit(args.json),
     };
-    match sc.show(&unit) {
+    match sup.runtime(&t) {
         Ok(s) if s.missing() => {
             r.hints.push("openclaw gateway install".into());
             return r
-                .fail(format!("Gateway service {unit} is not installed."))
+                .fail(format!("Gateway service {} is not installed.", t.name))
                 .emit(args.json);
         }
         Ok(_) => {}
-        Err(e) => {
-            return r
-                .fail(format!("systemctl --{} show {unit}: {e}", sc.scope()))
-                .emit(args.json)
-        }
+        Err(e) => return r.fail(e).emit(args.json),
     }
-    let o = sc.run(&[verb, &unit]);
-    if !o.ok {
-        r.hints
-            .push(format!("journalctl --{} -u {unit} -n 50", sc.scope()));
-        return r
-            .fail(format!(
-                "systemctl --{} {verb} {unit} failed: {}",
-                sc.scope(),
-                o.reason()
-            ))
-            .emit(args.json);
+    let job = match verb {
+        "start" => Job::Start,
+        "stop" => Job::Stop,
+        _ => Job::Restart,
+    };
+    if let Err(e) = sup.job(job, &t) {
+        r.hints.push(t.logs_hint(&ctx.paths.state_dir));
+        r.runtime = sup.runtime(&t).ok();
+        return r.fail(e).emit(args.json);
     }
     r.ok = true;
     r.changed = true;
     r.lines.push(format!(
-        "{} {unit}",
-        match verb {
-            "start" => "Started",
-            "stop" => "Stopped",
-            _ => "Restarted",
-        }
+        "{} {}",
+        match job {
+            Job::Start => "Started",
+            Job::Stop => "Stopped",
+            Job::Restart => "Restarted",
+        },
+        t.name
     ));
-    r.runtime = sc.show(&unit).ok();
+    r.runtime = sup.runtime(&t).ok();
     r.emit(args.json)
 }

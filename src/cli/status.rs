@@ -227,24 +227,23 @@ fn terminal_width() -> Option<u16> {
 /// One line about the gateway service: `systemd user · running (pid …)`, `not installed`, or
 /// why it could not be inspected.
 fn service_summary(env: &crate::config::Env) -> Value {
-    if !cfg!(target_os = "linux") {
-        let detail = format!(
-            "service inspection on {} is not implemented by this build",
-            std::env::consts::OS
-        );
-        return json!({"status": "unknown", "detail": detail, "text": format!("unknown ({detail})")});
-    }
-    let ins = crate::service::inspect::inspect(env);
+    let ins = match crate::service::inspect::inspect(env) {
+        Ok(i) => i,
+        Err(detail) => {
+            return json!({"status": "unknown", "detail": detail, "text": format!("unknown ({detail})")})
+        }
+    };
     let scope = if ins.system { "system" } else { "user" };
+    let label = ins.platform.name();
     match &ins.runtime {
         None => json!({"status": "not-installed", "unit": ins.unit,
                        "text": format!("not installed (openclaw gateway install sets up {})", ins.unit)}),
         Some(Err(why)) => json!({"status": "unknown", "unit": ins.unit, "detail": why,
-                                 "text": format!("systemd {scope} · {} · unknown ({why})", ins.unit)}),
+                                 "text": format!("{label} {scope} · {} · unknown ({why})", ins.unit)}),
         Some(Ok(u)) => {
             let line = crate::service::systemctl::runtime_line(u);
             json!({"status": if u.running() { "running" } else { "stopped" }, "unit": ins.unit,
-                   "text": format!("systemd {scope} · {} · {line}", ins.unit)})
+                   "text": format!("{label} {scope} · {} · {line}", ins.unit)})
         }
     }
 }

@@ -209,6 +209,10 @@ pub const KNOWN: &[(&str, &str)] = &[
     ),
     ("service.unit_path", "the installed gateway unit file"),
     (
+        "service.manager",
+        "how the service manager was reached (dbus or systemctl)",
+    ),
+    (
         "service.drift",
         "the first line where the installed unit differs from what this binary would write",
     ),

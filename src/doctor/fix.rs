@@ -35,6 +35,11 @@ pub enum Change {
     /// Rewrite the gateway's systemd unit, reload the manager and restart the unit; undone
     /// by putting the old unit back (or removing it), reloading and restarting again.
     Unit(UnitChange),
+    /// `loginctl enable-linger <user>`; undone with `disable-linger`.
+    Linger {
+        env: crate::config::env::Env,
+        user: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -42,8 +47,10 @@ pub struct UnitChange {
     pub path: PathBuf,
     pub before: Option<Vec<u8>>,
     pub after: String,
-    pub unit: String,
-    pub systemctl: crate::service::systemctl::Systemctl,
+    pub target: crate::service::supervisor::Target,
+    pub env: crate::config::env::Env,
+    /// How the supervisor was reached when the plan was made (`dbus`, `systemctl`, …).
+    pub via: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -210,23 +217,26 @@ pub fn plan(action: &str, ctx: &ProbeContext) -> Result<Plan, String> {
             })
         }
         "reinstall-service" => plan_reinstall(ctx),
-        "enable-linger" => Err(
-            "lingering is enabled by root: run `sudo loginctl enable-linger $USER` (the doctor does not escalate)".into(),
-        ),
+        "enable-linger" => {
+            let user = crate::service::inspect::linger_user(&ctx.env);
+            Ok(Plan {
+                summary: format!("Enabled lingering for {user}: the gateway's user service keeps running after logout."),
+                changes: vec![Change::Linger {
+                    env: ctx.env.clone(),
+                    user,
+                }],
+            })
+        }
         other => Err(format!("unknown fix action {other:?}")),
     }
 }
 
 /// `gateway install --force` + restart, as one transaction.
 fn plan_reinstall(ctx: &ProbeContext) -> Result<Plan, String> {
-    use crate::service::{inspect, systemctl::Systemctl, systemd, ServiceSpec};
-    if !cfg!(target_os = "linux") {
-        return Err(format!(
-            "service management on {} is not implemented by this build",
-            std::env::consts::OS
-        ));
-    }
-    let ins = inspect::inspect(&ctx.env);
+    use crate::service::supervisor::{Supervisor, Target};
+    use crate::service::{inspect, ServiceSpec};
+    let ins = inspect::inspect(&ctx.env)?;
+    let target = Target::new(&ctx.env, ins.platform, ins.system, &ctx.paths.state_dir);
     let path = ins.path.clone().unwrap_or(ins.user_path.clone());
     let binary = std::env::current_exe()
         .and_then(|p| p.canonicalize())
@@ -239,12 +249,11 @@ fn plan_reinstall(ctx: &ProbeContext) -> Result<Plan, String> {
             .find_map(|l| l.strip_prefix("User="))
             .map(String::from);
     }
-    let after = systemd::render(&spec).map_err(|e| e.to_string())?;
+    let after = target.render(&spec).map_err(|e| e.to_string())?;
     if ins.installed() && ins.text == after {
-        return Err("the installed unit is already what this binary writes".into());
+        return Err("the installed service file is already what this binary writes".into());
     }
-    let systemctl = Systemctl::new(&ctx.env, ins.system);
-    systemctl.available()?;
+    let via = Supervisor::connect(&ctx.env, &target)?.via();
     Ok(Plan {
         summary: format!(
             "Reinstalled {} from this binary and restarted {}.",
@@ -255,8 +264,9 @@ fn plan_reinstall(ctx: &ProbeContext) -> Result<Plan, String> {
             before: ins.installed().then(|| ins.text.clone().into_bytes()),
             path,
             after,
-            unit: ins.unit,
-            systemctl,
+            target,
+            env: ctx.env.clone(),
+            via,
         })],
     })
 }
@@ -381,9 +391,12 @@ pub fn plan_diff(plan: &Plan) -> String {
                     &String::from_utf8_lossy(u.before.as_deref().unwrap_or_default()),
                     &u.after,
                 ));
-                let scope = u.systemctl.scope();
-                out.push(format!("systemctl --{scope} daemon-reload"));
-                out.push(format!("systemctl --{scope} restart {}", u.unit));
+                out.extend(
+                    crate::service::supervisor::Supervisor::describe_file_change(&u.target, u.via),
+                );
+            }
+            Change::Linger { user, .. } => {
+                out.push(format!("loginctl enable-linger {user}"));
             }
         }
     }
@@ -470,6 +483,14 @@ pub fn apply(plan: &Plan) -> Result<Applied, String> {
                 done.undo.push(undo);
                 done.files.push(u.path.display().to_string());
             }),
+            Change::Linger { env, user } => {
+                crate::service::inspect::enable_linger(env, user).map(|_| {
+                    let (env, user) = (env.clone(), user.clone());
+                    done.undo.push(Box::new(move || {
+                        crate::service::inspect::disable_linger(&env, &user)
+                    }));
+                })
+            }
         };
         if let Err(e) = r {
             let _ = rollback(done);
@@ -481,13 +502,9 @@ pub fn apply(plan: &Plan) -> Result<Applied, String> {
 
 type Undo = Box<dyn FnOnce() -> Result<(), String>>;
 
-/// Write `text` as the unit (or remove it), reload the manager and restart the unit.
-fn put_unit(
-    path: &Path,
-    text: Option<&[u8]>,
-    unit: &str,
-    sc: &crate::service::systemctl::Systemctl,
-) -> Result<(), String> {
+/// Write `text` as the service file (or remove it), then have the supervisor pick it up.
+fn put_unit(u: &UnitChange, text: Option<&[u8]>) -> Result<(), String> {
+    let path = &u.path;
     match text {
         Some(t) => {
             if let Some(dir) = path.parent() {
@@ -501,32 +518,16 @@ fn put_unit(
             let _ = std::fs::remove_file(path);
         }
     }
-    let scope = sc.scope();
-    let o = sc.run(&["daemon-reload"]);
-    if !o.ok {
-        return Err(format!(
-            "systemctl --{scope} daemon-reload failed: {}",
-            o.reason()
-        ));
-    }
-    if text.is_some() {
-        let o = sc.run(&["restart", unit]);
-        if !o.ok {
-            return Err(format!(
-                "systemctl --{scope} restart {unit} failed: {}",
-                o.reason()
-            ));
-        }
-    }
-    Ok(())
+    crate::service::supervisor::Supervisor::connect(&u.env, &u.target)?
+        .file_changed(&u.target, text.is_some())
 }
 
 fn apply_unit(u: &UnitChange) -> Result<Undo, String> {
     let undo = {
         let u = u.clone();
-        Box::new(move || put_unit(&u.path, u.before.as_deref(), &u.unit, &u.systemctl)) as Undo
+        Box::new(move || put_unit(&u, u.before.as_deref())) as Undo
     };
-    if let Err(e) = put_unit(&u.path, Some(u.after.as_bytes()), &u.unit, &u.systemctl) {
+    if let Err(e) = put_unit(u, Some(u.after.as_bytes())) {
         let _ = undo();
         return Err(e);
     }

@@ -219,6 +219,7 @@ async fn run_one(cat: &Catalog, sc: &Scenario) -> Result<ScenarioResult, String>
         url: None,
         token: sc.doctor_token.map(str::to_string),
         password: None,
+        deep: false,
     };
     let report = super::run_live(cat, &ctx, &Selection::default()).await;
     let _ = stop_tx.send(true);

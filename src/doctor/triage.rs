@@ -210,6 +210,7 @@ pub fn gather(
                     url: None,
                     token: None,
                     password: None,
+                    deep: false,
                 };
                 let out = config_probe::probe(&ctx);
                 facts.probe("config", out.status);

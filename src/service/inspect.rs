@@ -1,20 +1,25 @@
-//! What is installed: the gateway's unit for this profile (user unit first, then the system
-//! unit), what it runs and with which environment, the config it resolves, and — only when a
-//! unit is installed — its runtime through the manager. Shared by `gateway status` and the
-//! doctor, so both say the same thing.
+//! What is installed: the gateway's service for this profile — the systemd unit (user unit
+//! first, then the system unit), the launchd plist or the Scheduled Task's launcher — what
+//! it runs and with which environment, the config it resolves, and — only when something is
+//! installed — its runtime through the supervisor. Shared by `gateway status`, `status` and
+//! the doctor, so all say the same thing.
 
-use super::systemctl::{self, Systemctl, UnitState};
+use super::runner;
+use super::supervisor::{Platform, Supervisor, Target};
+use super::systemctl::{self, UnitState};
 use super::Names;
 use crate::config::env::Env;
-use std::path::PathBuf;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
 pub struct Inspection {
-    /// `openclaw-gateway[-<profile>].service`.
+    pub platform: Platform,
+    /// `openclaw-gateway[-<profile>].service`, `ai.openclaw.gateway`, `OpenClaw Gateway`.
     pub unit: String,
-    /// The user unit path (where `install` writes without `--system`).
+    /// Where `install` writes (the user unit without `--system`).
     pub user_path: PathBuf,
-    /// The installed unit file, if any.
+    /// The installed service file, if any.
     pub path: Option<PathBuf>,
     pub system: bool,
     pub text: String,
@@ -27,6 +32,10 @@ pub struct Inspection {
     /// `None` when nothing is installed (the manager is not asked); `Err` when it could
     /// not be reached.
     pub runtime: Option<Result<UnitState, String>>,
+    /// How the supervisor was reached (`dbus`, `systemctl`, `launchctl`, `schtasks`).
+    pub via: Option<&'static str>,
+    /// Why systemd was reached through `systemctl` rather than D-Bus.
+    pub fallback: Option<String>,
 }
 
 impl Inspection {
@@ -70,18 +79,37 @@ fn unquote(v: &str) -> String {
 
 /// Split an `ExecStart=` value into arguments (double quotes group, `\` escapes).
 pub fn split_exec(v: &str) -> Vec<String> {
+    split_words(v, Quoting::Systemd)
+}
+
+/// How a quote is escaped inside double quotes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    /// systemd: `\"` (and `\\`).
+    Systemd,
+    /// cmd.exe: `""`.
+    Cmd,
+}
+
+/// Whitespace-separated words, double quotes grouping; `%%` is `%` in both syntaxes.
+fn split_words(line: &str, quoting: Quoting) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
-    let (mut quoted, mut escaped, mut any) = (false, false, false);
-    for c in v.chars() {
-        if escaped {
-            cur.push(c);
-            escaped = false;
-        } else if c == '\\' && quoted {
-            escaped = true;
+    let (mut quoted, mut any) = (false, false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted && quoting == Quoting::Systemd && c == '\\' {
+            if let Some(next) = chars.next() {
+                cur.push(next);
+            }
         } else if c == '"' {
-            quoted = !quoted;
-            any = true;
+            if quoted && quoting == Quoting::Cmd && chars.peek() == Some(&'"') {
+                chars.next();
+                cur.push('"');
+            } else {
+                quoted = !quoted;
+                any = true;
+            }
         } else if c.is_whitespace() && !quoted {
             if any || !cur.is_empty() {
                 out.push(std::mem::take(&mut cur).replace("%%", "%"));
@@ -97,52 +125,456 @@ pub fn split_exec(v: &str) -> Vec<String> {
     out
 }
 
-pub fn inspect(env: &Env) -> Inspection {
-    let unit = format!("{}.service", Names::for_env(env).systemd_unit);
-    let user_path = systemctl::unit_dir(env, false).join(&unit);
-    let system_path = systemctl::unit_dir(env, true).join(&unit);
-    let (path, system) = if user_path.exists() {
-        (Some(user_path.clone()), false)
-    } else if system_path.exists() {
-        (Some(system_path), true)
+/// The service for this environment's profile on this platform (`Err` where the platform
+/// has no supervisor).
+pub fn inspect(env: &Env) -> Result<Inspection, String> {
+    let platform = Platform::current(env)?;
+    let state_dir = crate::config::paths::resolve(env).state_dir;
+    let user = Target::new(env, platform, false, &state_dir);
+    let system = Target::new(env, platform, true, &state_dir);
+    let target = if user.path.exists() || platform != Platform::Systemd {
+        user.clone()
     } else {
-        (None, false)
+        system
     };
+    let path = target.path.exists().then(|| target.path.clone());
     let text = path
         .as_ref()
         .and_then(|p| std::fs::read_to_string(p).ok())
         .unwrap_or_default();
+    let parsed = match platform {
+        Platform::Systemd => parse_unit(&text),
+        Platform::Launchd => parse_plist(&text),
+        Platform::Schtasks => parse_launcher(&text),
+    };
+    let config_path = path.as_ref().map(|_| {
+        crate::config::paths::resolve(&Env::from_pairs(parsed.environment.clone())).config_path
+    });
+    let (mut via, mut fallback) = (None, None);
+    let runtime = path.as_ref().map(|_| {
+        Supervisor::connect(env, &target).and_then(|mut s| {
+            via = Some(s.via());
+            fallback = s.fallback().map(String::from);
+            s.runtime(&target)
+        })
+    });
+    Ok(Inspection {
+        platform,
+        command: parsed.command,
+        working_dir: parsed.working_dir,
+        unit: target.name.clone(),
+        user_path: user.path,
+        system: target.scope == "system",
+        path,
+        text,
+        environment: parsed.environment,
+        config_path,
+        runtime,
+        via,
+        fallback,
+    })
+}
+
+/// What a service file runs.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Parsed {
+    pub command: Vec<String>,
+    pub working_dir: Option<String>,
+    pub environment: Vec<(String, String)>,
+}
+
+/// A systemd unit: `ExecStart=`, `WorkingDirectory=`, `Environment=`.
+pub fn parse_unit(text: &str) -> Parsed {
     let field = |k: &str| {
         text.lines()
             .find_map(|l| l.trim().strip_prefix(k).map(str::to_string))
     };
-    let environment = unit_environment(&text);
-    let config_path = path
-        .as_ref()
-        .map(|_| crate::config::paths::resolve(&Env::from_pairs(environment.clone())).config_path);
-    let runtime = path.as_ref().map(|_| {
-        let sc = Systemctl::new(env, system);
-        sc.available().and_then(|_| sc.show(&unit))
-    });
-    Inspection {
+    Parsed {
         command: field("ExecStart=")
             .map(|v| split_exec(&v))
             .unwrap_or_default(),
         working_dir: field("WorkingDirectory=").map(|v| v.replace("%%", "%")),
-        unit,
-        user_path,
-        path,
-        system,
-        text,
-        environment,
-        config_path,
-        runtime,
+        environment: unit_environment(text),
+    }
+}
+
+fn xml_unescape(v: &str) -> String {
+    v.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The `<string>` values of a plist, in order, after `<key>{key}</key>` up to `end`.
+fn plist_strings(text: &str, key: &str, end: &str) -> Vec<String> {
+    let Some(start) = text.find(&format!("<key>{key}</key>")) else {
+        return Vec::new();
+    };
+    let rest = &text[start + key.len() + 11..];
+    let block = &rest[..rest.find(end).unwrap_or(rest.len())];
+    block
+        .split("<string>")
+        .skip(1)
+        .filter_map(|s| s.split_once("</string>").map(|(v, _)| xml_unescape(v)))
+        .collect()
+}
+
+/// A LaunchAgent plist as this binary writes it: `ProgramArguments`, `WorkingDirectory`,
+/// `EnvironmentVariables`.
+pub fn parse_plist(text: &str) -> Parsed {
+    let env_block = text
+        .find("<key>EnvironmentVariables</key>")
+        .map(|i| {
+            let rest = &text[i..];
+            &rest[..rest.find("</dict>").unwrap_or(rest.len())]
+        })
+        .unwrap_or("");
+    let keys: Vec<String> = env_block
+        .split("<key>")
+        .skip(2)
+        .filter_map(|s| s.split_once("</key>").map(|(k, _)| xml_unescape(k)))
+        .collect();
+    let values = plist_strings(env_block, "EnvironmentVariables", "</dict>");
+    Parsed {
+        command: plist_strings(text, "ProgramArguments", "</array>"),
+        working_dir: plist_strings(text, "WorkingDirectory", "<key>")
+            .into_iter()
+            .next(),
+        environment: keys.into_iter().zip(values).collect(),
+    }
+}
+
+/// Split a `cmd.exe` line: `"` groups, `""` inside quotes is a quote, `%%` is `%`.
+fn split_cmd(line: &str) -> Vec<String> {
+    split_words(line, Quoting::Cmd)
+}
+
+/// The Scheduled Task's `gateway.cmd`: `set "K=V"` lines, `cd /d DIR`, then the command.
+pub fn parse_launcher(text: &str) -> Parsed {
+    let mut p = Parsed::default();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let lower = line.to_ascii_lowercase();
+        if let Some(kv) = line
+            .strip_prefix("set \"")
+            .and_then(|r| r.strip_suffix('"'))
+        {
+            if let Some((k, v)) = kv.split_once('=') {
+                p.environment.push((k.to_string(), v.replace("%%", "%")));
+            }
+        } else if let Some(dir) = line.strip_prefix("cd /d ") {
+            p.working_dir = split_cmd(dir).into_iter().next();
+        } else if !(lower.starts_with("rem ") || lower.starts_with("@echo")) {
+            p.command = split_cmd(line);
+        }
+    }
+    p
+}
+
+/// A unit that looks like a gateway but is not this profile's (upstream's
+/// `findExtraGatewayServices`: best effort, from the files alone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExtraService {
+    pub platform: &'static str,
+    /// The unit file name (`clawdbot-gateway.service`).
+    pub label: String,
+    /// `unit: <path>` or `unit backup: <path>`.
+    pub detail: String,
+    /// `user` or `system`.
+    pub scope: &'static str,
+    /// `openclaw` (written by OpenClaw) or `clawdbot` (legacy).
+    pub marker: String,
+    pub legacy: bool,
+    pub path: String,
+}
+
+impl ExtraService {
+    /// What to run to look at it (`Inspection hint:` lines).
+    pub fn hints(&self) -> Vec<String> {
+        inspection_hints(&self.label, self.scope)
+    }
+}
+
+/// `systemctl --<scope> status|cat -- <unit>` (upstream's cleanup hints for Linux).
+pub fn inspection_hints(label: &str, scope: &str) -> Vec<String> {
+    let unit = shell_quote(label);
+    vec![
+        format!("systemctl --{scope} status -- {unit}"),
+        format!("systemctl --{scope} cat -- {unit}"),
+    ]
+}
+
+/// Upstream's `quotePosixCleanupArgument`.
+pub fn shell_quote(v: &str) -> String {
+    let safe = !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c));
+    if safe {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
+    }
+}
+
+/// The system unit directories `--deep` scans.
+pub const SYSTEM_UNIT_DIRS: [&str; 3] = [
+    "/etc/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+];
+
+const MARKERS: [&str; 2] = ["openclaw", "clawdbot"];
+const LEGACY_UNITS: [&str; 1] = ["clawdbot-gateway"];
+
+/// A unit written by OpenClaw's installer: both markers, or named `openclaw-gateway*`.
+fn has_service_marker(lower: &str) -> bool {
+    lower.contains("openclaw_service_marker")
+        && lower.contains("openclaw_service_kind")
+        && lower.contains("openclaw")
+        && lower.contains("gateway")
+}
+
+/// The marker of the first line that runs a gateway: an `ExecStart=` with a `gateway`
+/// argument, or a bare line (comment lines and other assignments do not count).
+pub fn marker_line_with_gateway(text: &str) -> Option<&'static str> {
+    let joined = text.replace("\\\n", " ");
+    for line in joined.lines() {
+        let l = line.trim().to_lowercase();
+        if l.is_empty() || l.starts_with('#') || l.starts_with(';') {
+            continue;
+        }
+        if let Some(eq) = l.find('=').filter(|i| *i > 0) {
+            let runs_gateway = l[..eq].trim() == "execstart"
+                && split_exec(l[eq + 1..].trim())
+                    .iter()
+                    .any(|a| a == "gateway" || a.split_whitespace().any(|w| w == "gateway"));
+            if !runs_gateway {
+                continue;
+            }
+        }
+        if !l.contains("gateway") {
+            continue;
+        }
+        if let Some(m) = MARKERS.iter().find(|m| l.contains(*m)) {
+            return Some(m);
+        }
+    }
+    None
+}
+
+fn scan_dir(dir: &Path, scope: &'static str, ours: &str, out: &mut Vec<ExtraService>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = rd.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".service") else {
+            continue;
+        };
+        if scope == "user" && name == ours {
+            continue;
+        }
+        let path = e.path();
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let lower = text.to_lowercase();
+        let marker = if has_service_marker(&lower) {
+            "openclaw"
+        } else {
+            match marker_line_with_gateway(&text) {
+                Some(m) => m,
+                None => continue,
+            }
+        };
+        // Another profile's gateway, written by OpenClaw, is not "extra".
+        let managed = has_service_marker(&lower)
+            || (stem.starts_with("openclaw-gateway") && lower.contains("gateway"));
+        if marker == "openclaw" && managed {
+            continue;
+        }
+        out.push(ExtraService {
+            platform: "linux",
+            label: name.clone(),
+            detail: format!("unit: {}", path.display()),
+            scope,
+            marker: marker.to_string(),
+            legacy: marker != "openclaw",
+            path: path.display().to_string(),
+        });
+    }
+}
+
+/// Gateway-like units other than this profile's: the user unit directory always (and
+/// legacy `clawdbot-gateway.service.bak` backups), the system directories with `deep`.
+pub fn extra_services(env: &Env, deep: bool) -> Vec<ExtraService> {
+    extra_services_in(env, deep, &SYSTEM_UNIT_DIRS.map(PathBuf::from))
+}
+
+/// [`extra_services`] with the system directories given (tests point them elsewhere).
+pub fn extra_services_in(env: &Env, deep: bool, system_dirs: &[PathBuf]) -> Vec<ExtraService> {
+    let ours = format!("{}.service", Names::for_env(env).systemd_unit);
+    let user_dir = systemctl::unit_dir(env, false);
+    let mut out = Vec::new();
+    scan_dir(&user_dir, "user", &ours, &mut out);
+    for name in LEGACY_UNITS {
+        let label = format!("{name}.service");
+        let backup = user_dir.join(format!("{label}.bak"));
+        if !out.iter().any(|s| s.label == label) && backup.is_file() {
+            out.push(ExtraService {
+                platform: "linux",
+                detail: format!("unit backup: {}", backup.display()),
+                label,
+                scope: "user",
+                marker: "clawdbot".into(),
+                legacy: true,
+                path: backup.display().to_string(),
+            });
+        }
+    }
+    if deep {
+        for dir in system_dirs {
+            scan_dir(dir, "system", "", &mut out);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|s| seen.insert((s.label.clone(), s.detail.clone(), s.scope)));
+    out
+}
+
+/// `loginctl` (or `OPENCLAW_LOGINCTL`).
+fn loginctl(env: &Env) -> String {
+    env.get("OPENCLAW_LOGINCTL")
+        .unwrap_or("loginctl")
+        .to_string()
+}
+
+/// The user whose lingering matters: the `sudo` caller, else this process's user.
+pub fn linger_user(env: &Env) -> String {
+    systemctl::sudo_user(env)
+        .unwrap_or_else(|| crate::os::proc::user_name(crate::os::proc::current_uid()))
+}
+
+/// Whether systemd keeps `user`'s manager running without a login session
+/// (`loginctl show-user <user> --property Linger`).
+pub fn linger(env: &Env, user: &str) -> Result<bool, String> {
+    let argv = [
+        loginctl(env),
+        "show-user".into(),
+        user.to_string(),
+        "--property".into(),
+        "Linger".into(),
+    ];
+    let o = runner::run(&argv, std::time::Duration::from_secs(10));
+    if !o.ok {
+        return Err(format!("loginctl show-user {user}: {}", o.reason()));
+    }
+    match o
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Linger="))
+    {
+        Some("yes") => Ok(true),
+        Some("no") => Ok(false),
+        other => Err(format!(
+            "loginctl show-user {user}: unexpected answer {:?}",
+            other.unwrap_or(o.stdout.trim())
+        )),
+    }
+}
+
+/// `loginctl enable-linger <user>` (polkit lets a user do it for themselves on most
+/// systems); `Err` carries the command to run with privileges.
+pub fn enable_linger(env: &Env, user: &str) -> Result<(), String> {
+    set_linger(env, user, "enable-linger")
+}
+
+/// `loginctl disable-linger <user>` (undo of [`enable_linger`]).
+pub fn disable_linger(env: &Env, user: &str) -> Result<(), String> {
+    set_linger(env, user, "disable-linger")
+}
+
+fn set_linger(env: &Env, user: &str, verb: &str) -> Result<(), String> {
+    let argv = [loginctl(env), verb.into(), user.to_string()];
+    let o = runner::run(&argv, std::time::Duration::from_secs(30));
+    if o.ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "loginctl {verb} {user} failed: {}; run `sudo loginctl {verb} {}`",
+            o.reason(),
+            shell_quote(user)
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gateway_like_units_are_found_like_upstream_finds_them() {
+        assert_eq!(
+            marker_line_with_gateway(
+                "[Service]\nExecStart=/usr/bin/node /opt/clawdbot/dist/index.js gateway --port 1\n"
+            ),
+            Some("clawdbot")
+        );
+        // A comment or another assignment that mentions both does not count.
+        assert_eq!(
+            marker_line_with_gateway(
+                "# openclaw gateway\nDescription=openclaw gateway\nExecStart=/usr/bin/true\n"
+            ),
+            None
+        );
+        // ExecStart continued over two lines.
+        assert_eq!(
+            marker_line_with_gateway("ExecStart=/usr/bin/openclaw \\\n  gateway --port 2\n"),
+            Some("openclaw")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let user = home.join(".config/systemd/user");
+        let sys = dir.path().join("etc-systemd");
+        std::fs::create_dir_all(&user).unwrap();
+        std::fs::create_dir_all(&sys).unwrap();
+        std::fs::write(user.join("clawdbot-gateway.service.bak"), "x").unwrap();
+        std::fs::write(
+            sys.join("openclaw-gateway.service"),
+            "[Service]\nExecStart=/usr/bin/openclaw gateway\nEnvironment=OPENCLAW_SERVICE_MARKER=openclaw\nEnvironment=OPENCLAW_SERVICE_KIND=gateway\n",
+        )
+        .unwrap();
+        std::fs::write(
+            sys.join("my gateway.service"),
+            "[Service]\nExecStart=/srv/openclaw/bin/openclaw gateway --port 9\n",
+        )
+        .unwrap();
+        let env = Env::from_pairs([("HOME", home.to_str().unwrap())]);
+        let found = extra_services_in(&env, false, std::slice::from_ref(&sys));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].label, "clawdbot-gateway.service");
+        assert!(found[0].detail.starts_with("unit backup: "));
+        let found = extra_services_in(&env, true, std::slice::from_ref(&sys));
+        let labels: Vec<_> = found.iter().map(|s| (s.label.as_str(), s.scope)).collect();
+        // The marked system unit is OpenClaw's own: not extra (upstream skips it too).
+        assert_eq!(
+            labels,
+            [
+                ("clawdbot-gateway.service", "user"),
+                ("my gateway.service", "system")
+            ]
+        );
+        assert_eq!(
+            found[1].hints(),
+            [
+                "systemctl --system status -- 'my gateway.service'",
+                "systemctl --system cat -- 'my gateway.service'"
+            ]
+        );
+    }
 
     #[test]
     fn environment_and_exec_lines_are_parsed() {

@@ -1,6 +1,8 @@
 //! The launchd LaunchAgent plist (upstream `src/daemon/launchd-plist.ts`), same keys and
 //! policy; logs go to `<state>/logs/gateway.log` and `gateway.err.log`.
 
+use super::runner::{Output, Runner};
+use super::systemctl::UnitState;
 use super::{no_line_breaks, LineBreak, ServiceSpec};
 
 const POLICY: &[(&str, &str)] = &[
@@ -85,41 +87,165 @@ pub fn render(spec: &ServiceSpec) -> Result<String, LineBreak> {
     Ok(x)
 }
 
-/// The `launchctl` command lines for each action (run by the manager layer).
-pub fn commands(
-    uid: u32,
-    label: &str,
-    plist: &std::path::Path,
-) -> Vec<(&'static str, Vec<String>)> {
-    let domain = format!("gui/{uid}");
-    let target = format!("{domain}/{label}");
-    vec![
-        (
-            "install",
-            vec![
-                "launchctl".into(),
-                "bootstrap".into(),
-                domain.clone(),
-                plist.display().to_string(),
-            ],
-        ),
-        (
-            "start",
-            vec!["launchctl".into(), "kickstart".into(), target.clone()],
-        ),
-        (
-            "restart",
-            vec![
-                "launchctl".into(),
-                "kickstart".into(),
-                "-k".into(),
-                target.clone(),
-            ],
-        ),
-        (
-            "stop",
-            vec!["launchctl".into(), "bootout".into(), target.clone()],
-        ),
-        ("status", vec!["launchctl".into(), "print".into(), target]),
-    ]
+/// `launchctl`, driven through a [`Runner`] for one LaunchAgent (`gui/<uid>/<label>`), the
+/// way upstream drives it: `print` tells whether the job is loaded, `enable` + `bootstrap`
+/// load it (RunAtLoad starts it), `kickstart [-k]` starts or restarts it, `bootout` stops
+/// and unloads it.
+pub struct Launchctl<R: Runner> {
+    pub runner: R,
+    /// `launchctl` (or `OPENCLAW_LAUNCHCTL`).
+    pub program: String,
+    pub uid: u32,
+    pub label: String,
+    pub plist: std::path::PathBuf,
+}
+
+/// "Not loaded" answers of `launchctl` (upstream `isLaunchctlNotLoaded`).
+fn not_loaded(o: &Output) -> bool {
+    let d = format!("{}{}", o.stderr, o.stdout).to_lowercase();
+    d.contains("no such process") || d.contains("could not find service") || d.contains("not found")
+}
+
+/// "Already loaded" answers of `bootstrap` (upstream `isLaunchctlAlreadyLoaded`).
+fn already_loaded(o: &Output) -> bool {
+    o.code == Some(130)
+        || format!("{}{}", o.stderr, o.stdout)
+            .to_lowercase()
+            .contains("already exists in domain")
+}
+
+/// Parse `launchctl print <target>` into the runtime fields `gateway status` shows.
+pub fn parse_print(text: &str) -> UnitState {
+    let mut s = UnitState {
+        load_state: "loaded".into(),
+        ..UnitState::default()
+    };
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once(" = ") else {
+            continue;
+        };
+        let v = v.trim();
+        match k.trim() {
+            "state" => {
+                s.sub_state = v.to_string();
+                s.active_state = if v == "running" { "active" } else { "inactive" }.into();
+            }
+            "pid" => s.main_pid = v.parse().ok().filter(|p| *p > 0),
+            "last exit status" | "last exit code" => {
+                if let Ok(n) = v.parse() {
+                    s.exec_main_status = Some(n);
+                    s.exec_main_code = Some("exited".into());
+                }
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+impl<R: Runner> Launchctl<R> {
+    fn domain(&self) -> String {
+        format!("gui/{}", self.uid)
+    }
+
+    pub fn target(&self) -> String {
+        format!("gui/{}/{}", self.uid, self.label)
+    }
+
+    fn ctl(&mut self, args: &[&str]) -> Output {
+        let mut argv = vec![self.program.clone()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        self.runner.run(&argv)
+    }
+
+    fn fail(what: &str, o: &Output) -> String {
+        format!("launchctl {what} failed: {}", o.reason())
+    }
+
+    /// The job's state when it is loaded, `None` when it is not.
+    fn loaded(&mut self) -> Result<Option<UnitState>, String> {
+        let target = self.target();
+        let o = self.ctl(&["print", &target]);
+        if o.ok {
+            Ok(Some(parse_print(&o.stdout)))
+        } else if not_loaded(&o) {
+            Ok(None)
+        } else {
+            Err(Self::fail("print", &o))
+        }
+    }
+
+    /// The job's state: `LoadState=not-loaded` when the plist exists but launchd has not
+    /// loaded it (after `bootout`), `not-found` when there is no plist either.
+    pub fn runtime(&mut self) -> Result<UnitState, String> {
+        Ok(self.loaded()?.unwrap_or_else(|| UnitState {
+            load_state: if self.plist.is_file() {
+                "not-loaded"
+            } else {
+                "not-found"
+            }
+            .into(),
+            active_state: "inactive".into(),
+            sub_state: "not loaded".into(),
+            ..UnitState::default()
+        }))
+    }
+
+    /// `enable` + `bootstrap` (a job already loaded counts as loaded).
+    fn load(&mut self) -> Result<(), String> {
+        let (target, domain) = (self.target(), self.domain());
+        let plist = self.plist.display().to_string();
+        self.ctl(&["enable", &target]);
+        let o = self.ctl(&["bootstrap", &domain, &plist]);
+        if o.ok || already_loaded(&o) {
+            Ok(())
+        } else {
+            Err(Self::fail("bootstrap", &o))
+        }
+    }
+
+    /// After the plist was written: unload the old definition if loaded, then load this one.
+    pub fn install(&mut self) -> Result<(), String> {
+        if self.loaded()?.is_some() {
+            self.stop()?;
+        }
+        self.load()
+    }
+
+    pub fn start(&mut self) -> Result<(), String> {
+        if self.loaded()?.is_none() {
+            return self.load();
+        }
+        let target = self.target();
+        let o = self.ctl(&["kickstart", &target]);
+        if o.ok {
+            Ok(())
+        } else {
+            Err(Self::fail("kickstart", &o))
+        }
+    }
+
+    pub fn restart(&mut self) -> Result<(), String> {
+        if self.loaded()?.is_none() {
+            return self.load();
+        }
+        let target = self.target();
+        let o = self.ctl(&["kickstart", "-k", &target]);
+        if o.ok {
+            Ok(())
+        } else {
+            Err(Self::fail("kickstart -k", &o))
+        }
+    }
+
+    /// `bootout`: stops the job and unloads it (a job not loaded is already stopped).
+    pub fn stop(&mut self) -> Result<(), String> {
+        let target = self.target();
+        let o = self.ctl(&["bootout", &target]);
+        if o.ok || not_loaded(&o) {
+            Ok(())
+        } else {
+            Err(Self::fail("bootout", &o))
+        }
+    }
 }

@@ -1,11 +1,17 @@
 //! Supervisors for the gateway (spec 4): service names per profile, the environment markers
-//! a service carries, and the unit files for systemd, launchd and schtasks, rendered as
-//! upstream renders them (`src/daemon/*`). Driving the managers (install, start, stop,
-//! runtime state) builds on these.
+//! a service carries, the files for systemd, launchd and schtasks rendered as upstream
+//! renders them (`src/daemon/*`), and driving them: [`supervisor`] is the one interface the
+//! commands use, over [`manager`] (systemd through [`bus`] or [`systemctl`]) and the
+//! `launchctl`/`schtasks` drivers, which run their command lines through a [`runner`].
+//! [`inspect`] reads what is installed for `gateway status`, `status` and the doctor.
 
+pub mod bus;
 pub mod inspect;
 pub mod launchd;
+pub mod manager;
+pub mod runner;
 pub mod schtasks;
+pub mod supervisor;
 pub mod systemctl;
 pub mod systemd;
 

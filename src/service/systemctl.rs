@@ -4,43 +4,21 @@
 
 use crate::config::env::Env;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const UNAVAILABLE_HINT: &str = "systemd user services are unavailable; install/enable systemd or run the gateway under your supervisor.";
 pub const CONTAINER_HINT: &str =
     "If you're in a container, run the gateway in the foreground instead of `openclaw gateway`.";
 const TIMEOUT: Duration = Duration::from_secs(15);
 
-/// One `systemctl` invocation's result.
-#[derive(Debug, Clone)]
-pub struct Output {
-    pub ok: bool,
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Output {
-    /// The most useful line of a failure.
-    pub fn reason(&self) -> String {
-        let s = if self.stderr.trim().is_empty() {
-            &self.stdout
-        } else {
-            &self.stderr
-        };
-        s.lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no output")
-            .trim()
-            .to_string()
-    }
-}
+pub use super::runner::Output;
 
 #[derive(Debug, Clone)]
 pub struct Systemctl {
     program: String,
     system: bool,
+    /// Under `sudo`, the invoking user's manager (`--machine <user>@ --user`).
+    machine: Option<String>,
 }
 
 /// A unit's state from `systemctl show`.
@@ -64,6 +42,15 @@ impl UnitState {
     }
     pub fn running(&self) -> bool {
         self.active_state == "active"
+    }
+
+    /// The last exit as a shell reports it: the status when the process exited, 128 + the
+    /// signal when it was killed (so a SIGTERM stop is 143 either way).
+    pub fn exit_code(&self) -> Option<i32> {
+        match (self.exec_main_status?, self.exec_main_code.as_deref()) {
+            (sig, Some("killed" | "dumped")) => Some(128 + sig),
+            (n, _) => Some(n),
+        }
     }
 }
 
@@ -100,6 +87,17 @@ pub fn parse_show(text: &str) -> UnitState {
     s
 }
 
+/// The invoking user when running as root under `sudo` (their user manager is the one meant).
+pub fn sudo_user(env: &Env) -> Option<String> {
+    if crate::os::proc::current_euid() != 0 {
+        return None;
+    }
+    env.get("SUDO_USER")
+        .map(str::trim)
+        .filter(|u| !u.is_empty() && *u != "root")
+        .map(String::from)
+}
+
 impl Systemctl {
     pub fn new(env: &Env, system: bool) -> Self {
         Systemctl {
@@ -108,6 +106,7 @@ impl Systemctl {
                 .unwrap_or("systemctl")
                 .to_string(),
             system,
+            machine: sudo_user(env).filter(|_| !system),
         }
     }
 
@@ -121,61 +120,16 @@ impl Systemctl {
 
     /// Run `systemctl [--user] <args>` with a timeout.
     pub fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(&self.program);
-        if !self.system {
-            cmd.arg("--user");
-        }
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                return Output {
-                    ok: false,
-                    code: None,
-                    stdout: String::new(),
-                    stderr: format!("{}: {e}", self.program),
-                }
+        let mut argv: Vec<String> = vec![self.program.clone()];
+        match (&self.machine, self.system) {
+            (_, true) => {}
+            (Some(user), false) => {
+                argv.extend(["--machine".into(), format!("{user}@"), "--user".into()])
             }
-        };
-        let pid = child.id();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait_with_output());
-        });
-        let started = Instant::now();
-        match rx.recv_timeout(TIMEOUT) {
-            Ok(Ok(o)) => Output {
-                ok: o.status.success(),
-                code: o.status.code(),
-                stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-            },
-            Ok(Err(e)) => Output {
-                ok: false,
-                code: None,
-                stdout: String::new(),
-                stderr: format!("{}: {e}", self.program),
-            },
-            Err(_) => {
-                // SAFETY: kill(2) on the child we spawned and have not reaped.
-                unsafe {
-                    libc::kill(pid as i32, libc::SIGKILL);
-                }
-                Output {
-                    ok: false,
-                    code: None,
-                    stdout: String::new(),
-                    stderr: format!(
-                        "{} did not answer within {}s",
-                        self.program,
-                        started.elapsed().as_secs()
-                    ),
-                }
-            }
+            (None, false) => argv.push("--user".into()),
         }
+        argv.extend(args.iter().map(|a| a.to_string()));
+        super::runner::run(&argv, TIMEOUT)
     }
 
     /// `Err(reason)` when the service manager cannot be reached (no user session, a
@@ -217,10 +171,8 @@ pub fn unit_dir(env: &Env, system: bool) -> PathBuf {
 
 /// The `Runtime:` line of `gateway status` (spec 3.5). Exit 143 is a normal SIGTERM stop.
 pub fn runtime_line(s: &UnitState) -> String {
-    let exit = match (s.exec_main_status, s.exec_main_code.as_deref()) {
-        (Some(143), _) | (Some(15), Some("killed")) => {
-            Some("last exit 143 (normal SIGTERM stop)".to_string())
-        }
+    let exit = match (s.exit_code(), s.exec_main_code.as_deref()) {
+        (Some(143), _) => Some("last exit 143 (normal SIGTERM stop)".to_string()),
         (Some(n), Some(code)) if n != 0 => Some(format!("last exit {n}, reason {code}")),
         (Some(n), _) if n != 0 => Some(format!("last exit {n}")),
         _ => None,
@@ -270,5 +222,17 @@ mod tests {
             "stopped (state inactive, sub dead, last exit 143 (normal SIGTERM stop))"
         );
         assert!(parse_show("LoadState=not-found\n").missing());
+        // Killed by a signal: reported as 128 + signal.
+        let s = parse_show("LoadState=loaded\nActiveState=failed\nSubState=failed\nExecMainStatus=9\nExecMainCode=2\n");
+        assert_eq!(s.exit_code(), Some(137));
+        assert_eq!(
+            runtime_line(&s),
+            "stopped (state failed, sub failed, last exit 137, reason killed)"
+        );
+        let s = parse_show("LoadState=loaded\nActiveState=inactive\nSubState=dead\nExecMainStatus=15\nExecMainCode=2\n");
+        assert_eq!(
+            runtime_line(&s),
+            "stopped (state inactive, sub dead, last exit 143 (normal SIGTERM stop))"
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 mod browser_auth;
 mod config;
+mod dbus;
 mod doctor;
 mod gateway_device;
 mod gateway_handshake;

@@ -3,7 +3,7 @@
 //! on the generated units when systemd is installed.
 
 use openclaw::config::env::Env;
-use openclaw::service::{launchd, schtasks, systemd, ServiceSpec};
+use openclaw::service::{inspect, launchd, runner, schtasks, systemctl, systemd, ServiceSpec};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -84,17 +84,172 @@ fn the_unit_carries_the_markers_and_refuses_line_breaks() {
         launchd::plist_path(Path::new("/Users/oc"), "ai.openclaw.gateway"),
         PathBuf::from("/Users/oc/Library/LaunchAgents/ai.openclaw.gateway.plist")
     );
-    let cmds = schtasks::commands("OpenClaw Gateway", Path::new("C:\\oc\\gateway.cmd"));
-    assert_eq!(cmds[1].1, ["schtasks", "/Run", "/TN", "OpenClaw Gateway"]);
-    let cmds = launchd::commands(501, "ai.openclaw.gateway", Path::new("/p.plist"));
+}
+
+/// `launchctl`'s answers, as macOS words them.
+fn launchctl_print(pid: u32) -> runner::Output {
+    runner::Output {
+        ok: true,
+        code: Some(0),
+        stdout: format!("gui/501/ai.openclaw.gateway = {{\n\tactive count = 1\n\tpath = /Users/oc/Library/LaunchAgents/ai.openclaw.gateway.plist\n\tstate = running\n\tprogram = /usr/local/bin/openclaw\n\tpid = {pid}\n\tlast exit code = 0\n}}\n"),
+        stderr: String::new(),
+    }
+}
+
+fn failed(code: i32, stderr: &str) -> runner::Output {
+    runner::Output {
+        ok: false,
+        code: Some(code),
+        stdout: String::new(),
+        stderr: stderr.into(),
+    }
+}
+
+#[test]
+fn launchctl_is_driven_like_upstream_drives_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let plist = dir.path().join("ai.openclaw.gateway.plist");
+    let not_loaded = failed(
+        113,
+        "Could not find service \"ai.openclaw.gateway\" in domain for port",
+    );
+    let rec = runner::Recorder::default().answer(
+        &["launchctl", "print", "gui/501/ai.openclaw.gateway"],
+        not_loaded.clone(),
+    );
+    let mut l = launchd::Launchctl {
+        runner: rec,
+        program: "launchctl".into(),
+        uid: 501,
+        label: "ai.openclaw.gateway".into(),
+        plist: plist.clone(),
+    };
+    // Not loaded, no plist: not installed.
+    assert!(l.runtime().unwrap().missing());
+    // Install of a job that is not loaded: enable + bootstrap (RunAtLoad starts it).
+    l.install().unwrap();
+    // Stop of a job that is not loaded is not an error.
+    l.stop().unwrap();
+    std::fs::write(&plist, "x").unwrap();
+    let s = l.runtime().unwrap();
+    assert!(!s.missing() && !s.running(), "{s:?}");
     assert_eq!(
-        cmds[2].1,
+        systemctl::runtime_line(&s),
+        "stopped (state inactive, sub not loaded)"
+    );
+    assert_eq!(
+        l.runner.lines(),
         [
-            "launchctl",
-            "kickstart",
-            "-k",
-            "gui/501/ai.openclaw.gateway"
+            "launchctl print gui/501/ai.openclaw.gateway",
+            "launchctl print gui/501/ai.openclaw.gateway",
+            "launchctl enable gui/501/ai.openclaw.gateway",
+            &format!("launchctl bootstrap gui/501 {}", plist.display()),
+            "launchctl bootout gui/501/ai.openclaw.gateway",
+            "launchctl print gui/501/ai.openclaw.gateway",
         ]
+    );
+
+    // Loaded and running: restart is kickstart -k, a reinstall boots the old one out first.
+    let rec = runner::Recorder::default()
+        .answer(&["launchctl", "print"], launchctl_print(4321))
+        .answer(
+            &["launchctl", "bootstrap"],
+            failed(5, "Bootstrap failed: 5: Input/output error"),
+        );
+    let mut l = launchd::Launchctl {
+        runner: rec,
+        program: "launchctl".into(),
+        uid: 501,
+        label: "ai.openclaw.gateway".into(),
+        plist: plist.clone(),
+    };
+    let s = l.runtime().unwrap();
+    assert_eq!(
+        systemctl::runtime_line(&s),
+        "running (pid 4321, state active, sub running)"
+    );
+    l.restart().unwrap();
+    l.start().unwrap();
+    assert_eq!(
+        l.install().unwrap_err(),
+        "launchctl bootstrap failed: Bootstrap failed: 5: Input/output error"
+    );
+    assert_eq!(
+        l.runner.lines()[1..],
+        [
+            "launchctl print gui/501/ai.openclaw.gateway",
+            "launchctl kickstart -k gui/501/ai.openclaw.gateway",
+            "launchctl print gui/501/ai.openclaw.gateway",
+            "launchctl kickstart gui/501/ai.openclaw.gateway",
+            "launchctl print gui/501/ai.openclaw.gateway",
+            "launchctl bootout gui/501/ai.openclaw.gateway",
+            "launchctl enable gui/501/ai.openclaw.gateway",
+            &format!("launchctl bootstrap gui/501 {}", plist.display()),
+        ]
+    );
+}
+
+#[test]
+fn schtasks_is_driven_like_upstream_drives_it() {
+    let launcher = Path::new("C:\\Users\\oc\\.openclaw\\gateway.cmd");
+    let query = "Folder: \\\r\nHostName:                             OC-PC\r\nTaskName:                             \\OpenClaw Gateway\r\nStatus:                               Running\r\nLast Run Time:                        12/2/2026 7:00:00 AM\r\nLast Result:                          0\r\nScheduled Task State:                 Enabled\r\n";
+    let rec = runner::Recorder::default()
+        .answer(
+            &["schtasks", "/Query"],
+            runner::Output {
+                ok: true,
+                code: Some(0),
+                stdout: query.into(),
+                stderr: String::new(),
+            },
+        )
+        .answer(
+            &["schtasks", "/End"],
+            failed(1, "ERROR: The task is not running."),
+        );
+    let mut s = schtasks::Schtasks {
+        runner: rec,
+        program: "schtasks".into(),
+        task: "OpenClaw Gateway".into(),
+        launcher: launcher.to_path_buf(),
+    };
+    s.install().unwrap();
+    let st = s.runtime().unwrap();
+    assert_eq!(st.unit_file_state, "enabled");
+    assert_eq!(
+        systemctl::runtime_line(&st),
+        "running (state active, sub running)"
+    );
+    s.restart().unwrap();
+    s.remove().unwrap();
+    assert_eq!(
+        s.runner.lines(),
+        [
+            "schtasks /Create /F /SC ONLOGON /RL LIMITED /TN OpenClaw Gateway /TR \"C:\\Users\\oc\\.openclaw\\gateway.cmd\"",
+            "schtasks /Run /TN OpenClaw Gateway",
+            "schtasks /Query /V /FO LIST /TN OpenClaw Gateway",
+            "schtasks /End /TN OpenClaw Gateway",
+            "schtasks /Run /TN OpenClaw Gateway",
+            "schtasks /End /TN OpenClaw Gateway",
+            "schtasks /Delete /F /TN OpenClaw Gateway",
+        ]
+    );
+    // A task that is not registered, and a failed last run.
+    let rec = runner::Recorder::default().answer(
+        &["schtasks", "/Query"],
+        failed(1, "ERROR: The system cannot find the file specified."),
+    );
+    let mut s = schtasks::Schtasks {
+        runner: rec,
+        program: "schtasks".into(),
+        task: "OpenClaw Gateway".into(),
+        launcher: launcher.to_path_buf(),
+    };
+    assert!(s.runtime().unwrap().missing());
+    let st = schtasks::parse_query("Status: Ready\r\nLast Result: 0x1\r\n");
+    assert_eq!(
+        systemctl::runtime_line(&st),
+        "stopped (state inactive, sub ready, last exit 1, reason exited)"
     );
 }
 
@@ -146,7 +301,8 @@ case "$1" in
     if [ -f "$d/down" ]; then echo "Failed to connect to bus: No medium found" >&2; exit 1; fi
     echo "HOME=$HOME" ;;
   daemon-reload) ;;
-  enable|start|restart) echo active > "$d/state" ;;
+  enable) [ -f "$d/state" ] || echo stopped > "$d/state" ;;
+  start|restart) echo active > "$d/state" ;;
   disable|stop) echo stopped > "$d/state" ;;
   show)
     if [ ! -f "$d/state" ]; then printf 'LoadState=not-found\nActiveState=inactive\nSubState=dead\n'; exit 0; fi
@@ -176,8 +332,13 @@ impl FakeManager {
 
     fn cmd(&self, p: &Profile, args: &[&str]) -> Command {
         let mut c = p.command();
+        // No session bus answers here, so the manager is reached through `systemctl`.
         c.env("OPENCLAW_SYSTEMCTL", self.dir.join("systemctl"))
             .env("FAKE_SYSTEMCTL_DIR", &self.dir)
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                format!("unix:path={}/no-bus", self.dir.display()),
+            )
             .args(args);
         c
     }
@@ -213,7 +374,8 @@ fn install_writes_the_user_unit_enables_it_and_is_idempotent() {
         [
             "--user show-environment",
             "--user daemon-reload",
-            "--user enable --now openclaw-gateway.service",
+            "--user enable openclaw-gateway.service",
+            "--user start openclaw-gateway.service",
             "--user show openclaw-gateway.service --no-page --property LoadState,ActiveState,SubState,MainPID,ExecMainStatus,ExecMainCode,NRestarts,UnitFileState",
         ]
     );
@@ -286,7 +448,12 @@ fn stop_start_restart_and_uninstall_drive_the_manager() {
     assert!(m
         .calls()
         .iter()
-        .any(|c| c == "--user disable --now openclaw-gateway.service"));
+        .any(|c| c == "--user disable openclaw-gateway.service"));
+    assert!(m.calls().ends_with(&[
+        "--user stop openclaw-gateway.service".to_string(),
+        "--user disable openclaw-gateway.service".to_string(),
+        "--user daemon-reload".to_string(),
+    ]));
     let (code, out, _) = run(m.cmd(&p, &["gateway", "uninstall"]), T);
     assert_eq!(code, 0);
     assert!(out.contains("Gateway service not installed"), "{out}");
@@ -478,7 +645,16 @@ fn gateway_status_shows_the_installed_service() {
     assert!(out.contains("Runtime: stopped (state inactive, sub dead, last exit 143 (normal SIGTERM stop))\nService is loaded but not running (likely exited immediately)."), "{out}");
     std::fs::write(m.dir.join("down"), "").unwrap();
     let out = status(&[]);
-    assert!(out.contains("Runtime: unknown (systemctl --user unavailable: Failed to connect to bus: No medium found)\nsystemd user services unavailable."), "{out}");
+    // Both transports are named: systemctl's reason first (upstream's wording), then D-Bus's.
+    let runtime = out
+        .lines()
+        .find(|l| l.starts_with("Runtime: "))
+        .unwrap_or("");
+    assert!(runtime.starts_with("Runtime: unknown (systemctl --user unavailable: Failed to connect to bus: No medium found (D-Bus: cannot connect to unix:path="), "{out}");
+    assert!(
+        out.contains(&format!("{runtime}\nsystemd user services unavailable.")),
+        "{out}"
+    );
     let mut c = m.cmd(&p, &["gateway", "status", "--no-probe", "--json"]);
     c.env("FAKE", "1");
     let (_, out, _) = run(c, T);
@@ -494,11 +670,7 @@ fn gateway_status_shows_the_installed_service() {
 #[test]
 fn doctor_fix_reinstalls_a_drifted_unit_and_restarts_it() {
     let p = Profile::local_token();
-    std::fs::set_permissions(
-        p.config_path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    p.private_config();
     let m = FakeManager::new(&p);
     assert_eq!(run(m.cmd(&p, &["gateway", "install"]), T).0, 0);
     let unit = p
@@ -508,13 +680,7 @@ fn doctor_fix_reinstalls_a_drifted_unit_and_restarts_it() {
     std::fs::write(&unit, good.replacen(" --port 18789", " --port 1", 1)).unwrap();
     let (_, out, err) = run(m.cmd(&p, &["doctor", "--fix", "--yes", "--json"]), T);
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
-    let fix = v["fixes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["action"] == "reinstall-service")
-        .cloned()
-        .unwrap_or_else(|| panic!("no reinstall fix: {v:#}"));
+    let fix = fix_of(&v, "reinstall-service");
     assert_eq!(fix["status"], "applied", "{fix:#}");
     assert_eq!(
         std::fs::read_to_string(&unit).unwrap(),
@@ -532,5 +698,345 @@ fn doctor_fix_reinstalls_a_drifted_unit_and_restarts_it() {
         v["facts"]["service.metadata_drift"], false,
         "{:#}",
         v["facts"]
+    );
+}
+
+/// A recorded `launchctl` keeping one job's loaded state, answering as macOS answers.
+const FAKE_LAUNCHCTL: &str = r#"#!/bin/sh
+d="$(dirname "$0")"
+echo "launchctl $*" >> "$d/calls"
+case "$1" in
+  print)
+    if [ -f "$d/loaded" ]; then printf '%s = {\n\tstate = running\n\tpid = 777\n\tlast exit code = 0\n}\n' "$2"; exit 0; fi
+    echo "Could not find service \"${2##*/}\" in domain for port" >&2; exit 113 ;;
+  enable|kickstart) ;;
+  bootstrap) touch "$d/loaded" ;;
+  bootout)
+    if [ -f "$d/loaded" ]; then rm "$d/loaded"; else echo "Boot-out failed: 3: No such process" >&2; exit 3; fi ;;
+  *) echo "unexpected: $*" >&2; exit 2 ;;
+esac
+"#;
+
+/// A recorded `schtasks` keeping one task's state.
+const FAKE_SCHTASKS: &str = r#"#!/bin/sh
+d="$(dirname "$0")"
+echo "schtasks $*" >> "$d/calls"
+case "$1" in
+  /Create) echo Ready > "$d/task" ;;
+  /Run) [ -f "$d/task" ] && echo Running > "$d/task" ;;
+  /End) [ -f "$d/task" ] && echo Ready > "$d/task" ;;
+  /Delete) rm -f "$d/task" ;;
+  /Query)
+    if [ ! -f "$d/task" ]; then echo "ERROR: The system cannot find the file specified." >&2; exit 1; fi
+    printf 'TaskName: \\OpenClaw Gateway\nStatus: %s\nLast Result: 0\nScheduled Task State: Enabled\n' "$(cat "$d/task")" ;;
+  *) echo "unexpected: $*" >&2; exit 2 ;;
+esac
+"#;
+
+fn recorder(p: &Profile, name: &str, script: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = p.path().join(format!("fake-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join(name);
+    std::fs::write(&bin, script).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+/// The command as if on another platform: `launchd` with `bin` as launchctl, `schtasks`
+/// with `bin` as schtasks.
+fn on_platform(p: &Profile, platform: &str, bin: &Path, args: &[&str]) -> Command {
+    let var = match platform {
+        "launchd" => "OPENCLAW_LAUNCHCTL",
+        _ => "OPENCLAW_SCHTASKS",
+    };
+    let mut c = p.command();
+    c.env("OPENCLAW_SERVICE_PLATFORM", platform)
+        .env(var, bin)
+        .args(args);
+    c
+}
+
+fn recorded(bin: &Path) -> Vec<String> {
+    std::fs::read_to_string(bin.with_file_name("calls"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn service_files_read_back_what_they_were_written_with() {
+    let s = spec(
+        &[("OPENCLAW_STATE_DIR", "/srv/open claw/100% state")],
+        Path::new("/opt/open claw/openclaw"),
+    );
+    for (text, parsed) in [
+        (
+            systemd::render(&s).unwrap(),
+            inspect::parse_unit as fn(&str) -> inspect::Parsed,
+        ),
+        (launchd::render(&s).unwrap(), inspect::parse_plist),
+        (schtasks::launcher(&s).unwrap(), inspect::parse_launcher),
+    ] {
+        let p = parsed(&text);
+        assert_eq!(p.command, s.program, "{text}");
+        assert_eq!(
+            p.working_dir.as_deref(),
+            Some("/home/oc/.openclaw"),
+            "{text}"
+        );
+        assert_eq!(p.environment, s.environment, "{text}");
+    }
+}
+
+#[test]
+fn launchd_service_commands_run_end_to_end() {
+    let p = Profile::local_token();
+    let bin = recorder(&p, "launchctl", FAKE_LAUNCHCTL);
+    let cmd = |args: &[&str]| on_platform(&p, "launchd", &bin, args);
+    let uid = unsafe { libc::getuid() };
+    let target = format!("gui/{uid}/ai.openclaw.gateway");
+    let plist = p
+        .path()
+        .join("home/Library/LaunchAgents/ai.openclaw.gateway.plist");
+    let (code, out, err) = run(cmd(&["gateway", "install", "--json"]), T);
+    assert_eq!(code, 0, "{out} {err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["platform"], "launchd");
+    assert_eq!(v["manager"], "launchctl");
+    assert_eq!(v["unit"], "ai.openclaw.gateway");
+    assert_eq!(v["runtime"]["mainPid"], 777);
+    assert!(std::fs::read_to_string(&plist)
+        .unwrap()
+        .contains("<string>ai.openclaw.gateway</string>"));
+    // gateway status and the doctor read the plist and ask launchctl.
+    let (_, out, err) = run(cmd(&["gateway", "status", "--no-probe", "--json"]), T);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let svc = &v["service"];
+    assert_eq!(svc["label"], "launchd");
+    assert_eq!(svc["manager"], "launchctl");
+    assert_eq!(svc["runtime"]["pid"], 777);
+    assert_eq!(svc["command"]["sourcePath"], plist.display().to_string());
+    assert_eq!(
+        svc["command"]["environment"]["OPENCLAW_SERVICE_KIND"],
+        "gateway"
+    );
+    assert_eq!(v["config"]["mismatch"], false);
+    let (_, out, _) = run(cmd(&["doctor", "--json"]), T);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["facts"]["service.runtime"], "running", "{:#}", v["facts"]);
+    assert_eq!(v["facts"]["service.metadata_drift"], false);
+    let _ = std::fs::remove_file(bin.with_file_name("calls"));
+
+    let (code, out, err) = run(cmd(&["gateway", "stop", "--force"]), T);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Runtime: stopped (state inactive, sub not loaded)"),
+        "{out}"
+    );
+    // Booted out, the plist still there: start loads it again.
+    let (code, out, err) = run(cmd(&["gateway", "start"]), T);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Runtime: running (pid 777, "), "{out}");
+    assert_eq!(run(cmd(&["gateway", "restart"]), T).0, 0);
+    let (code, out, err) = run(cmd(&["gateway", "uninstall"]), T);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Removed "), "{out}");
+    assert!(!plist.exists());
+    assert_eq!(
+        recorded(&bin),
+        [
+            // stop
+            format!("launchctl print {target}"),
+            format!("launchctl bootout {target}"),
+            format!("launchctl print {target}"),
+            // start
+            format!("launchctl print {target}"),
+            format!("launchctl print {target}"),
+            format!("launchctl enable {target}"),
+            format!("launchctl bootstrap gui/{uid} {}", plist.display()),
+            format!("launchctl print {target}"),
+            // restart
+            format!("launchctl print {target}"),
+            format!("launchctl print {target}"),
+            format!("launchctl kickstart -k {target}"),
+            format!("launchctl print {target}"),
+            // uninstall
+            format!("launchctl bootout {target}"),
+        ]
+    );
+    // --system is systemd's.
+    let (code, _, err) = run(cmd(&["gateway", "start", "--system"]), T);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--system applies to systemd only; launchd services are per user here."),
+        "{err}"
+    );
+}
+
+#[test]
+fn schtasks_service_commands_run_end_to_end() {
+    let p = Profile::local_token();
+    let bin = recorder(&p, "schtasks", FAKE_SCHTASKS);
+    let cmd = |args: &[&str]| on_platform(&p, "schtasks", &bin, args);
+    let launcher = p.path().join("state/gateway.cmd");
+    let (code, _, err) = run(cmd(&["gateway", "start"]), T);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Gateway service OpenClaw Gateway is not installed."),
+        "{err}"
+    );
+    let (code, out, err) = run(cmd(&["gateway", "install"]), T);
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(
+        out.contains("Runtime: running (state active, sub running)"),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(&launcher).unwrap();
+    assert!(
+        text.contains("set \"OPENCLAW_SERVICE_MARKER=openclaw\"\r\n"),
+        "{text}"
+    );
+    let (_, out, err) = run(cmd(&["gateway", "status", "--no-probe", "--json"]), T);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(v["service"]["label"], "schtasks");
+    assert_eq!(v["service"]["runtime"]["status"], "running");
+    assert_eq!(v["service"]["command"]["programArguments"][1], "gateway");
+    let (code, out, _) = run(cmd(&["gateway", "stop", "--force"]), T);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Runtime: stopped (state inactive, sub ready)"),
+        "{out}"
+    );
+    assert_eq!(run(cmd(&["gateway", "uninstall"]), T).0, 0);
+    assert!(!launcher.exists());
+    let calls = recorded(&bin);
+    let tn = "/TN OpenClaw Gateway";
+    assert!(
+        calls.contains(&format!(
+            "schtasks /Create /F /SC ONLOGON /RL LIMITED {tn} /TR \"{}\"",
+            launcher.display()
+        )),
+        "{calls:?}"
+    );
+    assert!(
+        calls.ends_with(&[
+            format!("schtasks /End {tn}"),
+            format!("schtasks /Delete /F {tn}"),
+        ]),
+        "{calls:?}"
+    );
+}
+
+/// A recorded `loginctl` keeping one user's Linger flag; `deny` makes enabling fail.
+const FAKE_LOGINCTL: &str = r#"#!/bin/sh
+d="$(dirname "$0")"
+echo "loginctl $*" >> "$d/calls"
+case "$1" in
+  show-user) if [ -f "$d/linger" ]; then echo Linger=yes; else echo Linger=no; fi ;;
+  enable-linger)
+    if [ -f "$d/deny" ]; then echo "Could not enable linger: Access denied" >&2; exit 1; fi
+    touch "$d/linger" ;;
+  disable-linger) rm -f "$d/linger" ;;
+  *) echo "unexpected: $*" >&2; exit 2 ;;
+esac
+"#;
+
+#[test]
+fn the_doctor_enables_lingering_for_the_user_service() {
+    let p = Profile::local_token();
+    p.private_config();
+    let m = FakeManager::new(&p);
+    let loginctl = recorder(&p, "loginctl", FAKE_LOGINCTL);
+    let cmd = |args: &[&str]| {
+        let mut c = m.cmd(&p, args);
+        c.env("OPENCLAW_LOGINCTL", &loginctl).env("USER", "oc");
+        c
+    };
+    assert_eq!(run(cmd(&["gateway", "install"]), T).0, 0);
+    let (_, out, _) = run(cmd(&["doctor", "--json"]), T);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["facts"]["service.linger_disabled"], true);
+    assert_eq!(finding(&v, "service.linger")["status"], "warn");
+
+    // Refused (no polkit rule for this user): the fix fails and names the sudo command.
+    std::fs::write(loginctl.with_file_name("deny"), "").unwrap();
+    let (_, out, _) = run(cmd(&["doctor", "--fix", "--yes", "--json"]), T);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let fix = fix_of(&v, "enable-linger");
+    assert_ne!(fix["status"], "applied", "{fix:#}");
+    assert!(
+        fix.to_string()
+            .contains("Could not enable linger: Access denied; run `sudo loginctl enable-linger"),
+        "{fix:#}"
+    );
+
+    std::fs::remove_file(loginctl.with_file_name("deny")).unwrap();
+    let (_, out, _) = run(cmd(&["doctor", "--fix", "--yes", "--json"]), T);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let fix = fix_of(&v, "enable-linger");
+    assert_eq!(fix["status"], "applied", "{fix:#}");
+    assert_eq!(v["facts"]["service.linger_disabled"], false);
+    assert!(recorded(&loginctl)
+        .iter()
+        .any(|c| c.starts_with("loginctl enable-linger ")));
+}
+
+#[test]
+fn install_saves_a_token_to_the_config_never_to_the_unit() {
+    let unit_of = |p: &Profile| {
+        std::fs::read_to_string(
+            p.path()
+                .join("home/.config/systemd/user/openclaw-gateway.service"),
+        )
+        .unwrap()
+    };
+    let token_of = |p: &Profile| {
+        let text = std::fs::read_to_string(p.config_path()).unwrap();
+        let doc = openclaw::config::json5::parse(&text).unwrap();
+        doc.value["gateway"]["auth"]["token"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    // No token anywhere: one is generated and saved, with upstream's warning.
+    let p = Profile::new(r#"{"gateway": {"mode": "local"}}"#);
+    let m = FakeManager::new(&p);
+    let (code, out, err) = run(m.cmd(&p, &["gateway", "install"]), T);
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(
+        out.contains("No gateway token found. Auto-generated one and saving to config."),
+        "{out}"
+    );
+    let token = token_of(&p);
+    assert_eq!(token.len(), 48, "{token}");
+    assert!(!out.contains(&token) && !unit_of(&p).contains(&token));
+
+    // --token on a config without one: saved as given.
+    let p = Profile::new(r#"{"gateway": {"mode": "local"}}"#);
+    let m = FakeManager::new(&p);
+    let given = "operator-chosen-token-0123456789";
+    let (code, out, err) = run(
+        m.cmd(&p, &["gateway", "install", "--token", given, "--json"]),
+        T,
+    );
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(token_of(&p), given);
+    assert!(!out.contains(given) && !unit_of(&p).contains(given));
+
+    // A different --token than the configured one is refused; the same one is fine.
+    let p = Profile::local_token();
+    let m = FakeManager::new(&p);
+    let (code, _, err) = run(m.cmd(&p, &["gateway", "install", "--token", "other"]), T);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Gateway install blocked: --token differs from gateway.auth.token in "),
+        "{err}"
+    );
+    assert_eq!(token_of(&p), TOKEN);
+    assert_eq!(
+        run(m.cmd(&p, &["gateway", "install", "--token", TOKEN]), T).0,
+        0
     );
 }

@@ -44,6 +44,16 @@ impl Profile {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+    /// Make the config owner-only (0600), so the doctor's permission fix stays out of a
+    /// test about something else.
+    pub fn private_config(&self) {
+        std::fs::set_permissions(
+            self.config_path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("openclaw.json")
     }
@@ -425,4 +435,15 @@ pub fn finding(report: &Value, id: &str) -> Value {
         .find(|f| f["checkId"] == id)
         .cloned()
         .unwrap_or_else(|| panic!("no finding {id}"))
+}
+
+/// The fix for `action` in a `doctor --fix --json` report.
+pub fn fix_of(report: &Value, action: &str) -> Value {
+    report["fixes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["action"] == action)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {action} fix: {report:#}"))
 }

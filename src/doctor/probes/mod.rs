@@ -28,6 +28,8 @@ pub struct ProbeContext {
     pub url: Option<String>,
     pub token: Option<String>,
     pub password: Option<String>,
+    /// Also scan the system unit directories for other gateway-like services.
+    pub deep: bool,
 }
 
 impl ProbeContext {

@@ -1,76 +1,37 @@
 //! The gateway's service unit (systemd on Linux): installed or not, what it runs and with
 //! which config, whether it drifted from what this binary writes, its runtime state through
-//! `systemctl`, lingering, and other gateway-like units. A fact that cannot be established
+//! the manager (D-Bus or `systemctl`), lingering, and other gateway-like units (system
+//! directories too with `doctor --deep`). A fact that cannot be established
 //! (no manager, no unit) is marked unavailable with the reason, never guessed.
 
 use super::{ProbeContext, ProbeOutput};
-use crate::service::inspect::inspect;
-use crate::service::systemctl;
-use crate::service::{systemd, ServiceSpec};
+use crate::service::inspect::{self, inspect};
+use crate::service::supervisor::{Platform, Target};
+use crate::service::ServiceSpec;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-
-/// Files in the unit dirs that look like gateway services but are not this profile's unit.
-fn extra_units(dirs: &[PathBuf], ours: &Path) -> Vec<Value> {
-    let mut out = Vec::new();
-    for dir in dirs {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let path = e.path();
-            let name = e.file_name().to_string_lossy().into_owned();
-            if path == ours || !name.ends_with(".service") {
-                continue;
-            }
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            let gatewayish = text.lines().any(|l| {
-                let l = l.to_lowercase();
-                (l.contains("openclaw") || l.contains("clawdbot")) && l.contains("gateway")
-            });
-            if !gatewayish {
-                continue;
-            }
-            // Another profile's gateway unit written by OpenClaw is "ours", not extra.
-            let marked = text.contains("OPENCLAW_SERVICE_MARKER=openclaw")
-                && text.contains("OPENCLAW_SERVICE_KIND=gateway");
-            if marked || name.starts_with("openclaw-gateway") {
-                continue;
-            }
-            let user = dir.starts_with(Path::new("/etc"))
-                || dir.starts_with(Path::new("/usr"))
-                || dir.starts_with(Path::new("/lib"));
-            out.push(json!({
-                "path": path.display().to_string(),
-                "unit": name,
-                "hint": format!(
-                    "systemctl {}disable --now {name} && rm {}",
-                    if user { "" } else { "--user " },
-                    path.display()
-                ),
-            }));
-        }
-    }
-    out
-}
 
 pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
-    if !cfg!(target_os = "linux") {
-        return ProbeOutput::skipped(format!(
-            "service inspection on {} is not implemented by this build",
-            std::env::consts::OS
-        ));
-    }
     let env = &ctx.env;
-    let ins = inspect(env);
+    let ins = match inspect(env) {
+        Ok(i) => i,
+        Err(why) => return ProbeOutput::skipped(why),
+    };
+    let systemd = ins.platform == Platform::Systemd;
     let mut out = ProbeOutput::ok(vec![("service.installed", json!(ins.installed()))]);
     let mut unavailable = |k: &'static str, why: &str| out.unavailable.push((k, why.to_string()));
-    let extra = extra_units(
-        &[systemctl::unit_dir(env, false)],
-        ins.path.as_deref().unwrap_or(Path::new("")),
-    );
+    let extra: Vec<Value> = if systemd {
+        inspect::extra_services(env, ctx.deep)
+    } else {
+        Vec::new()
+    }
+    .into_iter()
+    .map(|s| {
+        json!({
+            "unit": s.label, "scope": s.scope, "path": s.path, "detail": s.detail,
+            "marker": s.marker, "legacy": s.legacy, "hints": s.hints(),
+        })
+    })
+    .collect();
 
     let (Some(path), Some(service_config)) = (&ins.path, &ins.config_path) else {
         let why = format!(
@@ -114,7 +75,8 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
                     .find_map(|l| l.strip_prefix("User="))
                     .map(String::from);
             }
-            match systemd::render(&spec) {
+            let target = Target::new(env, ins.platform, system, &ctx.paths.state_dir);
+            match target.render(&spec) {
                 Ok(expected) => {
                     let drift = expected
                         .lines()
@@ -140,6 +102,9 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
         ),
     }
 
+    if let Some(via) = ins.via {
+        facts.push(("service.manager", json!(via)));
+    }
     // Runtime, through the manager.
     match ins
         .runtime
@@ -155,7 +120,7 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
                 "stopped"
             };
             facts.push(("service.runtime", json!(runtime)));
-            match s.exec_main_status {
+            match s.exit_code() {
                 Some(code) if !s.running() => facts.push(("service.exit_code", json!(code))),
                 _ => unavailable("service.exit_code", "the service is running (no last exit)"),
             }
@@ -167,29 +132,21 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
     }
 
     // A user unit only runs without a login session when lingering is on.
-    if system {
+    if !systemd {
+        unavailable(
+            "service.linger_disabled",
+            &format!("lingering is systemd's ({} here)", ins.platform.name()),
+        );
+    } else if system {
         unavailable(
             "service.linger_disabled",
             "system units do not need lingering",
         );
     } else {
-        let uid = crate::os::proc::current_uid();
-        match std::process::Command::new("loginctl")
-            .args(["show-user", &uid.to_string(), "--property", "Linger"])
-            .output()
-        {
-            Ok(o) if o.status.success() => {
-                let text = String::from_utf8_lossy(&o.stdout);
-                facts.push(("service.linger_disabled", json!(text.trim() == "Linger=no")));
-            }
-            Ok(o) => unavailable(
-                "service.linger_disabled",
-                &format!(
-                    "loginctl show-user {uid}: {}",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                ),
-            ),
-            Err(e) => unavailable("service.linger_disabled", &format!("loginctl: {e}")),
+        let user = inspect::linger_user(env);
+        match inspect::linger(env, &user) {
+            Ok(on) => facts.push(("service.linger_disabled", json!(!on))),
+            Err(why) => unavailable("service.linger_disabled", &why),
         }
     }
     out.facts.extend(facts);
