@@ -28,6 +28,7 @@ Environment:
   OPENCLAW_SYSTEMD_TRANSPORT  how systemd is reached: auto (D-Bus, then systemctl), dbus, systemctl
   OPENCLAW_SYSTEMCTL     the systemctl binary for the fallback (default systemctl)
   OPENCLAW_LOGINCTL      the loginctl binary for lingering (default loginctl)
+  OPENCLAW_SYSTEMD_SYSTEM_DIR  where --system units go (default /etc/systemd/system)
   OPENCLAW_SERVICE_PLATFORM  systemd, launchd or schtasks instead of this platform's supervisor
   OPENCLAW_LAUNCHCTL / OPENCLAW_SCHTASKS  the launchctl / schtasks binaries (default on PATH)
   DBUS_SESSION_BUS_ADDRESS / DBUS_SYSTEM_BUS_ADDRESS  where the user / system manager's bus is

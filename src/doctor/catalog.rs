@@ -186,6 +186,8 @@ pub const FIX_ACTIONS: &[&str] = &[
     "fix-permissions",
     "reinstall-service",
     "enable-linger",
+    "remove-legacy-services",
+    "remove-user-unit",
 ];
 
 fn validate_check(

@@ -204,6 +204,18 @@ pub const KNOWN: &[(&str, &str)] = &[
     ),
     ("service.extra_units", "other gateway-like service units"),
     (
+        "service.dueling",
+        "both a user and a system unit of this gateway are installed",
+    ),
+    (
+        "service.other_units",
+        "other gateway-like units that are not legacy",
+    ),
+    (
+        "service.legacy_units",
+        "legacy (clawdbot) gateway units of this user, removable by doctor --fix",
+    ),
+    (
         "service.metadata_drift",
         "the installed unit differs from what this binary would write",
     ),

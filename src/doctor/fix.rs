@@ -35,6 +35,15 @@ pub enum Change {
     /// Rewrite the gateway's systemd unit, reload the manager and restart the unit; undone
     /// by putting the old unit back (or removing it), reloading and restarting again.
     Unit(UnitChange),
+    /// Stop, disable and set aside another gateway's user unit (or a legacy unit backup):
+    /// the file is renamed to `<file>.removed-<ts>`, which systemd and the scan ignore, so
+    /// undo is a rename back.
+    RemoveService {
+        path: PathBuf,
+        /// The unit systemd knows it by; `None` for a `.bak` backup.
+        unit: Option<String>,
+        env: crate::config::env::Env,
+    },
     /// `loginctl enable-linger <user>`; undone with `disable-linger`.
     Linger {
         env: crate::config::env::Env,
@@ -217,6 +226,44 @@ pub fn plan(action: &str, ctx: &ProbeContext) -> Result<Plan, String> {
             })
         }
         "reinstall-service" => plan_reinstall(ctx),
+        "remove-legacy-services" => {
+            let changes: Vec<Change> = crate::service::inspect::extra_services(&ctx.env, false)
+                .into_iter()
+                .filter(|s| s.legacy && s.scope == "user")
+                .map(|s| Change::RemoveService {
+                    unit: s.detail.starts_with("unit: ").then(|| s.label.clone()),
+                    path: PathBuf::from(&s.path),
+                    env: ctx.env.clone(),
+                })
+                .collect();
+            if changes.is_empty() {
+                return Err("no legacy gateway service is installed for this user".into());
+            }
+            Ok(Plan {
+                summary: format!(
+                    "Stopped, disabled and set aside {} legacy gateway service file(s).",
+                    changes.len()
+                ),
+                changes,
+            })
+        }
+        "remove-user-unit" => {
+            let ins = crate::service::inspect::inspect(&ctx.env)?;
+            if ins.dueling.is_none() {
+                return Err("no system unit beside the user unit: nothing to resolve".into());
+            }
+            Ok(Plan {
+                summary: format!(
+                    "Set aside the user unit {}; the system unit stays.",
+                    ins.user_path.display()
+                ),
+                changes: vec![Change::RemoveService {
+                    path: ins.user_path.clone(),
+                    unit: Some(ins.unit.clone()),
+                    env: ctx.env.clone(),
+                }],
+            })
+        }
         "enable-linger" => {
             let user = crate::service::inspect::linger_user(&ctx.env);
             Ok(Plan {
@@ -395,6 +442,12 @@ pub fn plan_diff(plan: &Plan) -> String {
                     crate::service::supervisor::Supervisor::describe_file_change(&u.target, u.via),
                 );
             }
+            Change::RemoveService { path, unit, .. } => {
+                if let Some(u) = unit {
+                    out.push(format!("systemctl --user disable --now {u}"));
+                }
+                out.push(format!("mv {0} {0}.removed-<timestamp>", path.display()));
+            }
             Change::Linger { user, .. } => {
                 out.push(format!("loginctl enable-linger {user}"));
             }
@@ -418,80 +471,86 @@ pub fn apply(plan: &Plan) -> Result<Applied, String> {
         files: Vec::new(),
     };
     for c in &plan.changes {
-        let r: Result<(), String> = match c {
-            Change::Config {
-                path,
-                before,
-                after,
-            } => {
-                let expected = store::hash(before);
-                match store::commit(path, Some(&expected), after) {
-                    Ok(backup) => {
-                        let written = std::fs::read(path)
-                            .map(|b| store::hash(&b))
-                            .unwrap_or_default();
-                        let (p, old) = (path.clone(), before.clone());
-                        done.undo.push(Box::new(move || {
-                            store::restore(&p, &written, &old).map_err(|e| e.to_string())
-                        }));
-                        done.backups.extend(backup.map(|b| b.display().to_string()));
-                        done.files.push(path.display().to_string());
-                        Ok(())
+        let r: Result<(), String> =
+            match c {
+                Change::Config {
+                    path,
+                    before,
+                    after,
+                } => {
+                    let expected = store::hash(before);
+                    match store::commit(path, Some(&expected), after) {
+                        Ok(backup) => {
+                            let written = std::fs::read(path)
+                                .map(|b| store::hash(&b))
+                                .unwrap_or_default();
+                            let (p, old) = (path.clone(), before.clone());
+                            done.undo.push(Box::new(move || {
+                                store::restore(&p, &written, &old).map_err(|e| e.to_string())
+                            }));
+                            done.backups.extend(backup.map(|b| b.display().to_string()));
+                            done.files.push(path.display().to_string());
+                            Ok(())
+                        }
+                        Err(e) => Err(e.to_string()),
                     }
-                    Err(e) => Err(e.to_string()),
                 }
-            }
-            Change::Preserve {
-                config,
-                path,
-                bytes,
-            } => {
-                use std::io::Write;
-                use std::os::unix::fs::OpenOptionsExt;
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-                    .and_then(|mut f| f.write_all(bytes))
-                    .map(|_| {
+                Change::Preserve {
+                    config,
+                    path,
+                    bytes,
+                } => {
+                    use std::io::Write;
+                    use std::os::unix::fs::OpenOptionsExt;
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(path)
+                        .and_then(|mut f| f.write_all(bytes))
+                        .map(|_| {
+                            done.files.push(path.display().to_string());
+                            config::lkg::prune_clobbered(config);
+                        })
+                        .map_err(|e| format!("cannot keep {}: {e}", path.display()))
+                }
+                Change::RemoveFile { path } => std::fs::remove_file(path)
+                    .map(|_| done.files.push(path.display().to_string()))
+                    .map_err(|e| format!("cannot remove {}: {e}", path.display())),
+                Change::Chmod { path, mode } => {
+                    use std::os::unix::fs::PermissionsExt;
+                    let old = std::fs::metadata(path)
+                        .map(|m| m.permissions().mode() & 0o7777)
+                        .unwrap_or(0o600);
+                    let p = path.clone();
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))
+                        .map(|_| {
+                            done.undo.push(Box::new(move || {
+                                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(old))
+                                    .map_err(|e| e.to_string())
+                            }));
+                            done.files.push(path.display().to_string());
+                        })
+                        .map_err(|e| format!("cannot chmod {}: {e}", path.display()))
+                }
+                Change::Unit(u) => apply_unit(u).map(|undo| {
+                    done.undo.push(undo);
+                    done.files.push(u.path.display().to_string());
+                }),
+                Change::RemoveService { path, unit, env } => set_aside(path, unit.as_deref(), env)
+                    .map(|(aside, undo)| {
+                        done.backups.push(aside.display().to_string());
                         done.files.push(path.display().to_string());
-                        config::lkg::prune_clobbered(config);
-                    })
-                    .map_err(|e| format!("cannot keep {}: {e}", path.display()))
-            }
-            Change::RemoveFile { path } => std::fs::remove_file(path)
-                .map(|_| done.files.push(path.display().to_string()))
-                .map_err(|e| format!("cannot remove {}: {e}", path.display())),
-            Change::Chmod { path, mode } => {
-                use std::os::unix::fs::PermissionsExt;
-                let old = std::fs::metadata(path)
-                    .map(|m| m.permissions().mode() & 0o7777)
-                    .unwrap_or(0o600);
-                let p = path.clone();
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))
+                        done.undo.push(undo);
+                    }),
+                Change::Linger { env, user } => crate::service::inspect::enable_linger(env, user)
                     .map(|_| {
+                        let (env, user) = (env.clone(), user.clone());
                         done.undo.push(Box::new(move || {
-                            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(old))
-                                .map_err(|e| e.to_string())
+                            crate::service::inspect::disable_linger(&env, &user)
                         }));
-                        done.files.push(path.display().to_string());
-                    })
-                    .map_err(|e| format!("cannot chmod {}: {e}", path.display()))
-            }
-            Change::Unit(u) => apply_unit(u).map(|undo| {
-                done.undo.push(undo);
-                done.files.push(u.path.display().to_string());
-            }),
-            Change::Linger { env, user } => {
-                crate::service::inspect::enable_linger(env, user).map(|_| {
-                    let (env, user) = (env.clone(), user.clone());
-                    done.undo.push(Box::new(move || {
-                        crate::service::inspect::disable_linger(&env, &user)
-                    }));
-                })
-            }
-        };
+                    }),
+            };
         if let Err(e) = r {
             let _ = rollback(done);
             return Err(e);
@@ -520,6 +579,39 @@ fn put_unit(u: &UnitChange, text: Option<&[u8]>) -> Result<(), String> {
     }
     crate::service::supervisor::Supervisor::connect(&u.env, &u.target)?
         .file_changed(&u.target, text.is_some())
+}
+
+/// Stop and disable `unit` when a manager answers (only the file goes otherwise, as
+/// upstream does), then rename the file aside and reload.
+fn set_aside(
+    path: &Path,
+    unit: Option<&str>,
+    env: &crate::config::env::Env,
+) -> Result<(PathBuf, Undo), String> {
+    use crate::service::{bus::Job, manager::Manager};
+    let manager = Manager::connect(env, false).ok();
+    if let (Some(m), Some(u)) = (&manager, unit) {
+        if m.show(u).is_ok_and(|s| !s.missing()) {
+            m.job(Job::Stop, u)?;
+            m.disable(u)?;
+        }
+    }
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let aside = PathBuf::from(format!("{}.removed-{stamp}", path.display()));
+    std::fs::rename(path, &aside)
+        .map_err(|e| format!("cannot move {} aside: {e}", path.display()))?;
+    if let Some(m) = &manager {
+        let _ = m.reload();
+    }
+    let (from, to) = (aside.clone(), path.to_path_buf());
+    let undo: Undo = Box::new(move || {
+        std::fs::rename(&from, &to).map_err(|e| format!("cannot restore {}: {e}", to.display()))?;
+        if let Some(m) = manager {
+            m.reload()?;
+        }
+        Ok(())
+    });
+    Ok((aside, undo))
 }
 
 fn apply_unit(u: &UnitChange) -> Result<Undo, String> {

@@ -36,6 +36,9 @@ pub struct Inspection {
     pub via: Option<&'static str>,
     /// Why systemd was reached through `systemctl` rather than D-Bus.
     pub fallback: Option<String>,
+    /// Both a user and a system unit of this gateway are installed (systemd): they bind
+    /// the same port.
+    pub dueling: Option<PathBuf>,
 }
 
 impl Inspection {
@@ -132,6 +135,8 @@ pub fn inspect(env: &Env) -> Result<Inspection, String> {
     let state_dir = crate::config::paths::resolve(env).state_dir;
     let user = Target::new(env, platform, false, &state_dir);
     let system = Target::new(env, platform, true, &state_dir);
+    let dueling = (platform == Platform::Systemd && user.path.exists() && system.path.exists())
+        .then(|| system.path.clone());
     let target = if user.path.exists() || platform != Platform::Systemd {
         user.clone()
     } else {
@@ -172,6 +177,7 @@ pub fn inspect(env: &Env) -> Result<Inspection, String> {
         runtime,
         via,
         fallback,
+        dueling,
     })
 }
 

@@ -157,11 +157,16 @@ impl Systemctl {
     }
 }
 
-/// Where unit files go: `/etc/systemd/system`, or `$XDG_CONFIG_HOME/systemd/user`
+/// Where unit files go: `/etc/systemd/system` (`OPENCLAW_SYSTEMD_SYSTEM_DIR` for an
+/// image or chroot being prepared, and the tests), or `$XDG_CONFIG_HOME/systemd/user`
 /// (`~/.config/systemd/user`).
 pub fn unit_dir(env: &Env, system: bool) -> PathBuf {
     if system {
-        return PathBuf::from("/etc/systemd/system");
+        return PathBuf::from(
+            env.get("OPENCLAW_SYSTEMD_SYSTEM_DIR")
+                .filter(|d| !d.trim().is_empty())
+                .unwrap_or("/etc/systemd/system"),
+        );
     }
     match env.get("XDG_CONFIG_HOME") {
         Some(x) => PathBuf::from(x).join("systemd/user"),

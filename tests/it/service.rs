@@ -1040,3 +1040,91 @@ fn install_saves_a_token_to_the_config_never_to_the_unit() {
         0
     );
 }
+
+#[test]
+fn the_doctor_sets_legacy_gateway_units_aside() {
+    let p = Profile::local_token();
+    p.private_config();
+    let m = FakeManager::new(&p);
+    assert_eq!(run(m.cmd(&p, &["gateway", "install"]), T).0, 0);
+    let dir = p.path().join("home/.config/systemd/user");
+    let legacy = dir.join("clawdbot-gateway.service");
+    std::fs::write(
+        &legacy,
+        "[Service]\nExecStart=/usr/bin/node /opt/clawdbot/dist/index.js gateway --port 18789\n",
+    )
+    .unwrap();
+    // A unit that is not legacy is only reported, never touched.
+    let other = dir.join("my-gateway.service");
+    std::fs::write(
+        &other,
+        "[Service]\nExecStart=/opt/openclaw-fork/bin/openclaw gateway --port 18790\n",
+    )
+    .unwrap();
+    let (_, out, err) = run(m.cmd(&p, &["doctor", "--fix", "--yes", "--json"]), T);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let fix = fix_of(&v, "remove-legacy-services");
+    assert_eq!(fix["status"], "applied", "{fix:#}");
+    assert!(!legacy.exists());
+    let aside: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("clawdbot-gateway.service.removed-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(other.exists());
+    assert_eq!(v["facts"]["service.legacy_units"], serde_json::json!([]));
+    assert_eq!(finding(&v, "service.duplicate-units")["status"], "warn");
+    let calls = m.calls();
+    // The fake manager has one unit's state; what matters is that the legacy unit was
+    // asked about and, being loaded, stopped and disabled before its file went.
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("--user show clawdbot-gateway.service")),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&"--user stop clawdbot-gateway.service".to_string())
+            && calls.contains(&"--user disable clawdbot-gateway.service".to_string()),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn a_user_unit_beside_the_system_unit_is_set_aside() {
+    let p = Profile::local_token();
+    p.private_config();
+    let m = FakeManager::new(&p);
+    let system_dir = p.path().join("etc-systemd-system");
+    let cmd = |args: &[&str]| {
+        let mut c = m.cmd(&p, args);
+        c.env("OPENCLAW_SYSTEMD_SYSTEM_DIR", &system_dir);
+        c
+    };
+    assert_eq!(run(cmd(&["gateway", "install", "--system"]), T).0, 0);
+    assert!(system_dir.join("openclaw-gateway.service").is_file());
+    assert_eq!(run(cmd(&["gateway", "install"]), T).0, 0);
+    let user_unit = p
+        .path()
+        .join("home/.config/systemd/user/openclaw-gateway.service");
+    let (_, out, _) = run(cmd(&["doctor", "--json"]), T);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["facts"]["service.dueling"], true);
+    assert_eq!(finding(&v, "service.dueling-units")["status"], "warn");
+    let (_, out, _) = run(cmd(&["doctor", "--fix", "--yes", "--json"]), T);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(fix_of(&v, "remove-user-unit")["status"], "applied");
+    assert!(!user_unit.exists());
+    assert!(system_dir.join("openclaw-gateway.service").is_file());
+    assert_eq!(v["facts"]["service.dueling"], false);
+    // The system unit is the one inspected now.
+    assert_eq!(
+        v["facts"]["service.unit_path"],
+        system_dir
+            .join("openclaw-gateway.service")
+            .display()
+            .to_string()
+    );
+}

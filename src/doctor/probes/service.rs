@@ -19,19 +19,37 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
     let systemd = ins.platform == Platform::Systemd;
     let mut out = ProbeOutput::ok(vec![("service.installed", json!(ins.installed()))]);
     let mut unavailable = |k: &'static str, why: &str| out.unavailable.push((k, why.to_string()));
-    let extra: Vec<Value> = if systemd {
+    let found = if systemd {
         inspect::extra_services(env, ctx.deep)
     } else {
         Vec::new()
-    }
-    .into_iter()
-    .map(|s| {
+    };
+    let as_json = |s: &inspect::ExtraService| {
         json!({
             "unit": s.label, "scope": s.scope, "path": s.path, "detail": s.detail,
             "marker": s.marker, "legacy": s.legacy, "hints": s.hints(),
         })
-    })
-    .collect();
+    };
+    let extra: Vec<Value> = found.iter().map(as_json).collect();
+    let removable = |s: &&inspect::ExtraService| s.legacy && s.scope == "user";
+    out.facts.push((
+        "service.legacy_units",
+        json!(found
+            .iter()
+            .filter(removable)
+            .map(as_json)
+            .collect::<Vec<_>>()),
+    ));
+    out.facts
+        .push(("service.dueling", json!(ins.dueling.is_some())));
+    out.facts.push((
+        "service.other_units",
+        json!(found
+            .iter()
+            .filter(|s| !removable(s))
+            .map(as_json)
+            .collect::<Vec<_>>()),
+    ));
 
     let (Some(path), Some(service_config)) = (&ins.path, &ins.config_path) else {
         let why = format!(
