@@ -15,6 +15,10 @@ use crate::logging::file::LogSettings;
 use crate::os::proc;
 use serde_json::{json, Value};
 
+pub const WARM_UP: &str = "Warm-up: launch agents can take a few seconds. Try again shortly.";
+pub const WARM_UP_NOT: &str = "Gateway process is running and owns the gateway port, so this is not a warm-up delay. Check the probe credentials/config, or restart the gateway and inspect its logs if it stays unresponsive.";
+pub const RECOMMENDATION: &str = "Recommendation: run a single gateway per machine for most setups. One gateway supports multiple agents (see docs: /gateway#multiple-gateways-same-host).";
+pub const RECOMMENDATION_MULTI: &str = "If you need multiple gateways (e.g., a rescue bot on the same host), isolate ports + config/state (see docs: /gateway#multiple-gateways-same-host).";
 pub const TROUBLESHOOTING_URL: &str = "https://docs.openclaw.ai/troubleshooting";
 pub const ROOT_CAUSE_CONFIG: &str = "Root cause: CLI and service are using different config paths (likely a profile/state-dir mismatch).";
 pub const FIX_CONFIG: &str = "Fix: rerun `openclaw gateway install --force` from the same --profile / OPENCLAW_STATE_DIR you expect.";
@@ -357,6 +361,18 @@ fn human(d: &Value, ctx: &Context) -> String {
         out.push("Service is loaded but not running (likely exited immediately).".into());
     }
     let rpc = &d["rpc"];
+    let port = &d["port"];
+    let listeners = port["listeners"].as_array().cloned().unwrap_or_default();
+    let service_running = svc["installed"] == true && rt["status"] == "running";
+    if service_running && !rpc.is_null() && rpc["ok"] != true {
+        let owned =
+            rpc["gatewayReached"] == true && listeners.iter().any(|l| l["gatewayLike"] == true);
+        out.push(if owned {
+            WARM_UP_NOT.to_string()
+        } else {
+            WARM_UP.to_string()
+        });
+    }
     if rpc.is_null() {
         out.push("Connectivity probe: skipped (--no-probe)".into());
     } else {
@@ -395,8 +411,6 @@ fn human(d: &Value, ctx: &Context) -> String {
             show(e["file"].as_str().unwrap_or(""))
         ));
     }
-    let port = &d["port"];
-    let listeners = port["listeners"].as_array().cloned().unwrap_or_default();
     if port["conflict"] == true {
         out.push(format!("Port {} is already in use.", port["port"]));
         for l in &listeners {
@@ -423,6 +437,29 @@ fn human(d: &Value, ctx: &Context) -> String {
     if !listeners.is_empty() {
         let addrs: Vec<String> = listeners.iter().map(|l| s(&l["address"])).collect();
         out.push(format!("Listening: {}", addrs.join(", ")));
+    }
+    if service_running && port["status"] == "free" {
+        out.push(format!(
+            "Gateway port {} is not listening (service appears running).",
+            port["port"]
+        ));
+        out.push(match s(&svc["label"]).as_str() {
+            "systemd" => format!(
+                "Logs: journalctl --{} -u {} -n 200 --no-pager",
+                s(&svc["scope"]),
+                crate::service::inspect::shell_quote(&s(&svc["unit"]))
+            ),
+            _ => format!(
+                "Logs (stdout and stderr): {}",
+                show(
+                    &ctx.paths
+                        .state_dir
+                        .join("logs/gateway.log")
+                        .display()
+                        .to_string()
+                )
+            ),
+        });
     }
     if rpc["gatewayReached"] == false && port["conflict"] != true {
         out.push(
@@ -451,6 +488,8 @@ fn human(d: &Value, ctx: &Context) -> String {
                 out.push(format!("Inspection hint: {h}"));
             }
         }
+        out.push(RECOMMENDATION.into());
+        out.push(RECOMMENDATION_MULTI.into());
     }
     out.push("Troubles: run openclaw status".into());
     out.push(format!("Troubleshooting: {TROUBLESHOOTING_URL}"));

@@ -120,8 +120,8 @@ struct State {
     unit_dir: PathBuf,
     units: HashMap<String, UnitRuntime>,
     calls: Vec<String>,
-    /// Units whose start fails (the control process exits 1).
-    fail_start: HashSet<String>,
+    /// Units whose start fails: (ExecMainStatus, ExecMainCode) of the failed process.
+    fail_start: HashMap<String, (i32, i32)>,
     /// Methods refused with AccessDenied.
     deny: HashSet<String>,
     next_job: u32,
@@ -322,15 +322,15 @@ impl FakeManager {
     ) -> Result<OwnedObjectPath, SdError> {
         self.record(format!("StartUnit {name} {mode}"));
         self.check("StartUnit", &name)?;
-        let fails = self.state.lock().unwrap().fail_start.contains(&name);
+        let fails = self.state.lock().unwrap().fail_start.get(&name).copied();
         Ok(self.job(&name, &emitter, |st, rt| {
-            if fails {
+            if let Some((status, code)) = fails {
                 *rt = UnitRuntime {
                     active: "failed",
                     sub: "failed",
                     pid: 0,
-                    status: 1,
-                    code: 1,
+                    status,
+                    code,
                     ..rt.clone()
                 };
                 return "failed";
@@ -646,7 +646,11 @@ fn failed_jobs_and_refusals_are_reported_with_the_manager_words() {
     assert_eq!(run(sd.cmd(&p, &["gateway", "install"]), T).0, 0);
 
     // The control process exits 1: the job result is "failed".
-    sd.state.lock().unwrap().fail_start.insert(UNIT.into());
+    sd.state
+        .lock()
+        .unwrap()
+        .fail_start
+        .insert(UNIT.into(), (1, 1));
     assert_eq!(run(sd.cmd(&p, &["gateway", "stop", "--force"]), T).0, 0);
     let (code, out, err) = run(sd.cmd(&p, &["gateway", "start"]), T);
     assert_eq!(code, 1, "{out}");
@@ -684,6 +688,19 @@ fn failed_jobs_and_refusals_are_reported_with_the_manager_words() {
         "{err}"
     );
 
+    // A crash: killed by SIGSEGV with a core dump reads as 139, reason dumped.
+    sd.state
+        .lock()
+        .unwrap()
+        .fail_start
+        .insert(UNIT.into(), (11, 3));
+    let (code, out, _) = run(sd.cmd(&p, &["gateway", "start"]), T);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("Runtime: stopped (state failed, sub failed, last exit 139, reason dumped)"),
+        "{out}"
+    );
+
     // A unit file that vanished between write and enable: systemd's own message.
     sd.state.lock().unwrap().unit_dir = p.path().join("elsewhere");
     let (code, _, err) = run(sd.cmd(&p, &["gateway", "install", "--force"]), T);
@@ -694,6 +711,12 @@ fn failed_jobs_and_refusals_are_reported_with_the_manager_words() {
         )),
         "{err}"
     );
+    // The file is there but the manager does not know the unit (not reloaded, another
+    // manager): gateway status says so.
+    let (_, out, _) = run(sd.cmd(&p, &["gateway", "status", "--no-probe"]), T);
+    assert!(out.contains("Service unit not found."), "{out}");
+    let (_, out, err) = run(sd.cmd(&p, &["doctor", "--json"]), T);
+    assert_eq!(json(&out, &err)["facts"]["service.runtime"], "not-loaded");
 }
 
 #[test]
@@ -820,6 +843,10 @@ fn deep_status_lists_other_gateway_like_units() {
         )),
         "{out}"
     );
+    assert!(
+        out.contains("Recommendation: run a single gateway per machine for most setups. One gateway supports multiple agents (see docs: /gateway#multiple-gateways-same-host).\nIf you need multiple gateways (e.g., a rescue bot on the same host), isolate ports + config/state (see docs: /gateway#multiple-gateways-same-host).\n"),
+        "{out}"
+    );
     assert!(!out.contains("openclaw-gateway-work"), "{out}");
     assert!(!out.contains("notes.service"), "{out}");
     let (_, out, err) = run(
@@ -841,4 +868,41 @@ fn deep_status_lists_other_gateway_like_units() {
     // The legacy unit is this user's and removable: its own check, not a duplicate.
     assert_eq!(finding(&v, "service.legacy-units")["status"], "warn");
     assert_eq!(finding(&v, "service.duplicate-units")["status"], "ok");
+}
+
+#[test]
+fn a_running_service_without_its_port_reads_as_warm_up_or_not_listening() {
+    let p = Profile::local_token();
+    let Some(sd) = Systemd::start(&p) else { return };
+    assert_eq!(run(sd.cmd(&p, &["gateway", "install"]), T).0, 0);
+    // The manager says running, nothing listens on the port (the fake runs no process).
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = sd.cmd(&p, &["gateway", "status"]);
+    c.env("OPENCLAW_GATEWAY_PORT", free.to_string());
+    let (_, out, _) = run(c, T);
+    assert!(
+        out.contains("Runtime: running (pid 4242, state active, sub running)\nWarm-up: launch agents can take a few seconds. Try again shortly.\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "Gateway port {free} is not listening (service appears running).\nLogs: journalctl --user -u {UNIT} -n 200 --no-pager\n"
+        )),
+        "{out}"
+    );
+
+    // A gateway owns the port but the probe's credentials are wrong: not a warm-up.
+    let gw = Gateway::start(&p, &[], &[]);
+    let mut c = sd.cmd(&p, &["gateway", "status", "--token", "wrong-token"]);
+    c.env("OPENCLAW_GATEWAY_PORT", gw.port.to_string());
+    let (_, out, _) = run(c, T);
+    assert!(
+        out.contains("Gateway process is running and owns the gateway port, so this is not a warm-up delay. Check the probe credentials/config, or restart the gateway and inspect its logs if it stays unresponsive."),
+        "{out}"
+    );
+    assert!(!out.contains("is not listening"), "{out}");
 }
