@@ -7,7 +7,7 @@
 use super::runner;
 use super::supervisor::{Platform, Supervisor, Target};
 use super::systemctl::{self, UnitState};
-use super::Names;
+use super::{xml_unescape, Names};
 use crate::config::env::Env;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -88,9 +88,9 @@ pub fn split_exec(v: &str) -> Vec<String> {
 /// How a quote is escaped inside double quotes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Quoting {
-    /// systemd: `\"` (and `\\`).
+    /// systemd: `\` escapes the next character.
     Systemd,
-    /// cmd.exe: `""`.
+    /// The task launcher: `\"` is a quote; other backslashes are path separators.
     Cmd,
 }
 
@@ -105,14 +105,12 @@ fn split_words(line: &str, quoting: Quoting) -> Vec<String> {
             if let Some(next) = chars.next() {
                 cur.push(next);
             }
+        } else if quoting == Quoting::Cmd && c == '\\' && chars.peek() == Some(&'"') {
+            chars.next();
+            cur.push('"');
         } else if c == '"' {
-            if quoted && quoting == Quoting::Cmd && chars.peek() == Some(&'"') {
-                chars.next();
-                cur.push('"');
-            } else {
-                quoted = !quoted;
-                any = true;
-            }
+            quoted = !quoted;
+            any = true;
         } else if c.is_whitespace() && !quoted {
             if any || !cur.is_empty() {
                 out.push(std::mem::take(&mut cur).replace("%%", "%"));
@@ -204,14 +202,6 @@ pub fn parse_unit(text: &str) -> Parsed {
     }
 }
 
-fn xml_unescape(v: &str) -> String {
-    v.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
-}
-
 /// The `<string>` values of a plist, in order, after `<key>{key}</key>` up to `end`.
 fn plist_strings(text: &str, key: &str, end: &str) -> Vec<String> {
     let Some(start) = text.find(&format!("<key>{key}</key>")) else {
@@ -251,9 +241,32 @@ pub fn parse_plist(text: &str) -> Parsed {
     }
 }
 
-/// Split a `cmd.exe` line: `"` groups, `""` inside quotes is a quote, `%%` is `%`.
+/// Split a launcher line as [`super::schtasks::cmd_quote`] wrote it.
 fn split_cmd(line: &str) -> Vec<String> {
     split_words(line, Quoting::Cmd)
+        .into_iter()
+        .map(|w| w.replace("^!", "!"))
+        .collect()
+}
+
+/// Undo `set "K=V"` escaping: `^^`, `^!`, `^"`, `%%`.
+fn unescape_set(v: &str) -> String {
+    let mut out = String::new();
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('^', Some(&n)) if n == '^' || n == '!' || n == '"' => {
+                out.push(n);
+                chars.next();
+            }
+            ('%', Some('%')) => {
+                out.push('%');
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// The Scheduled Task's `gateway.cmd`: `set "K=V"` lines, `cd /d DIR`, then the command.
@@ -266,12 +279,12 @@ pub fn parse_launcher(text: &str) -> Parsed {
             .and_then(|r| r.strip_suffix('"'))
         {
             if let Some((k, v)) = kv.split_once('=') {
-                p.environment.push((k.to_string(), v.replace("%%", "%")));
+                p.environment.push((unescape_set(k), unescape_set(v)));
             }
         } else if let Some(dir) = line.strip_prefix("cd /d ") {
             p.working_dir = split_cmd(dir).into_iter().next();
         } else if !(lower.starts_with("rem ") || lower.starts_with("@echo")) {
-            p.command = split_cmd(line);
+            p.command = split_cmd(line.trim_end_matches("< NUL").trim_end());
         }
     }
     p

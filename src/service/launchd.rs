@@ -3,7 +3,7 @@
 
 use super::runner::{Output, Runner};
 use super::systemctl::UnitState;
-use super::{no_line_breaks, LineBreak, ServiceSpec};
+use super::{no_line_breaks, xml_escape, LineBreak, ServiceSpec};
 
 const POLICY: &[(&str, &str)] = &[
     ("RunAtLoad", "<true/>"),
@@ -15,76 +15,69 @@ const POLICY: &[(&str, &str)] = &[
     ("StandardInPath", "<string>/dev/null</string>"),
 ];
 
-pub fn escape(value: &str) -> String {
-    value
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
-
 /// `~/Library/LaunchAgents/<label>.plist`.
 pub fn plist_path(home: &std::path::Path, label: &str) -> std::path::PathBuf {
     home.join("Library/LaunchAgents")
         .join(format!("{label}.plist"))
 }
 
+/// The plist, byte for byte as upstream's `buildLaunchAgentPlist` writes it (including
+/// its whitespace-only lines before `Comment` and `WorkingDirectory`), so a plist written
+/// by either reads as current to the other.
 pub fn render(spec: &ServiceSpec) -> Result<String, LineBreak> {
     let label = &spec.names.launchd_label;
     no_line_breaks(label, "launchd Label")?;
     let logs = spec.state_dir.join("logs");
-    let mut x = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n<plist version=\"1.0\">\n  <dict>\n",
-    );
-    x.push_str(&format!(
-        "    <key>Label</key>\n    <string>{}</string>\n",
-        escape(label)
-    ));
-    x.push_str(&format!(
-        "    <key>Comment</key>\n    <string>{}</string>\n",
-        escape(&spec.description)
-    ));
-    for (k, v) in POLICY {
-        x.push_str(&format!("    <key>{k}</key>\n    {v}\n"));
-    }
-    x.push_str("    <key>ProgramArguments</key>\n    <array>\n");
-    for a in &spec.program {
-        x.push_str(&format!("      <string>{}</string>\n", escape(a)));
-    }
-    x.push_str("    </array>\n");
-    if let Some(dir) = &spec.working_directory {
-        x.push_str(&format!(
-            "    <key>WorkingDirectory</key>\n    <string>{}</string>\n",
-            escape(&dir.display().to_string())
-        ));
-    }
-    x.push_str(&format!(
-        "    <key>StandardOutPath</key>\n    <string>{}</string>\n",
-        escape(&logs.join("gateway.log").display().to_string())
-    ));
-    x.push_str(&format!(
-        "    <key>StandardErrorPath</key>\n    <string>{}</string>\n",
-        escape(&logs.join("gateway.err.log").display().to_string())
-    ));
-    let env: Vec<_> = spec
+    let args: String = spec
+        .program
+        .iter()
+        .map(|a| format!("\n      <string>{}</string>", xml_escape(a)))
+        .collect();
+    let working_dir = spec
+        .working_directory
+        .as_ref()
+        .map(|d| {
+            format!(
+                "\n    <key>WorkingDirectory</key>\n    <string>{}</string>",
+                xml_escape(&d.display().to_string())
+            )
+        })
+        .unwrap_or_default();
+    let comment = match spec.description.trim() {
+        "" => String::new(),
+        c => format!(
+            "\n    <key>Comment</key>\n    <string>{}</string>",
+            xml_escape(c)
+        ),
+    };
+    let policy: Vec<String> = POLICY
+        .iter()
+        .map(|(k, v)| format!("    <key>{k}</key>\n    {v}"))
+        .collect();
+    let env: String = spec
         .environment
         .iter()
         .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| {
+            format!(
+                "\n    <key>{}</key>\n    <string>{}</string>",
+                xml_escape(k),
+                xml_escape(v.trim())
+            )
+        })
         .collect();
-    if !env.is_empty() {
-        x.push_str("    <key>EnvironmentVariables</key>\n    <dict>\n");
-        for (k, v) in env {
-            x.push_str(&format!(
-                "      <key>{}</key>\n      <string>{}</string>\n",
-                escape(k),
-                escape(v.trim())
-            ));
-        }
-        x.push_str("    </dict>\n");
-    }
-    x.push_str("  </dict>\n</plist>\n");
-    Ok(x)
+    let env = if env.is_empty() {
+        env
+    } else {
+        format!("\n    <key>EnvironmentVariables</key>\n    <dict>{env}\n    </dict>")
+    };
+    Ok(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n<plist version=\"1.0\">\n  <dict>\n    <key>Label</key>\n    <string>{label}</string>\n    {comment}\n{policy}\n    <key>ProgramArguments</key>\n    <array>{args}\n    </array>\n    {working_dir}\n    <key>StandardOutPath</key>\n    <string>{out}</string>\n    <key>StandardErrorPath</key>\n    <string>{err}</string>{env}\n  </dict>\n</plist>\n",
+        label = xml_escape(label),
+        policy = policy.join("\n"),
+        out = xml_escape(&logs.join("gateway.log").display().to_string()),
+        err = xml_escape(&logs.join("gateway.err.log").display().to_string()),
+    ))
 }
 
 /// `launchctl`, driven through a [`Runner`] for one LaunchAgent (`gui/<uid>/<label>`), the

@@ -102,6 +102,17 @@ pub fn minimal_path(binary: &std::path::Path) -> String {
     dirs.join(":")
 }
 
+/// `OpenClaw Gateway`, or `OpenClaw Gateway (profile: <p>, v<version>)`.
+pub fn description(env: &Env) -> String {
+    match profile_of(env) {
+        Some(p) => format!(
+            "OpenClaw Gateway (profile: {p}, v{})",
+            env!("CARGO_PKG_VERSION")
+        ),
+        None => "OpenClaw Gateway".to_string(),
+    }
+}
+
 impl ServiceSpec {
     /// The gateway service for this environment: `binary gateway --port <port>`, the
     /// markers upstream's inspectors look for, and the profile's paths when they are set.
@@ -109,10 +120,7 @@ impl ServiceSpec {
         let names = Names::for_env(env);
         let version = env!("CARGO_PKG_VERSION");
         let profile = profile_of(env);
-        let description = match &profile {
-            Some(p) => format!("OpenClaw Gateway (profile: {p}, v{version})"),
-            None => "OpenClaw Gateway".to_string(),
-        };
+        let description = description(env);
         let mut environment = vec![
             ("HOME".to_string(), env.home().display().to_string()),
             ("PATH".to_string(), minimal_path(binary)),
@@ -161,6 +169,27 @@ impl ServiceSpec {
             system_user: None,
         }
     }
+}
+
+/// Escape text for XML (plist and task definition), as upstream's `plistEscape` and
+/// `escapeXmlText` do.
+pub fn xml_escape(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// The inverse of [`xml_escape`].
+pub fn xml_unescape(value: &str) -> String {
+    value
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }
 
 /// A value that cannot go into a unit file (a line break would inject directives).

@@ -175,6 +175,8 @@ impl Supervisor {
                 program: program("OPENCLAW_SCHTASKS", "schtasks")?,
                 task: target.name.clone(),
                 launcher: target.path.clone(),
+                description: super::description(env),
+                user: schtasks::task_user(env),
             })),
         }
     }

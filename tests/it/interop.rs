@@ -318,3 +318,141 @@ fn device_pairing_lists_work_both_ways() {
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert!(v["pending"].is_array() && v["paired"].is_array(), "{v:#}");
 }
+
+/// Run a function of the real OpenClaw's `dist/` (found by its name among a module's
+/// exports, so the bundle's hashed file names and export letters do not matter) with JSON
+/// arguments, and return what it printed.
+fn upstream_fn(bin: &std::path::Path, module_prefix: &str, function: &str, args: &str) -> String {
+    let dist = std::fs::canonicalize(bin)
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("dist");
+    let module = std::fs::read_dir(&dist)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with(module_prefix)
+                && name.ends_with(".mjs")
+                && std::fs::read_to_string(p)
+                    .is_ok_and(|t| t.contains(&format!("function {function}(")))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no {module_prefix}*.mjs defines {function} in {}",
+                dist.display()
+            )
+        });
+    let script = format!(
+        "const m = await import({module:?}); const f = Object.values(m).find(x => typeof x === 'function' && x.name === {function:?}); process.stdout.write(f(...{args}));",
+        module = module.display().to_string(),
+    );
+    let out = Command::new("node")
+        .args(["--input-type=module", "-e", &script])
+        .output()
+        .expect("node (the peer's runtime) on PATH");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn service_files_are_byte_identical_to_the_real_openclaw() {
+    use openclaw::config::env::Env;
+    use openclaw::service::{launchd, schtasks, ServiceSpec};
+    let Some(bin) = peer_bin() else { return };
+    let env = Env::from_pairs([("HOME", "/home/oc"), ("OPENCLAW_PROFILE", "work")]);
+    let spec = ServiceSpec::gateway(
+        &env,
+        std::path::Path::new("/usr/local/bin/openclaw"),
+        18789,
+        PathBuf::from("/home/oc/.openclaw-work"),
+    );
+    let environment: serde_json::Map<String, Value> = spec
+        .environment
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    // The LaunchAgent plist.
+    let args = serde_json::json!([{
+        "label": spec.names.launchd_label,
+        "comment": spec.description,
+        "programArguments": spec.program,
+        "workingDirectory": "/home/oc/.openclaw-work",
+        "stdoutPath": "/home/oc/.openclaw-work/logs/gateway.log",
+        "stderrPath": "/home/oc/.openclaw-work/logs/gateway.err.log",
+        "environment": environment,
+    }]);
+    assert_eq!(
+        launchd::render(&spec).unwrap(),
+        upstream_fn(
+            &bin,
+            "launchd-plist-",
+            "buildLaunchAgentPlist",
+            &args.to_string()
+        )
+    );
+    // The Scheduled Task definition.
+    let args = serde_json::json!([{
+        "taskDescription": spec.description,
+        "taskUser": "OC-PC\\oc",
+        "launchPath": "C:\\Users\\oc\\.openclaw-work\\gateway.cmd",
+    }]);
+    assert_eq!(
+        schtasks::task_xml(
+            &spec.description,
+            "C:\\Users\\oc\\.openclaw-work\\gateway.cmd",
+            Some("OC-PC\\oc")
+        ),
+        upstream_fn(
+            &bin,
+            "schtasks-layout-",
+            "buildScheduledTaskXml",
+            &args.to_string()
+        )
+    );
+    // The systemd unit: upstream's, plus sd-notify readiness and the watchdog (this gateway
+    // speaks sd-notify), and the spec's TimeoutStopSec=30 where 2026.9.6 writes 330 (its
+    // restarts drain for minutes; this gateway's shutdown is bounded at 1.5 s).
+    let args = serde_json::json!([{
+        "description": spec.description,
+        "programArguments": spec.program,
+        "workingDirectory": "/home/oc/.openclaw-work",
+        "environment": environment,
+    }]);
+    let ours: Vec<String> = openclaw::service::systemd::render(&spec)
+        .unwrap()
+        .lines()
+        .filter(|l| !["Type=notify", "NotifyAccess=main", "WatchdogSec=60"].contains(l))
+        .map(String::from)
+        .collect();
+    let theirs: Vec<String> =
+        upstream_fn(&bin, "systemd-unit-", "buildSystemdUnit", &args.to_string())
+            .lines()
+            .map(|l| l.replace("TimeoutStopSec=330", "TimeoutStopSec=30"))
+            .collect();
+    assert_eq!(ours, theirs);
+    // The task launcher: identical but for upstream's `--task-supervisor` flag (its
+    // Node-specific Job Object supervisor, which this gateway does not have).
+    let args = serde_json::json!([{
+        "description": spec.description,
+        "programArguments": spec.program,
+        "workingDirectory": "/home/oc/.openclaw-work",
+        "environment": environment,
+    }]);
+    assert_eq!(
+        schtasks::launcher(&spec).unwrap(),
+        upstream_fn(
+            &bin,
+            "schtasks-layout-",
+            "buildTaskScript",
+            &args.to_string()
+        )
+        .replace(" --task-supervisor < NUL", " < NUL")
+    );
+}

@@ -42,6 +42,14 @@ fn units_match_their_golden_files() {
         &launchd::render(&default).unwrap(),
     );
     golden("gateway.cmd", &schtasks::launcher(&default).unwrap());
+    golden(
+        "openclaw-gateway.task.xml",
+        &schtasks::task_xml(
+            &default.description,
+            "C:\\Users\\oc\\.openclaw\\gateway.cmd",
+            Some("OC-PC\\oc"),
+        ),
+    );
     let work = spec(
         &[
             ("OPENCLAW_PROFILE", "work"),
@@ -212,6 +220,8 @@ fn schtasks_is_driven_like_upstream_drives_it() {
         program: "schtasks".into(),
         task: "OpenClaw Gateway".into(),
         launcher: launcher.to_path_buf(),
+        description: "OpenClaw Gateway".into(),
+        user: None,
     };
     s.install().unwrap();
     let st = s.runtime().unwrap();
@@ -222,10 +232,23 @@ fn schtasks_is_driven_like_upstream_drives_it() {
     );
     s.restart().unwrap();
     s.remove().unwrap();
+    // The definition goes in as XML from a private temp file, removed afterwards.
+    let create = &s.runner.calls[0];
     assert_eq!(
-        s.runner.lines(),
+        create[..6],
         [
-            "schtasks /Create /F /SC ONLOGON /RL LIMITED /TN OpenClaw Gateway /TR \"C:\\Users\\oc\\.openclaw\\gateway.cmd\"",
+            "schtasks",
+            "/Create",
+            "/F",
+            "/TN",
+            "OpenClaw Gateway",
+            "/XML"
+        ]
+    );
+    assert!(create[6].ends_with("task.xml") && !Path::new(&create[6]).exists());
+    assert_eq!(
+        s.runner.lines()[1..],
+        [
             "schtasks /Run /TN OpenClaw Gateway",
             "schtasks /Query /V /FO LIST /TN OpenClaw Gateway",
             "schtasks /End /TN OpenClaw Gateway",
@@ -244,6 +267,8 @@ fn schtasks_is_driven_like_upstream_drives_it() {
         program: "schtasks".into(),
         task: "OpenClaw Gateway".into(),
         launcher: launcher.to_path_buf(),
+        description: "OpenClaw Gateway".into(),
+        user: None,
     };
     assert!(s.runtime().unwrap().missing());
     let st = schtasks::parse_query("Status: Ready\r\nLast Result: 0x1\r\n");
@@ -722,7 +747,7 @@ const FAKE_SCHTASKS: &str = r#"#!/bin/sh
 d="$(dirname "$0")"
 echo "schtasks $*" >> "$d/calls"
 case "$1" in
-  /Create) echo Ready > "$d/task" ;;
+  /Create) echo Ready > "$d/task"; cp "$6" "$d/task.xml" ;;
   /Run) [ -f "$d/task" ] && echo Running > "$d/task" ;;
   /End) [ -f "$d/task" ] && echo Ready > "$d/task" ;;
   /Delete) rm -f "$d/task" ;;
@@ -767,17 +792,36 @@ fn recorded(bin: &Path) -> Vec<String> {
 
 #[test]
 fn service_files_read_back_what_they_were_written_with() {
-    let s = spec(
+    let mut s = spec(
         &[("OPENCLAW_STATE_DIR", "/srv/open claw/100% state")],
         Path::new("/opt/open claw/openclaw"),
     );
-    for (text, parsed) in [
+    s.environment
+        .push(("X_ODD".into(), "a!b\"c^d&e<f>g".into()));
+    s.program.push("--name=it's \"quoted\"!".into());
+    // The task launcher leaves PATH to Windows.
+    let without_path: Vec<_> = s
+        .environment
+        .iter()
+        .filter(|(k, _)| k != "PATH")
+        .cloned()
+        .collect();
+    for (text, parsed, env) in [
         (
             systemd::render(&s).unwrap(),
             inspect::parse_unit as fn(&str) -> inspect::Parsed,
+            &s.environment,
         ),
-        (launchd::render(&s).unwrap(), inspect::parse_plist),
-        (schtasks::launcher(&s).unwrap(), inspect::parse_launcher),
+        (
+            launchd::render(&s).unwrap(),
+            inspect::parse_plist,
+            &s.environment,
+        ),
+        (
+            schtasks::launcher(&s).unwrap(),
+            inspect::parse_launcher,
+            &without_path,
+        ),
     ] {
         let p = parsed(&text);
         assert_eq!(p.command, s.program, "{text}");
@@ -786,7 +830,7 @@ fn service_files_read_back_what_they_were_written_with() {
             Some("/home/oc/.openclaw"),
             "{text}"
         );
-        assert_eq!(p.environment, s.environment, "{text}");
+        assert_eq!(&p.environment, env, "{text}");
     }
 }
 
@@ -914,11 +958,24 @@ fn schtasks_service_commands_run_end_to_end() {
     let calls = recorded(&bin);
     let tn = "/TN OpenClaw Gateway";
     assert!(
-        calls.contains(&format!(
-            "schtasks /Create /F /SC ONLOGON /RL LIMITED {tn} /TR \"{}\"",
-            launcher.display()
-        )),
+        calls[1].starts_with(&format!("schtasks /Create /F {tn} /XML ")),
         "{calls:?}"
+    );
+    // What schtasks read: UTF-16LE with a BOM, running the launcher at logon.
+    let xml = std::fs::read(bin.with_file_name("task.xml")).unwrap();
+    assert_eq!(xml[..2], [0xFF, 0xFE]);
+    let units: Vec<u16> = xml[2..]
+        .chunks(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let xml = String::from_utf16(&units).unwrap();
+    assert!(
+        xml.contains(&format!("<Command>{}</Command>", launcher.display())),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<Description>OpenClaw Gateway</Description>"),
+        "{xml}"
     );
     assert!(
         calls.ends_with(&[
