@@ -217,6 +217,9 @@ fn install_token(ctx: &Context, flag: Option<&str>) -> Result<Vec<String>, Strin
                 .to_string()
         }
     };
+    // Writing the config stamps this (older) version into it: the older-binary guard.
+    guard::check_destructive(&ctx.config, &ctx.env, "save gateway.auth.token")
+        .map_err(|lines| lines.join("\n"))?;
     let base = ctx.config.raw.clone().unwrap_or_else(|| "{}\n".into());
     let text = edit::set(&base, "gateway.auth.token", &serde_json::json!(token))
         .map_err(|e| format!("cannot edit {}: {e}", path.display()))?;

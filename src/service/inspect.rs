@@ -135,10 +135,11 @@ pub fn inspect(env: &Env) -> Result<Inspection, String> {
     let system = Target::new(env, platform, true, &state_dir);
     let dueling = (platform == Platform::Systemd && user.path.exists() && system.path.exists())
         .then(|| system.path.clone());
-    let target = if user.path.exists() || platform != Platform::Systemd {
-        user.clone()
-    } else {
+    // The user unit when there is one (or nothing at all), else the system unit.
+    let target = if system.path.exists() && !user.path.exists() {
         system
+    } else {
+        user.clone()
     };
     let path = target.path.exists().then(|| target.path.clone());
     let text = path

@@ -209,6 +209,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn under_sudo_the_invoking_users_manager_is_addressed() {
+        let env = Env::from_pairs([("OPENCLAW_SYSTEMCTL", "echo"), ("SUDO_USER", "oc")]);
+        let user = Systemctl::new(&env, false)
+            .run(&["show-environment"])
+            .stdout;
+        if crate::os::proc::current_euid() == 0 {
+            assert_eq!(user, "--machine oc@ --user show-environment\n");
+        } else {
+            assert_eq!(user, "--user show-environment\n");
+        }
+        // A system unit is the system manager's, sudo or not.
+        let system = Systemctl::new(&env, true).run(&["daemon-reload"]).stdout;
+        assert_eq!(system, "daemon-reload\n");
+    }
+
+    #[test]
     fn show_output_and_runtime_lines() {
         let s = parse_show("LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=4242\nExecMainStatus=0\nExecMainCode=0\nNRestarts=2\nUnitFileState=enabled\n");
         assert!(s.running() && !s.missing());

@@ -1082,6 +1082,19 @@ fn install_saves_a_token_to_the_config_never_to_the_unit() {
     assert_eq!(token_of(&p), given);
     assert!(!out.contains(given) && !unit_of(&p).contains(given));
 
+    // A config from a newer OpenClaw is not rewritten by this older binary.
+    let p = Profile::new(
+        r#"{"meta": {"lastTouchedVersion": "2099.1.1"}, "gateway": {"mode": "local"}}"#,
+    );
+    let m = FakeManager::new(&p);
+    let (code, _, err) = run(m.cmd(&p, &["gateway", "install"]), T);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Refusing to save gateway.auth.token because this OpenClaw binary"),
+        "{err}"
+    );
+    assert!(token_of(&p).is_empty());
+
     // A different --token than the configured one is refused; the same one is fine.
     let p = Profile::local_token();
     let m = FakeManager::new(&p);
