@@ -33,43 +33,51 @@ fn render(cmd: clap::Command, extra: bool) -> Vec<u8> {
     out
 }
 
+/// One page per command: `openclaw.1`, then `openclaw-<sub>[-<sub>…].1` for every
+/// subcommand (clap's SUBCOMMANDS sections name them so).
+fn pages(cmd: clap::Command, name: &str, out: &mut Vec<(String, Vec<u8>)>) {
+    // clap takes command names as &'static str (no `string` feature); a test may leak.
+    let cmd = cmd.name(&*Box::leak(name.to_string().into_boxed_str()));
+    for sub in cmd.get_subcommands() {
+        if sub.get_name() != "help" {
+            pages(sub.clone(), &format!("{name}-{}", sub.get_name()), out);
+        }
+    }
+    out.push((format!("{name}.1"), render(cmd, name == "openclaw")));
+}
+
 #[test]
 fn man_page_is_current() {
-    let root = openclaw::cli::args::Cli::command();
-    let gateway = root
-        .find_subcommand("gateway")
-        .unwrap()
-        .clone()
-        .name("openclaw-gateway");
-    let devices = root
-        .find_subcommand("devices")
-        .unwrap()
-        .clone()
-        .name("openclaw-devices");
-    let pairing = root
-        .find_subcommand("pairing")
-        .unwrap()
-        .clone()
-        .name("openclaw-pairing");
+    let mut all = Vec::new();
+    pages(openclaw::cli::args::Cli::command(), "openclaw", &mut all);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
-    for (file, bytes) in [
-        ("openclaw.1", render(root, true)),
-        ("openclaw-gateway.1", render(gateway, false)),
-        ("openclaw-devices.1", render(devices, false)),
-        ("openclaw-pairing.1", render(pairing, false)),
-    ] {
+    let update = std::env::var_os("OPENCLAW_UPDATE_MAN").is_some();
+    for (file, bytes) in &all {
         let path = dir.join(file);
-        if std::env::var_os("OPENCLAW_UPDATE_MAN").is_some() {
-            std::fs::write(&path, &bytes).unwrap();
+        if update {
+            std::fs::write(&path, bytes).unwrap();
         }
         let checked_in = std::fs::read(&path).unwrap_or_default();
         assert!(
-            checked_in == bytes,
+            &checked_in == bytes,
             "man/{file} is stale: run OPENCLAW_UPDATE_MAN=1 cargo test --test it man_page"
         );
     }
+    // No page for a command that is gone.
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !all.iter().any(|(f, _)| *f == name) {
+            if update {
+                std::fs::remove_file(e.path()).unwrap();
+            } else {
+                panic!("man/{name} has no command: run OPENCLAW_UPDATE_MAN=1 cargo test --test it man_page");
+            }
+        }
+    }
     let text = std::fs::read_to_string(dir.join("openclaw.1")).unwrap();
     assert!(text.contains(".SH \"EXIT STATUS\"") && text.contains("78  configuration invalid"));
+    let install = std::fs::read_to_string(dir.join("openclaw-gateway-install.1")).unwrap();
+    assert!(install.contains("\\-\\-token"), "{install}");
 }
 
 #[test]
