@@ -171,6 +171,32 @@ impl Matcher {
         }
     }
 
+    /// [`Matcher::scan_buffer`] on two threads: the buffer is cut at a line end near its
+    /// middle, both halves are scanned at once, and the results merged as one sequential
+    /// scan would have produced them. Small buffers are scanned on this thread.
+    pub fn scan_buffer_parallel(&self, buf: &[u8], source: &str, out: &mut Results) {
+        const MIN_SPLIT: usize = 1 << 20;
+        let cut = (buf.len() >= MIN_SPLIT)
+            .then(|| buf[buf.len() / 2..].iter().position(|b| *b == b'\n'))
+            .flatten()
+            .map(|i| buf.len() / 2 + i + 1);
+        let Some(cut) = cut else {
+            return self.scan_buffer(buf, source, out);
+        };
+        let (first, second) = buf.split_at(cut);
+        let mut later = Results::new();
+        std::thread::scope(|s| {
+            let helper = s.spawn(|| {
+                let mut r = Results::new();
+                self.scan_buffer(second, source, &mut r);
+                r
+            });
+            self.scan_buffer(first, source, out);
+            later = helper.join().unwrap_or_default();
+        });
+        merge(out, later);
+    }
+
     pub fn scan_all<'a>(&self, lines: impl IntoIterator<Item = &'a LogLine>) -> Results {
         let mut out = Results::new();
         for l in lines {
@@ -180,9 +206,77 @@ impl Matcher {
     }
 }
 
+/// Append the hits of a later part of the input to `out` (an earlier part), exactly as one
+/// sequential scan records them: counts add, the first 3 lines and the last one are kept.
+pub fn merge(out: &mut Results, later: Results) {
+    for (check, b) in later {
+        let a = out.entry(check).or_default();
+        let total = a.count + b.count;
+        let firsts: Vec<String> = a.lines[..(a.count.min(3) as usize).min(a.lines.len())]
+            .iter()
+            .chain(&b.lines[..(b.count.min(3) as usize).min(b.lines.len())])
+            .take(3)
+            .cloned()
+            .collect();
+        let last = if b.count > 0 {
+            b.lines.last()
+        } else {
+            a.lines.last()
+        }
+        .cloned();
+        let mut lines = firsts;
+        if total >= 4 {
+            lines.extend(last);
+        }
+        a.lines = lines;
+        a.count = total;
+        if a.first_seen.is_none() {
+            a.first_seen = b.first_seen;
+        }
+        if b.last_seen.is_some() {
+            a.last_seen = b.last_seen;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_split_scan_merges_to_what_one_scan_records() {
+        let cat = crate::doctor::load_catalog(&[]).unwrap();
+        let m = Matcher::new(&cat).unwrap();
+        // Lines that hit one check a varying number of times, spread over both halves.
+        let mut text = String::new();
+        for i in 0..40_000 {
+            if i % 7919 == 0 || i == 39_999 {
+                text.push_str(&format!(
+                    "{{\"time\":\"t{i}\",\"0\":\"cron: timer tick failed: boom {i}\"}}\n"
+                ));
+            } else {
+                text.push_str(&format!("filler line {i} with nothing to see here\n"));
+            }
+        }
+        assert!(text.len() > 1 << 20);
+        let mut one = Results::new();
+        m.scan_buffer(text.as_bytes(), "t", &mut one);
+        let mut two = Results::new();
+        m.scan_buffer_parallel(text.as_bytes(), "t", &mut two);
+        assert_eq!(one, two);
+        let h = one.values().next().unwrap();
+        assert_eq!(h.count, 7);
+        assert_eq!(h.lines.len(), 4);
+        assert_eq!(h.first_seen.as_deref(), Some("t0"));
+        assert_eq!(h.last_seen.as_deref(), Some("t39999"));
+        // Hits only in one half, and fewer than four in all.
+        for lines in [&text[..text.len() / 3], &text[text.len() / 2..]] {
+            let (mut a, mut b) = (Results::new(), Results::new());
+            m.scan_buffer(lines.as_bytes(), "t", &mut a);
+            m.scan_buffer_parallel(lines.as_bytes(), "t", &mut b);
+            assert_eq!(a, b);
+        }
+    }
 
     #[test]
     fn json_tolerant_patterns_match_escaped_quotes() {

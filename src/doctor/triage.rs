@@ -135,7 +135,7 @@ fn scan_chunks(
             }
         });
         for buf in rx {
-            matcher.scan_buffer(&buf, src, hits);
+            matcher.scan_buffer_parallel(&buf, src, hits);
         }
         reader
             .join()
