@@ -176,7 +176,14 @@ fn judge(check: &Check, facts: &Facts, hits: Option<&super::matcher::Hits>) -> F
             None,
             Some("no log lines to scan for its signatures".into()),
         ),
-        (Err(_), None) if logs => finding(check, Status::Ok, facts, None, None),
+        // The facts could not be established: the logs alone do not make it ok.
+        (Err(reason), None) if logs => finding(
+            check,
+            Status::Skipped,
+            facts,
+            None,
+            Some(format!("{reason}; its log signatures did not match")),
+        ),
         (Err(reason), None) => finding(check, Status::Skipped, facts, None, Some(reason.clone())),
     }
 }

@@ -240,7 +240,8 @@ impl Bus {
                 .method_timeout(CALL_TIMEOUT);
             let conn = match tokio::time::timeout(CALL_TIMEOUT, builder.build()).await {
                 Ok(Ok(c)) => c,
-                Ok(Err(e)) => return Err(format!("cannot connect to {address}: {e}")),
+                // zbus names the address in its error.
+                Ok(Err(e)) => return Err(e.to_string()),
                 Err(_) => return Err(format!("{address} did not answer")),
             };
             let manager = Systemd1ManagerProxy::builder(&conn)

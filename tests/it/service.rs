@@ -532,6 +532,18 @@ fn an_unreachable_manager_is_reported_with_the_hints() {
         .path()
         .join("home/.config/systemd/user/openclaw-gateway.service")
         .exists());
+    // The doctor cannot know whether the service runs: skipped with the reason, never ok —
+    // even for a check whose log signatures were scanned and did not match.
+    std::fs::write(p.log_path(), "gateway: nothing of note\n").unwrap();
+    let (_, out, _) = run(m.cmd(&p, &["doctor", "--json"]), T);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let f = finding(&v, "service.runtime-stopped");
+    assert_eq!(f["status"], "skipped", "{f:#}");
+    assert!(
+        f.to_string()
+            .contains("service.runtime unavailable: systemctl --user unavailable: Failed to connect to bus: No medium found"),
+        "{f:#}"
+    );
 }
 
 #[test]
@@ -675,7 +687,7 @@ fn gateway_status_shows_the_installed_service() {
         .lines()
         .find(|l| l.starts_with("Runtime: "))
         .unwrap_or("");
-    assert!(runtime.starts_with("Runtime: unknown (systemctl --user unavailable: Failed to connect to bus: No medium found (D-Bus: cannot connect to unix:path="), "{out}");
+    assert!(runtime.starts_with("Runtime: unknown (systemctl --user unavailable: Failed to connect to bus: No medium found (D-Bus: Failed to connect to address `unix:path="), "{out}");
     assert!(
         out.contains(&format!("{runtime}\nsystemd user services unavailable.")),
         "{out}"
