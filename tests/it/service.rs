@@ -843,6 +843,11 @@ fn service_files_read_back_what_they_were_written_with() {
             "{text}"
         );
         assert_eq!(&p.environment, env, "{text}");
+        // Any truncation of a service file (a half-written file, a damaged copy) parses
+        // without a panic.
+        for cut in (0..text.len()).filter(|i| text.is_char_boundary(*i)) {
+            parsed(&text[..cut]);
+        }
     }
 }
 
