@@ -270,10 +270,6 @@ impl Bus {
         self.rt.as_ref().expect("the runtime lives until drop")
     }
 
-    pub fn address(&self) -> &str {
-        &self.address
-    }
-
     fn live(&self) -> &Live {
         self.live.as_ref().expect("the connection lives until drop")
     }

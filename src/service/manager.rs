@@ -21,7 +21,6 @@ enum Transport {
 #[derive(Debug, Clone)]
 pub struct Manager {
     transport: Transport,
-    system: bool,
     /// Why D-Bus was not used, when `auto` fell back to `systemctl`.
     pub fallback: Option<String>,
 }
@@ -38,14 +37,12 @@ impl Manager {
             let sc = Systemctl::new(env, system);
             sc.available().map(|_| Manager {
                 transport: Transport::Systemctl(sc),
-                system,
                 fallback,
             })
         };
         let via_bus = || {
             Bus::connect(env, system).map(|b| Manager {
                 transport: Transport::Bus(Arc::new(b)),
-                system,
                 fallback: None,
             })
         };
@@ -68,14 +65,6 @@ impl Manager {
         match self.transport {
             Transport::Bus(_) => "dbus",
             Transport::Systemctl(_) => "systemctl",
-        }
-    }
-
-    pub fn scope(&self) -> &'static str {
-        if self.system {
-            "system"
-        } else {
-            "user"
         }
     }
 
