@@ -113,6 +113,29 @@ fn failed(code: i32, stderr: &str) -> runner::Output {
     }
 }
 
+/// The default profile's LaunchAgent for uid 501, driven through `rec`.
+fn agent(rec: runner::Recorder, plist: &Path) -> launchd::Launchctl<runner::Recorder> {
+    launchd::Launchctl {
+        runner: rec,
+        program: "launchctl".into(),
+        uid: 501,
+        label: "ai.openclaw.gateway".into(),
+        plist: plist.to_path_buf(),
+    }
+}
+
+/// The default profile's Scheduled Task, driven through `rec`.
+fn task(rec: runner::Recorder, launcher: &Path) -> schtasks::Schtasks<runner::Recorder> {
+    schtasks::Schtasks {
+        runner: rec,
+        program: "schtasks".into(),
+        task: "OpenClaw Gateway".into(),
+        launcher: launcher.to_path_buf(),
+        description: "OpenClaw Gateway".into(),
+        user: None,
+    }
+}
+
 #[test]
 fn launchctl_is_driven_like_upstream_drives_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -125,13 +148,7 @@ fn launchctl_is_driven_like_upstream_drives_it() {
         &["launchctl", "print", "gui/501/ai.openclaw.gateway"],
         not_loaded.clone(),
     );
-    let mut l = launchd::Launchctl {
-        runner: rec,
-        program: "launchctl".into(),
-        uid: 501,
-        label: "ai.openclaw.gateway".into(),
-        plist: plist.clone(),
-    };
+    let mut l = agent(rec, &plist);
     // Not loaded, no plist: not installed.
     assert!(l.runtime().unwrap().missing());
     // Install of a job that is not loaded: enable + bootstrap (RunAtLoad starts it).
@@ -164,13 +181,7 @@ fn launchctl_is_driven_like_upstream_drives_it() {
             &["launchctl", "bootstrap"],
             failed(5, "Bootstrap failed: 5: Input/output error"),
         );
-    let mut l = launchd::Launchctl {
-        runner: rec,
-        program: "launchctl".into(),
-        uid: 501,
-        label: "ai.openclaw.gateway".into(),
-        plist: plist.clone(),
-    };
+    let mut l = agent(rec, &plist);
     let s = l.runtime().unwrap();
     assert_eq!(
         systemctl::runtime_line(&s),
@@ -215,14 +226,7 @@ fn schtasks_is_driven_like_upstream_drives_it() {
             &["schtasks", "/End"],
             failed(1, "ERROR: The task is not running."),
         );
-    let mut s = schtasks::Schtasks {
-        runner: rec,
-        program: "schtasks".into(),
-        task: "OpenClaw Gateway".into(),
-        launcher: launcher.to_path_buf(),
-        description: "OpenClaw Gateway".into(),
-        user: None,
-    };
+    let mut s = task(rec, launcher);
     s.install().unwrap();
     let st = s.runtime().unwrap();
     assert_eq!(st.unit_file_state, "enabled");
@@ -262,14 +266,7 @@ fn schtasks_is_driven_like_upstream_drives_it() {
         &["schtasks", "/Query"],
         failed(1, "ERROR: The system cannot find the file specified."),
     );
-    let mut s = schtasks::Schtasks {
-        runner: rec,
-        program: "schtasks".into(),
-        task: "OpenClaw Gateway".into(),
-        launcher: launcher.to_path_buf(),
-        description: "OpenClaw Gateway".into(),
-        user: None,
-    };
+    let mut s = task(rec, launcher);
     assert!(s.runtime().unwrap().missing());
     let st = schtasks::parse_query("Status: Ready\r\nLast Result: 0x1\r\n");
     assert_eq!(
