@@ -170,11 +170,8 @@ pub fn gather(args: &GatewayStatusArgs, ctx: &Context) -> (Value, Option<Target>
         );
     }
     let (service, daemon, mismatch) = service_doc(ctx);
-    let systemd = matches!(
-        crate::service::supervisor::Platform::current(&ctx.env),
-        Ok(crate::service::supervisor::Platform::Systemd)
-    );
-    let extra = if systemd {
+    // Other units are scanned where systemd is the supervisor (the service block says which).
+    let extra = if service["label"] == "systemd" {
         crate::service::inspect::extra_services(&ctx.env, args.deep)
     } else {
         Vec::new()

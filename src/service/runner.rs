@@ -72,10 +72,8 @@ pub fn run(argv: &[String], timeout: Duration) -> Output {
             ..Output::default()
         },
         Err(_) => {
-            // SAFETY: kill(2) on the child we spawned and have not reaped.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
+            // The child is not reaped yet (the waiter thread holds it), so the pid is ours.
+            let _ = crate::os::proc::signal(pid, libc::SIGKILL);
             Output {
                 stderr: format!(
                     "{program} did not answer within {}s",
