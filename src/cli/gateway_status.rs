@@ -170,12 +170,15 @@ pub fn gather(args: &GatewayStatusArgs, ctx: &Context) -> (Value, Option<Target>
         );
     }
     let (service, daemon, mismatch) = service_doc(ctx);
-    // Other units are scanned where systemd is the supervisor (the service block says which).
-    let extra = if service["label"] == "systemd" {
-        crate::service::inspect::extra_services(&ctx.env, args.deep)
-    } else {
-        Vec::new()
-    };
+    let extra: Vec<Value> = crate::service::inspect::extra_services(&ctx.env, args.deep)
+        .into_iter()
+        .map(|e| {
+            let mut v = serde_json::to_value(&e).unwrap_or_default();
+            v["hints"] = json!(e.hints());
+            v["hintLabel"] = json!(e.hint_label());
+            v
+        })
+        .collect();
     let doc = json!({
         "schema_version": SCHEMA_VERSION,
         "cli": {
@@ -481,8 +484,8 @@ fn human(d: &Value, ctx: &Context) -> String {
             ));
         }
         for e in &extra {
-            for h in crate::service::inspect::inspection_hints(&s(&e["label"]), &s(&e["scope"])) {
-                out.push(format!("Inspection hint: {h}"));
+            for h in e["hints"].as_array().into_iter().flatten() {
+                out.push(format!("{} {}", s(&e["hintLabel"]), s(h)));
             }
         }
         out.push(RECOMMENDATION.into());

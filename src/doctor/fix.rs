@@ -229,7 +229,7 @@ pub fn plan(action: &str, ctx: &ProbeContext) -> Result<Plan, String> {
         "remove-legacy-services" => {
             let changes: Vec<Change> = crate::service::inspect::extra_services(&ctx.env, false)
                 .into_iter()
-                .filter(|s| s.legacy && s.scope == "user")
+                .filter(|s| s.legacy && s.scope == "user" && s.platform == "linux")
                 .map(|s| Change::RemoveService {
                     unit: s.detail.starts_with("unit: ").then(|| s.label.clone()),
                     path: PathBuf::from(&s.path),

@@ -295,10 +295,11 @@ pub fn parse_launcher(text: &str) -> Parsed {
 /// `findExtraGatewayServices`: best effort, from the files alone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExtraService {
+    /// `linux` or `darwin`, as upstream names them.
     pub platform: &'static str,
-    /// The unit file name (`clawdbot-gateway.service`).
+    /// The unit file name (`clawdbot-gateway.service`) or the launchd label.
     pub label: String,
-    /// `unit: <path>` or `unit backup: <path>`.
+    /// `unit: <path>`, `unit backup: <path>` or `plist: <path>`.
     pub detail: String,
     /// `user` or `system`.
     pub scope: &'static str,
@@ -309,19 +310,38 @@ pub struct ExtraService {
 }
 
 impl ExtraService {
-    /// What to run to look at it (`Inspection hint:` lines).
+    /// Upstream's `renderGatewayServiceCleanupHints`: what to run to look at a unit
+    /// (Linux), or to boot a job out and remove its plist (macOS).
     pub fn hints(&self) -> Vec<String> {
-        inspection_hints(&self.label, self.scope)
+        if self.platform == "darwin" {
+            let system = self.scope == "system" && self.path.starts_with("/Library/LaunchDaemons/");
+            let (ctl, domain, rm) = if system {
+                ("sudo launchctl", "system", "sudo rm")
+            } else if self.scope == "system" {
+                ("launchctl", "gui/$UID", "sudo rm")
+            } else {
+                ("launchctl", "gui/$UID", "rm")
+            };
+            return vec![
+                format!("{ctl} bootout {domain}/{}", shell_quote(&self.label)),
+                format!("{rm} {}", shell_quote(&self.path)),
+            ];
+        }
+        let unit = shell_quote(&self.label);
+        vec![
+            format!("systemctl --{} status -- {unit}", self.scope),
+            format!("systemctl --{} cat -- {unit}", self.scope),
+        ]
     }
-}
 
-/// `systemctl --<scope> status|cat -- <unit>` (upstream's cleanup hints for Linux).
-pub fn inspection_hints(label: &str, scope: &str) -> Vec<String> {
-    let unit = shell_quote(label);
-    vec![
-        format!("systemctl --{scope} status -- {unit}"),
-        format!("systemctl --{scope} cat -- {unit}"),
-    ]
+    /// `Inspection hint:` on Linux (look first), `Cleanup hint:` elsewhere, as upstream.
+    pub fn hint_label(&self) -> &'static str {
+        if self.platform == "linux" {
+            "Inspection hint:"
+        } else {
+            "Cleanup hint:"
+        }
+    }
 }
 
 /// Upstream's `quotePosixCleanupArgument`.
@@ -382,21 +402,27 @@ pub fn marker_line_with_gateway(text: &str) -> Option<&'static str> {
     None
 }
 
+/// The files of `dir` whose names end in `suffix`, sorted by name (none when unreadable).
+fn files_ending(dir: &Path, suffix: &str) -> Vec<(String, PathBuf)> {
+    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .filter(|(n, _)| n.ends_with(suffix))
+        .collect();
+    out.sort();
+    out
+}
+
 fn scan_dir(dir: &Path, scope: &'static str, ours: &str, out: &mut Vec<ExtraService>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = rd.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let name = e.file_name().to_string_lossy().into_owned();
+    for (name, path) in files_ending(dir, ".service") {
         let Some(stem) = name.strip_suffix(".service") else {
             continue;
         };
         if scope == "user" && name == ours {
             continue;
         }
-        let path = e.path();
         let Ok(bytes) = std::fs::read(&path) else {
             continue;
         };
@@ -428,10 +454,124 @@ fn scan_dir(dir: &Path, scope: &'static str, ours: &str, out: &mut Vec<ExtraServ
     }
 }
 
-/// Gateway-like units other than this profile's: the user unit directory always (and
-/// legacy `clawdbot-gateway.service.bak` backups), the system directories with `deep`.
+/// Gateway-like services other than this profile's, on this platform: systemd units (the
+/// user unit directory and legacy `.bak` backups; the system directories with `deep`) or
+/// launchd plists (`~/Library/LaunchAgents`; `/Library/LaunchAgents` and
+/// `/Library/LaunchDaemons` with `deep`). Scheduled Tasks are not scanned.
 pub fn extra_services(env: &Env, deep: bool) -> Vec<ExtraService> {
-    extra_services_in(env, deep, &SYSTEM_UNIT_DIRS.map(PathBuf::from))
+    match Platform::current(env) {
+        Ok(Platform::Systemd) => extra_services_in(env, deep, &SYSTEM_UNIT_DIRS.map(PathBuf::from)),
+        Ok(Platform::Launchd) => extra_launchd_in(
+            env,
+            deep,
+            &[
+                PathBuf::from("/Library/LaunchAgents"),
+                PathBuf::from("/Library/LaunchDaemons"),
+            ],
+        ),
+        _ => Vec::new(),
+    }
+}
+
+/// Upstream's `scanLaunchdDir` over XML plists (a binary plist cannot be read without
+/// `plutil` and is passed over).
+fn scan_launchd_dir(
+    dir: &Path,
+    scope: &'static str,
+    ours: &str,
+    include_managed: bool,
+    out: &mut Vec<ExtraService>,
+) {
+    for (file, path) in files_ending(dir, ".plist") {
+        let Some(from_name) = file.strip_suffix(".plist") else {
+            continue;
+        };
+        if !include_managed && from_name == ours {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let label = plist_strings(&text, "Label", "<key>")
+            .into_iter()
+            .next()
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| from_name.to_string());
+        let args = plist_strings(&text, "ProgramArguments", "</array>");
+        let program = plist_strings(&text, "Program", "<key>");
+        let execution = args
+            .iter()
+            .any(|a| {
+                let a = a.to_lowercase();
+                a == "gateway" || a.split_whitespace().any(|w| w == "gateway")
+            })
+            .then(|| {
+                let launch = program
+                    .iter()
+                    .chain(&args)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .to_lowercase();
+                MARKERS.iter().find(|m| launch.contains(*m)).copied()
+            })
+            .flatten();
+        let env_block = text
+            .find("<key>EnvironmentVariables</key>")
+            .map(|i| &text[i..])
+            .map(|r| &r[..r.find("</dict>").unwrap_or(r.len())])
+            .unwrap_or("");
+        let service_marker = has_service_marker(&env_block.to_lowercase());
+        let legacy_label = from_name.to_lowercase().contains("clawdbot")
+            || label.to_lowercase().contains("clawdbot");
+        let marker = if label == ours || service_marker {
+            "openclaw"
+        } else if let Some(m) = execution {
+            m
+        } else if legacy_label {
+            "clawdbot"
+        } else {
+            continue;
+        };
+        if !include_managed
+            && (label == ours
+                || (marker == "openclaw"
+                    && (service_marker
+                        || (execution == Some("openclaw") && label.starts_with("ai.openclaw.")))))
+        {
+            continue;
+        }
+        out.push(ExtraService {
+            platform: "darwin",
+            detail: format!("plist: {}", path.display()),
+            scope,
+            marker: marker.to_string(),
+            legacy: marker != "openclaw" || label.to_lowercase().contains("clawdbot"),
+            path: path.display().to_string(),
+            label,
+        });
+    }
+}
+
+/// The launchd scan with the system directories given (`[LaunchAgents, LaunchDaemons]`;
+/// tests point them elsewhere). LaunchDaemons are listed even when OpenClaw wrote them:
+/// a root job beside the user's agent runs a second gateway.
+pub fn extra_launchd_in(env: &Env, deep: bool, system_dirs: &[PathBuf]) -> Vec<ExtraService> {
+    let ours = Names::for_env(env).launchd_label;
+    let mut out = Vec::new();
+    scan_launchd_dir(
+        &env.home().join("Library/LaunchAgents"),
+        "user",
+        &ours,
+        false,
+        &mut out,
+    );
+    if deep {
+        for (i, dir) in system_dirs.iter().enumerate() {
+            scan_launchd_dir(dir, "system", &ours, i > 0, &mut out);
+        }
+    }
+    out
 }
 
 /// [`extra_services`] with the system directories given (tests point them elsewhere).
@@ -534,6 +674,108 @@ fn set_linger(env: &Env, user: &str, verb: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn launchd_jobs_are_found_like_upstream_finds_them() {
+        let plist = |label: &str, args: &[&str], env: &str| {
+            let args: String = args
+                .iter()
+                .map(|a| format!("<string>{a}</string>"))
+                .collect();
+            format!("<?xml version=\"1.0\"?>\n<plist><dict><key>Label</key><string>{label}</string><key>ProgramArguments</key><array>{args}</array>{env}</dict></plist>\n")
+        };
+        let marked = "<key>EnvironmentVariables</key><dict><key>OPENCLAW_SERVICE_MARKER</key><string>openclaw</string><key>OPENCLAW_SERVICE_KIND</key><string>gateway</string></dict>";
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let agents = home.join("Library/LaunchAgents");
+        let (sys_agents, daemons) = (dir.path().join("LA"), dir.path().join("LD"));
+        for d in [&agents, &sys_agents, &daemons] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let write =
+            |d: &Path, name: &str, text: String| std::fs::write(d.join(name), text).unwrap();
+        write(
+            &agents,
+            "ai.openclaw.gateway.plist",
+            plist(
+                "ai.openclaw.gateway",
+                &["/usr/local/bin/openclaw", "gateway"],
+                marked,
+            ),
+        );
+        write(
+            &agents,
+            "ai.openclaw.work.plist",
+            plist(
+                "ai.openclaw.work",
+                &["/usr/local/bin/openclaw", "gateway"],
+                marked,
+            ),
+        );
+        write(
+            &agents,
+            "com.clawdbot.gateway.plist",
+            plist(
+                "com.clawdbot.gateway",
+                &["/opt/clawdbot/bin/clawdbot", "gateway"],
+                "",
+            ),
+        );
+        write(
+            &agents,
+            "com.example.fork.plist",
+            plist(
+                "com.example.fork",
+                &["/opt/openclaw/bin/openclaw", "gateway"],
+                "",
+            ),
+        );
+        write(
+            &agents,
+            "com.example.other.plist",
+            plist("com.example.other", &["/usr/bin/true"], ""),
+        );
+        write(&agents, "binary.plist", "bplist00\u{1}".into());
+        write(
+            &daemons,
+            "ai.openclaw.gateway.plist",
+            plist(
+                "ai.openclaw.gateway",
+                &["/usr/local/bin/openclaw", "gateway"],
+                marked,
+            ),
+        );
+        let env = Env::from_pairs([("HOME", home.to_str().unwrap())]);
+        let found = extra_launchd_in(&env, false, &[sys_agents.clone(), daemons.clone()]);
+        let labels: Vec<_> = found.iter().map(|s| (s.label.as_str(), s.legacy)).collect();
+        // Ours and another profile's agent are not extra; the fork and the legacy job are.
+        assert_eq!(
+            labels,
+            [("com.clawdbot.gateway", true), ("com.example.fork", false)]
+        );
+        assert_eq!(
+            found[0].hints(),
+            [
+                "launchctl bootout gui/$UID/com.clawdbot.gateway".to_string(),
+                format!("rm {}", agents.join("com.clawdbot.gateway.plist").display()),
+            ]
+        );
+        assert_eq!(found[0].hint_label(), "Cleanup hint:");
+        // --deep: a root LaunchDaemon of OpenClaw's beside the agent is listed.
+        let found = extra_launchd_in(&env, true, &[sys_agents, daemons.clone()]);
+        let d = found.last().unwrap();
+        assert_eq!(
+            (d.label.as_str(), d.scope),
+            ("ai.openclaw.gateway", "system")
+        );
+        assert_eq!(
+            d.detail,
+            format!(
+                "plist: {}",
+                daemons.join("ai.openclaw.gateway.plist").display()
+            )
+        );
+    }
 
     #[test]
     fn gateway_like_units_are_found_like_upstream_finds_them() {

@@ -885,6 +885,25 @@ fn launchd_service_commands_run_end_to_end() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["facts"]["service.runtime"], "running", "{:#}", v["facts"]);
     assert_eq!(v["facts"]["service.metadata_drift"], false);
+    // A legacy agent beside it: listed with upstream's cleanup hints, reported by the doctor.
+    let legacy = plist.with_file_name("com.clawdbot.gateway.plist");
+    std::fs::write(
+        &legacy,
+        "<plist><dict><key>Label</key><string>com.clawdbot.gateway</string><key>ProgramArguments</key><array><string>/opt/clawdbot/bin/clawdbot</string><string>gateway</string></array></dict></plist>\n",
+    )
+    .unwrap();
+    let (_, out, _) = run(cmd(&["gateway", "status", "--no-probe"]), T);
+    assert!(
+        out.contains(&format!(
+            "Other gateway-like services detected (best effort):\n- com.clawdbot.gateway (user, plist: {0})\nCleanup hint: launchctl bootout gui/$UID/com.clawdbot.gateway\nCleanup hint: rm {0}\n",
+            legacy.display()
+        )),
+        "{out}"
+    );
+    let (_, out, _) = run(cmd(&["doctor", "--json"]), T);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(finding(&v, "service.duplicate-units")["status"], "warn");
+    std::fs::remove_file(&legacy).unwrap();
     let _ = std::fs::remove_file(bin.with_file_name("calls"));
 
     let (code, out, err) = run(cmd(&["gateway", "stop", "--force"]), T);

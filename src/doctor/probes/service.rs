@@ -19,11 +19,7 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
     let systemd = ins.platform == Platform::Systemd;
     let mut out = ProbeOutput::ok(vec![("service.installed", json!(ins.installed()))]);
     let mut unavailable = |k: &'static str, why: &str| out.unavailable.push((k, why.to_string()));
-    let found = if systemd {
-        inspect::extra_services(env, ctx.deep)
-    } else {
-        Vec::new()
-    };
+    let found = inspect::extra_services(env, ctx.deep);
     let as_json = |s: &inspect::ExtraService| {
         json!({
             "unit": s.label, "scope": s.scope, "path": s.path, "detail": s.detail,
@@ -31,7 +27,9 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
         })
     };
     let extra: Vec<Value> = found.iter().map(as_json).collect();
-    let removable = |s: &&inspect::ExtraService| s.legacy && s.scope == "user";
+    // The legacy fix sets systemd user units aside; elsewhere they are reported only.
+    let removable =
+        |s: &&inspect::ExtraService| s.legacy && s.scope == "user" && s.platform == "linux";
     out.facts.push((
         "service.legacy_units",
         json!(found
