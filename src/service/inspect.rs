@@ -295,7 +295,7 @@ pub fn parse_launcher(text: &str) -> Parsed {
 /// `findExtraGatewayServices`: best effort, from the files alone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExtraService {
-    /// `linux` or `darwin`, as upstream names them.
+    /// `linux`, `darwin` or `win32`, as upstream names them.
     pub platform: &'static str,
     /// The unit file name (`clawdbot-gateway.service`) or the launchd label.
     pub label: String,
@@ -313,6 +313,17 @@ impl ExtraService {
     /// Upstream's `renderGatewayServiceCleanupHints`: what to run to look at a unit
     /// (Linux), or to boot a job out and remove its plist (macOS).
     pub fn hints(&self) -> Vec<String> {
+        if self.platform == "win32" {
+            let plain = self
+                .label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_. ()\\/-".contains(c));
+            return if plain && !self.label.is_empty() {
+                vec![format!("schtasks /Delete /TN \"{}\" /F", self.label)]
+            } else {
+                Vec::new()
+            };
+        }
         if self.platform == "darwin" {
             let system = self.scope == "system" && self.path.starts_with("/Library/LaunchDaemons/");
             let (ctl, domain, rm) = if system {
@@ -469,8 +480,83 @@ pub fn extra_services(env: &Env, deep: bool) -> Vec<ExtraService> {
                 PathBuf::from("/Library/LaunchDaemons"),
             ],
         ),
+        Ok(Platform::Schtasks) if deep => {
+            let program = env
+                .get("OPENCLAW_SCHTASKS")
+                .unwrap_or("schtasks")
+                .to_string();
+            let mut runner = runner::System {
+                timeout: std::time::Duration::from_secs(30),
+            };
+            extra_tasks(env, &program, &mut runner)
+        }
         _ => Vec::new(),
     }
+}
+
+/// `TaskName:` and `Task To Run:` of each task in `schtasks /Query /FO LIST /V`.
+pub fn parse_task_list(text: &str) -> Vec<(String, Option<String>)> {
+    let mut out: Vec<(String, Option<String>)> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let v = v.trim();
+        if v.is_empty() {
+            continue;
+        }
+        match k.trim().to_lowercase().as_str() {
+            "taskname" => out.push((v.to_string(), None)),
+            "task to run" => {
+                if let Some(last) = out.last_mut() {
+                    last.1 = Some(v.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Upstream's `--deep` Scheduled Task scan: every task whose name or command mentions
+/// `openclaw`/`clawdbot`, except this profile's and other profiles' gateway tasks.
+pub fn extra_tasks(env: &Env, program: &str, runner: &mut dyn runner::Runner) -> Vec<ExtraService> {
+    let argv = [program, "/Query", "/FO", "LIST", "/V"].map(String::from);
+    let o = runner.run(&argv);
+    if !o.ok {
+        return Vec::new();
+    }
+    let ours = Names::for_env(env).windows_task.to_lowercase();
+    let mut out = Vec::new();
+    for (name, run) in parse_task_list(&o.stdout) {
+        let lower = name.trim_start_matches('\\').to_lowercase();
+        let profile_task = lower
+            .strip_prefix("openclaw gateway (")
+            .is_some_and(|r| r.len() > 1 && r.ends_with(')'));
+        if lower == ours || lower == "openclaw gateway" || profile_task {
+            continue;
+        }
+        let command = run.clone().unwrap_or_default().to_lowercase();
+        let Some(marker) = MARKERS
+            .iter()
+            .find(|m| lower.contains(*m) || command.contains(*m))
+        else {
+            continue;
+        };
+        out.push(ExtraService {
+            platform: "win32",
+            detail: match &run {
+                Some(r) => format!("task: {name}, run: {r}"),
+                None => name.clone(),
+            },
+            scope: "system",
+            marker: marker.to_string(),
+            legacy: *marker != "openclaw",
+            path: String::new(),
+            label: name,
+        });
+    }
+    out
 }
 
 /// Upstream's `scanLaunchdDir` over XML plists (a binary plist cannot be read without

@@ -761,6 +761,10 @@ case "$1" in
   /End) [ -f "$d/task" ] && echo Ready > "$d/task" ;;
   /Delete) rm -f "$d/task" ;;
   /Query)
+    if [ "$2" = "/FO" ]; then
+      printf 'TaskName: \\OpenClaw Gateway\nTask To Run: C:\\oc\\gateway.cmd\n\nTaskName: \\OpenClaw Gateway (work)\nTask To Run: C:\\oc-work\\gateway.cmd\n\nTaskName: \\Clawdbot Gateway\nTask To Run: C:\\clawdbot\\gateway.cmd\n\nTaskName: \\Backup\nTask To Run: C:\\backup.exe\n'
+      exit 0
+    fi
     if [ ! -f "$d/task" ]; then echo "ERROR: The system cannot find the file specified." >&2; exit 1; fi
     printf 'TaskName: \\OpenClaw Gateway\nStatus: %s\nLast Result: 0\nScheduled Task State: Enabled\n' "$(cat "$d/task")" ;;
   *) echo "unexpected: $*" >&2; exit 2 ;;
@@ -980,6 +984,15 @@ fn schtasks_service_commands_run_end_to_end() {
     assert_eq!(v["service"]["label"], "schtasks");
     assert_eq!(v["service"]["runtime"]["status"], "running");
     assert_eq!(v["service"]["command"]["programArguments"][1], "gateway");
+    // --deep asks the Task Scheduler for other gateway-like tasks, as upstream does.
+    let (_, out, _) = run(cmd(&["gateway", "status", "--no-probe", "--deep"]), T);
+    assert!(
+        out.contains("- \\Clawdbot Gateway (system, task: \\Clawdbot Gateway, run: C:\\clawdbot\\gateway.cmd)\nCleanup hint: schtasks /Delete /TN \"\\Clawdbot Gateway\" /F\n"),
+        "{out}"
+    );
+    assert!(!out.contains("(work)") && !out.contains("Backup"), "{out}");
+    let (_, out, _) = run(cmd(&["gateway", "status", "--no-probe"]), T);
+    assert!(!out.contains("Other gateway-like"), "{out}");
     let (code, out, _) = run(cmd(&["gateway", "stop", "--force"]), T);
     assert_eq!(code, 0);
     assert!(
