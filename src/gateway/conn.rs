@@ -2,9 +2,10 @@
 //! the `connect` handshake, and the request loop.
 
 use super::auth;
+use super::frame_guard::{self, Guarded};
 use super::http::{self, ProbeState};
 use super::methods::{self, Caller};
-use super::state::{ClientHandle, Gateway, Outbound, Outlet};
+use super::state::{ClientHandle, Drain, Gateway, Next, Outbound, Outlet};
 use crate::protocol::connect;
 use crate::protocol::error::{ErrorShape, FORBIDDEN, INVALID_REQUEST};
 use crate::protocol::frame::{self, FrameError};
@@ -17,42 +18,30 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::BufReader;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-type Ws = WebSocketStream<BufReader<TcpStream>>;
+type Ws = WebSocketStream<Guarded<TcpStream>>;
 
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing socket waits for the writer to flush, and for the peer's close echo.
+const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+const CLOSE_ECHO: Duration = Duration::from_secs(1);
 
 /// Serve one accepted connection until it ends.
 pub async fn handle(
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     gw: Arc<Gateway>,
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let mut reader = BufReader::new(stream);
-    let head = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut reader)).await {
-        Ok(Ok(Some(h))) => h,
-        _ => return,
-    };
-    if !head.is_websocket_upgrade() {
-        let st = ProbeState {
-            ready: true,
-            draining: gw.draining.load(Ordering::SeqCst),
-            uptime_ms: gw.uptime_ms(),
-        };
-        let resp = http::route(&head, &st);
-        let _ = resp.write(reader.get_mut(), head.method == "HEAD").await;
-        return;
-    }
-    // Too many sockets from this address still in the handshake: refuse before upgrading.
+    // Every socket counts against its address's pre-auth budget from accept until its
+    // handshake finishes, so a flood of slow heads cannot hold memory or sockets.
     let max = gw.config().preauth_max_per_ip;
     let Some(slot) = super::guard::PreauthBudget::acquire(&gw, peer.ip(), max) else {
         gw.logger.warn(
@@ -67,14 +56,47 @@ pub async fn handle(
             "Service Unavailable",
             super::guard::PREAUTH_BUDGET_EXCEEDED,
         );
-        let _ = resp.write(reader.get_mut(), false).await;
+        refuse(stream, resp).await;
         return;
     };
-    let key = head
-        .header("sec-websocket-key")
-        .unwrap_or_default()
-        .to_string();
-    if http::write_upgrade(reader.get_mut(), &key).await.is_err() {
+    let (head, rest) = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut stream)).await
+    {
+        Ok(Ok(h)) => h,
+        Ok(Err(http::HeadError::TooLarge)) => {
+            let resp = http::Response::text(
+                431,
+                "Request Header Fields Too Large",
+                "Request header fields too large",
+            );
+            refuse(stream, resp).await;
+            return;
+        }
+        Ok(Err(http::HeadError::Malformed)) => {
+            refuse(
+                stream,
+                http::Response::text(400, "Bad Request", "Bad Request"),
+            )
+            .await;
+            return;
+        }
+        Ok(Err(http::HeadError::Closed)) | Err(_) => return,
+    };
+    if !head.wants_websocket() {
+        let st = ProbeState {
+            ready: true,
+            draining: gw.draining.load(Ordering::SeqCst),
+            uptime_ms: gw.uptime_ms(),
+        };
+        let resp = http::route(&head, &st);
+        let _ = resp.write(&mut stream, head.method == "HEAD").await;
+        return;
+    }
+    if let Some(resp) = head.upgrade_problem() {
+        refuse(stream, resp).await;
+        return;
+    }
+    let key = head.header("sec-websocket-key").unwrap_or_default();
+    if http::write_upgrade(&mut stream, key).await.is_err() {
         return;
     }
     // The read buffer is allocated eagerly per socket; 8 KiB keeps idle clients cheap
@@ -84,8 +106,35 @@ pub async fn handle(
         .max_message_size(Some(protocol::MAX_PAYLOAD_BYTES))
         .max_frame_size(Some(protocol::MAX_PAYLOAD_BYTES));
     let ingress = super::pairing::Ingress::from_head(&head);
-    let ws = WebSocketStream::from_raw_socket(reader, Role::Server, Some(config)).await;
-    session(ws, peer, ingress, slot, gw, shutdown).await;
+    // Until `hello-ok`, no message may exceed the pre-auth cap; the guard refuses one as
+    // soon as its frame header says so.
+    let limit = frame_guard::Limit::new(protocol::MAX_PREAUTH_PAYLOAD_BYTES);
+    let mut guarded = Guarded::new(stream, limit.clone());
+    let early = guarded.observe(&rest).is_err();
+    let ws = WebSocketStream::from_partially_read(guarded, rest, Role::Server, Some(config)).await;
+    session(ws, peer, ingress, slot, limit, early, gw, shutdown).await;
+}
+
+/// Answer a request that is not served, then let the client read the answer: shut the
+/// write side and drain what it still sends for a moment (closing with unread input would
+/// reset the connection and lose the response).
+async fn refuse(mut stream: TcpStream, resp: http::Response) {
+    use tokio::io::AsyncReadExt;
+    if resp.write(&mut stream, false).await.is_err() {
+        return;
+    }
+    let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        let mut total = 0usize;
+        while let Ok(n) = stream.read(&mut sink).await {
+            total += n;
+            if n == 0 || total > 256 * 1024 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn close_msg(code: u16, reason: &str) -> Message {
@@ -95,26 +144,66 @@ fn close_msg(code: u16, reason: &str) -> Message {
     }))
 }
 
-/// The writer half: sends queued frames, tracks buffered bytes, closes on request.
+/// The close code and reason for a read that failed: RFC 6455 §7.4.1 (1002 protocol
+/// error, 1007 invalid UTF-8, 1009 too big). `None` when the socket itself is gone.
+fn read_failure(
+    e: &WsError,
+    limit: &frame_guard::Limit,
+    preauth: bool,
+) -> Option<(u16, &'static str)> {
+    if limit.tripped() || matches!(e, WsError::Capacity(_)) {
+        return Some(if preauth {
+            (close::TOO_BIG, close::REASON_PREAUTH_TOO_LARGE)
+        } else {
+            (close::TOO_BIG, close::REASON_MESSAGE_TOO_BIG)
+        });
+    }
+    match e {
+        WsError::Protocol(_) => Some((close::PROTOCOL_ERROR, close::REASON_WS_PROTOCOL_ERROR)),
+        WsError::Utf8 => Some((close::INVALID_PAYLOAD, close::REASON_INVALID_UTF8)),
+        _ => None,
+    }
+}
+
+/// The writer half: sends queued frames, keeps the buffered count, closes on request and
+/// ends at once when aborted (a slow consumer's backlog is dropped, not sent).
 fn spawn_writer(
     mut sink: futures_util::stream::SplitSink<Ws, Message>,
-    mut rx: mpsc::UnboundedReceiver<Outbound>,
-    outlet: Outlet,
+    mut drain: Drain,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            match out {
-                Outbound::Text(t) => {
+        loop {
+            match drain.next().await {
+                Next::Send(Outbound::Text(t)) => {
                     let len = t.len();
-                    let r = sink.send(Message::text(t)).await;
-                    outlet.sent(len);
+                    let r = tokio::select! {
+                        biased;
+                        _ = drain.aborted() => continue,
+                        r = sink.send(Message::text(t)) => r,
+                    };
+                    drain.sent(len);
                     if r.is_err() {
                         break;
                     }
                 }
-                Outbound::Close(code, reason) => {
-                    let _ = sink.send(close_msg(code, &reason)).await;
-                    let _ = sink.flush().await;
+                Next::Send(Outbound::Close(code, reason)) => {
+                    let _ = tokio::time::timeout(CLOSE_FLUSH, sink.send(close_msg(code, &reason)))
+                        .await;
+                    break;
+                }
+                Next::Abort(frame) => {
+                    if let Some((code, reason)) = frame {
+                        let _ = tokio::time::timeout(
+                            Duration::from_millis(200),
+                            sink.send(close_msg(code, &reason)),
+                        )
+                        .await;
+                    }
+                    break;
+                }
+                // Flushes what tungstenite queued itself (the echo of a client's close).
+                Next::Done => {
+                    let _ = tokio::time::timeout(CLOSE_FLUSH, sink.flush()).await;
                     break;
                 }
             }
@@ -122,21 +211,65 @@ fn spawn_writer(
     })
 }
 
+/// The writer task of a session, awaited at most once to completion.
+struct Writer {
+    handle: tokio::task::JoinHandle<()>,
+    done: bool,
+}
+
+impl Writer {
+    /// Wait (bounded) for the writer to finish its last frames.
+    async fn wait(&mut self, bound: Duration) {
+        if !self.done && tokio::time::timeout(bound, &mut self.handle).await.is_ok() {
+            self.done = true;
+        }
+    }
+
+    /// Resolves when the writer ends by itself (the socket failed or it was aborted).
+    async fn finished(&mut self) {
+        if self.done {
+            return std::future::pending().await;
+        }
+        let _ = (&mut self.handle).await;
+        self.done = true;
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Never outlive the session by more than its bounded waits.
+        if !self.done {
+            self.handle.abort();
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn session(
     ws: Ws,
     peer: SocketAddr,
     ingress: super::pairing::Ingress,
     preauth: super::guard::PreauthSlot,
+    limit: Arc<frame_guard::Limit>,
+    too_big_already: bool,
     gw: Arc<Gateway>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let conn_id = uuid::Uuid::new_v4().to_string();
     let remote = peer.ip().to_string();
     let (sink, mut source) = ws.split();
-    let (outlet, rx) = Outlet::new();
-    let mut writer = spawn_writer(sink, rx, outlet.clone());
+    let (outlet, drain) = Outlet::new();
+    let mut writer = Writer {
+        handle: spawn_writer(sink, drain),
+        done: false,
+    };
     let send = |text: String| outlet.queue(text);
     let close = |code: u16, reason: &str| outlet.close(code, reason);
+    if too_big_already {
+        close(close::TOO_BIG, close::REASON_PREAUTH_TOO_LARGE);
+        break_out(&mut writer, &mut source).await;
+        return;
+    }
 
     let nonce = uuid::Uuid::new_v4().to_string();
     let challenge = json!({"nonce": nonce, "ts": crate::util::now_ms()});
@@ -155,7 +288,7 @@ async fn session(
             r = tokio::time::timeout_at(deadline, source.next()) => r,
             _ = shutdown.changed() => {
                 close(close::SERVICE_RESTART, close::REASON_SERVICE_RESTART);
-                let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
+                break_out(&mut writer, &mut source).await;
                 return;
             }
         };
@@ -166,17 +299,28 @@ async fn session(
                     format!("handshake timeout conn={conn_id} remote={remote}"),
                 );
                 close(close::NORMAL, "");
-                let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
+                break_out(&mut writer, &mut source).await;
                 return;
             }
-            Ok(None) | Ok(Some(Err(_))) => return,
+            Ok(None) => return,
+            Ok(Some(Err(e))) => {
+                if let Some((code, reason)) = read_failure(&e, &limit, true) {
+                    gw.logger.warn(
+                        "gateway/ws",
+                        format!("closing conn={conn_id} remote={remote} before connect ({code} {reason}): {}", crate::util::log_safe(&e.to_string(), 200)),
+                    );
+                    close(code, reason);
+                    break_out(&mut writer, &mut source).await;
+                }
+                return;
+            }
             Ok(Some(Ok(msg))) => msg,
         };
         let text = match msg {
             Message::Text(t) => t,
             Message::Binary(_) => {
                 close(close::NORMAL, "");
-                break_out(&mut writer).await;
+                break_out(&mut writer, &mut source).await;
                 return;
             }
             Message::Close(_) => return,
@@ -191,25 +335,25 @@ async fn session(
                 ),
             );
             close(close::TOO_BIG, close::REASON_PREAUTH_TOO_LARGE);
-            break_out(&mut writer).await;
+            break_out(&mut writer, &mut source).await;
             return;
         }
         match frame::parse_request(text.as_str()) {
             Err(FrameError::Malformed) => {
                 close(close::NORMAL, "");
-                break_out(&mut writer).await;
+                break_out(&mut writer, &mut source).await;
                 return;
             }
             Err(FrameError::Invalid { .. }) => {
                 close(close::POLICY, close::REASON_INVALID_FRAME);
-                break_out(&mut writer).await;
+                break_out(&mut writer, &mut source).await;
                 return;
             }
             Ok(req) if req.method != m::CONNECT => {
                 let e = ErrorShape::invalid("invalid handshake: first request must be connect");
                 send(frame::response_err(&req.id, &e));
                 close(close::POLICY, &e.message);
-                break_out(&mut writer).await;
+                break_out(&mut writer, &mut source).await;
                 return;
             }
             Ok(req) => match connect::parse(&req.params) {
@@ -218,7 +362,7 @@ async fn session(
                     let e = ErrorShape::invalid(format!("invalid connect params: {why}"));
                     send(frame::response_err(&req.id, &e));
                     close(close::POLICY, &e.message);
-                    break_out(&mut writer).await;
+                    break_out(&mut writer, &mut source).await;
                     return;
                 }
             },
@@ -241,7 +385,7 @@ async fn session(
     };
     if let Err(rej) = super::guard::browser_checks(&params, peer.ip(), &ingress, &cfg.loaded) {
         reject(rej);
-        break_out(&mut writer).await;
+        break_out(&mut writer, &mut source).await;
         return;
     }
     let rate = super::guard::rate_target(peer.ip(), &ingress, &cfg.loaded);
@@ -257,7 +401,7 @@ async fn session(
         if let Some(ms) = limiter(t).check(&t.policy, rate_scope, &t.client, crate::util::now_ms())
         {
             reject(super::guard::rate_limited(&params, ms));
-            break_out(&mut writer).await;
+            break_out(&mut writer, &mut source).await;
             return;
         }
     }
@@ -327,7 +471,7 @@ async fn session(
             } else {
                 reject(rej);
             }
-            break_out(&mut writer).await;
+            break_out(&mut writer, &mut source).await;
             return;
         }
     };
@@ -343,7 +487,7 @@ async fn session(
     if let Err(rej) = gate {
         send(frame::response_err(&req.id, &rej.error));
         close(rej.close_code, &rej.close_reason);
-        break_out(&mut writer).await;
+        break_out(&mut writer, &mut source).await;
         return;
     }
     let mut granted = granted;
@@ -395,6 +539,8 @@ async fn session(
         );
     }
     let presence_key = client.presence_key.clone();
+    // From here the client may send anything up to `maxPayload`.
+    limit.set(protocol::MAX_PAYLOAD_BYTES);
     send(frame::response_ok(
         &req.id,
         hello_ok(&gw, &granted, &conn_id),
@@ -424,50 +570,84 @@ async fn session(
     // --- request loop ---
     let mut unauthorized_streak = 0u32;
     loop {
+        if outlet.is_aborted() {
+            gw.logger.warn(
+                "gateway",
+                format!(
+                    "closing slow consumer conn={conn_id} (buffered > {} bytes)",
+                    protocol::MAX_BUFFERED_BYTES
+                ),
+            );
+            break;
+        }
         let msg = tokio::select! {
             m = source.next() => m,
             _ = shutdown.changed() => {
-                let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
+                break_out(&mut writer, &mut source).await;
                 break;
             }
-            _ = &mut writer => break,
+            _ = writer.finished() => break,
         };
         let text = match msg {
-            None | Some(Err(_)) => break,
+            None => break,
+            Some(Err(e)) => {
+                if let Some((code, reason)) = read_failure(&e, &limit, false) {
+                    gw.logger.warn(
+                        "gateway/ws",
+                        format!(
+                            "closing conn={conn_id} remote={remote} ({code} {reason}): {}",
+                            crate::util::log_safe(&e.to_string(), 200)
+                        ),
+                    );
+                    close(code, reason);
+                    break_out(&mut writer, &mut source).await;
+                }
+                break;
+            }
             Some(Ok(Message::Text(t))) => t,
             Some(Ok(Message::Binary(_))) => {
                 let e =
                     ErrorShape::invalid("invalid request frame: binary frames are not supported");
-                send(frame::response_err("invalid", &e));
+                reply(&outlet, frame::response_err("invalid", &e));
                 continue;
             }
+            // tungstenite queued the echo; the writer flushes it when the outlet is dropped.
             Some(Ok(Message::Close(_))) => break,
             Some(Ok(_)) => continue,
         };
         let req = match frame::parse_request(text.as_str()) {
             Ok(r) => r,
             Err(FrameError::Malformed) => {
-                send(frame::response_err(
-                    "invalid",
-                    &ErrorShape::invalid("invalid request frame: malformed JSON"),
-                ));
+                reply(
+                    &outlet,
+                    frame::response_err(
+                        "invalid",
+                        &ErrorShape::invalid("invalid request frame: malformed JSON"),
+                    ),
+                );
                 continue;
             }
             Err(FrameError::Invalid { id, why }) => {
                 let e = ErrorShape::invalid(format!("invalid request frame: {why}"));
-                send(frame::response_err(id.as_deref().unwrap_or("invalid"), &e));
+                reply(
+                    &outlet,
+                    frame::response_err(id.as_deref().unwrap_or("invalid"), &e),
+                );
                 continue;
             }
         };
         if req.method == m::CONNECT {
-            send(frame::response_err(
-                &req.id,
-                &ErrorShape::invalid("connect is only valid as the first request"),
-            ));
+            reply(
+                &outlet,
+                frame::response_err(
+                    &req.id,
+                    &ErrorShape::invalid("connect is only valid as the first request"),
+                ),
+            );
             continue;
         }
         if let Some(e) = authorize_method(&granted, &req.method) {
-            send(frame::response_err(&req.id, &e));
+            reply(&outlet, frame::response_err(&req.id, &e));
             unauthorized_streak += 1;
             if unauthorized_streak >= protocol::UNAUTHORIZED_FLOOD_CLOSE_AFTER {
                 gw.logger.warn(
@@ -478,7 +658,7 @@ async fn session(
                     ),
                 );
                 close(close::POLICY, close::REASON_UNAUTHORIZED_FLOOD);
-                break_out(&mut writer).await;
+                break_out(&mut writer, &mut source).await;
                 break;
             }
             continue;
@@ -515,13 +695,13 @@ async fn session(
             );
         }
         match out {
-            Ok(payload) => send(frame::response_ok(&req.id, payload)),
-            Err(e) => send(frame::response_err(&req.id, &e)),
-        }
+            Ok(payload) => reply(&outlet, frame::response_ok(&req.id, payload)),
+            Err(e) => reply(&outlet, frame::response_err(&req.id, &e)),
+        };
         // A method that revoked this connection's own credentials closes it after replying.
         if let Some((code, reason)) = caller.close_after_reply.take() {
             close(code, reason);
-            break_out(&mut writer).await;
+            break_out(&mut writer, &mut source).await;
             break;
         }
     }
@@ -535,11 +715,29 @@ async fn session(
         "gateway/ws",
         format!("client disconnected conn={conn_id} remote={remote}"),
     );
+    // The last outlet goes: the writer flushes (a close echo tungstenite queued) and ends;
+    // `Writer`'s drop aborts it if the socket does not take the flush in time.
+    drop(outlet);
+    writer.wait(CLOSE_FLUSH).await;
 }
 
-/// Let the writer flush its last frames (bounded).
-async fn break_out(writer: &mut tokio::task::JoinHandle<()>) {
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+/// Queue a reply under the outbound budget (false: the client was aborted as slow).
+fn reply(outlet: &Outlet, text: String) -> bool {
+    outlet.reply(text)
+}
+
+/// After queueing a close: let the writer send it and the frames before it (bounded), then
+/// wait briefly for the client's echo (RFC 6455 §5.5.1) before the socket is dropped.
+async fn break_out(writer: &mut Writer, source: &mut futures_util::stream::SplitStream<Ws>) {
+    writer.wait(CLOSE_FLUSH).await;
+    let _ = tokio::time::timeout(CLOSE_ECHO, async {
+        while let Some(Ok(m)) = source.next().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Role and scope check for a method (spec 1.14); `Some` is the error to return.

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod conn;
 pub mod devices;
+pub mod frame_guard;
 pub mod guard;
 pub mod health;
 pub mod http;

@@ -20,42 +20,148 @@ pub enum Outbound {
     Close(u16, String),
 }
 
+/// What the two halves of a connection's outbound path share.
+#[derive(Debug, Default)]
+struct OutletShared {
+    /// Bytes queued and not yet written (the slow-consumer policy reads this).
+    buffered: AtomicUsize,
+    /// Set once the connection is to be dropped without sending its backlog.
+    aborted: AtomicBool,
+    abort_frame: Mutex<Option<(u16, String)>>,
+    abort: tokio::sync::Notify,
+}
+
 /// The sending side of one socket: frames queued for its writer task, with the bytes not
-/// yet written counted for the slow-consumer policy.
+/// yet written counted for the slow-consumer policy. The writer holds a [`Drain`], never
+/// an `Outlet`, so the queue closes (and the writer ends) when the last `Outlet` is gone.
 #[derive(Debug, Clone)]
 pub struct Outlet {
     tx: mpsc::UnboundedSender<Outbound>,
-    buffered: Arc<AtomicUsize>,
+    shared: Arc<OutletShared>,
+}
+
+/// The writer task's end of an [`Outlet`].
+#[derive(Debug)]
+pub struct Drain {
+    rx: mpsc::UnboundedReceiver<Outbound>,
+    shared: Arc<OutletShared>,
+}
+
+/// What the writer should do next.
+#[derive(Debug)]
+pub enum Next {
+    Send(Outbound),
+    /// Drop the backlog; send this close frame if the socket takes it at once.
+    Abort(Option<(u16, String)>),
+    /// Every `Outlet` is gone: flush and end.
+    Done,
 }
 
 impl Outlet {
-    /// A new outlet and the receiver its writer drains (the writer calls [`Outlet::sent`]).
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<Outbound>) {
+    /// A new outlet and the drain its writer reads (the writer calls [`Drain::sent`]).
+    pub fn new() -> (Self, Drain) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let outlet = Outlet {
-            tx,
-            buffered: Arc::new(AtomicUsize::new(0)),
-        };
-        (outlet, rx)
+        let shared = Arc::new(OutletShared::default());
+        (
+            Outlet {
+                tx,
+                shared: shared.clone(),
+            },
+            Drain { rx, shared },
+        )
     }
 
     /// Queue a frame, counting its bytes until the writer has sent it.
     pub fn queue(&self, text: String) {
-        self.buffered.fetch_add(text.len(), Ordering::SeqCst);
-        let _ = self.tx.send(Outbound::Text(text));
+        if self.is_aborted() {
+            return;
+        }
+        self.shared.buffered.fetch_add(text.len(), Ordering::SeqCst);
+        if let Err(mpsc::error::SendError(Outbound::Text(t))) = self.tx.send(Outbound::Text(text)) {
+            self.shared.buffered.fetch_sub(t.len(), Ordering::SeqCst);
+        }
     }
 
+    /// Queue a reply under the shared `maxBufferedBytes` budget: a client whose unsent
+    /// frames are already over it is aborted as a slow consumer instead (returns false).
+    pub fn reply(&self, text: String) -> bool {
+        if self.buffered() > protocol::MAX_BUFFERED_BYTES {
+            self.abort(close::POLICY, close::REASON_SLOW_CONSUMER);
+            return false;
+        }
+        self.queue(text);
+        true
+    }
+
+    /// Close after the frames already queued.
     pub fn close(&self, code: u16, reason: &str) {
         let _ = self.tx.send(Outbound::Close(code, reason.to_string()));
     }
 
-    /// The writer reports `bytes` as written.
-    pub fn sent(&self, bytes: usize) {
-        self.buffered.fetch_sub(bytes, Ordering::SeqCst);
+    /// Close now: the writer drops the backlog (a slow consumer never reads it) and sends
+    /// the close frame only if the socket takes it within a short bound.
+    pub fn abort(&self, code: u16, reason: &str) {
+        let mut frame = self
+            .shared
+            .abort_frame
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if frame.is_none() {
+            *frame = Some((code, reason.to_string()));
+        }
+        drop(frame);
+        self.shared.aborted.store(true, Ordering::SeqCst);
+        self.shared.abort.notify_one();
     }
 
-    fn buffered(&self) -> usize {
-        self.buffered.load(Ordering::SeqCst)
+    pub fn is_aborted(&self) -> bool {
+        self.shared.aborted.load(Ordering::SeqCst)
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.shared.buffered.load(Ordering::SeqCst)
+    }
+}
+
+impl Drain {
+    /// The next thing to do; an abort wins over anything queued.
+    pub async fn next(&mut self) -> Next {
+        if self.shared.aborted.load(Ordering::SeqCst) {
+            return self.abort_now();
+        }
+        tokio::select! {
+            biased;
+            _ = self.shared.abort.notified() => self.abort_now(),
+            out = self.rx.recv() => match out {
+                Some(o) => Next::Send(o),
+                None => Next::Done,
+            },
+        }
+    }
+
+    /// Resolves once the outlet is aborted (to cut short a write the client never reads).
+    pub async fn aborted(&self) {
+        if self.shared.aborted.load(Ordering::SeqCst) {
+            return;
+        }
+        // `next` looks at the flag first, so the permit this consumes is not needed there.
+        self.shared.abort.notified().await;
+    }
+
+    fn abort_now(&mut self) -> Next {
+        self.rx.close();
+        let frame = self
+            .shared
+            .abort_frame
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        Next::Abort(frame)
+    }
+
+    /// The writer reports `bytes` as written.
+    pub fn sent(&self, bytes: usize) {
+        self.shared.buffered.fetch_sub(bytes, Ordering::SeqCst);
     }
 }
 
@@ -103,7 +209,7 @@ impl ClientHandle {
                 return true;
             }
             self.outlet
-                .close(close::POLICY, close::REASON_SLOW_CONSUMER);
+                .abort(close::POLICY, close::REASON_SLOW_CONSUMER);
             return false;
         }
         self.outlet.queue(frame::event_from_parts(
@@ -461,9 +567,18 @@ mod tests {
         }
     }
 
+    impl Drain {
+        fn try_next(&mut self) -> Option<Next> {
+            if self.shared.aborted.load(Ordering::SeqCst) {
+                return Some(self.abort_now());
+            }
+            self.rx.try_recv().ok().map(Next::Send)
+        }
+    }
+
     #[test]
-    fn slow_consumer_is_closed_for_non_droppable_events() {
-        let (outlet, mut rx) = Outlet::new();
+    fn slow_consumer_is_aborted_for_non_droppable_events() {
+        let (outlet, mut drain) = Outlet::new();
         let client = ClientHandle::new("c".into(), "operator".into(), vec![], outlet.clone());
         // Nothing drains the queue: it grows past the cap.
         outlet.queue("x".repeat(protocol::MAX_BUFFERED_BYTES + 1));
@@ -472,26 +587,55 @@ mod tests {
             "droppable events are dropped, not fatal"
         );
         assert!(!client.send_event(&serialized(), false));
-        let _big = rx.try_recv().unwrap();
-        match rx.try_recv().unwrap() {
-            Outbound::Close(code, reason) => {
+        // The abort wins over the backlog, and nothing is queued after it.
+        match drain.try_next() {
+            Some(Next::Abort(Some((code, reason)))) => {
                 assert_eq!((code, reason.as_str()), (1008, "slow consumer"));
             }
-            other => panic!("expected close, got {other:?}"),
+            other => panic!("expected abort, got {other:?}"),
         }
-        assert!(rx.try_recv().is_err(), "the dropped event was not queued");
+        outlet.queue("late".into());
+        let left: Vec<_> = std::iter::from_fn(|| drain.rx.try_recv().ok()).collect();
+        assert!(
+            left.iter()
+                .all(|o| !matches!(o, Outbound::Text(t) if t == "late")),
+            "nothing is queued once aborted"
+        );
+    }
+
+    #[test]
+    fn replies_share_the_budget() {
+        let (outlet, mut drain) = Outlet::new();
+        assert!(outlet.reply("ok".into()));
+        outlet.queue("x".repeat(protocol::MAX_BUFFERED_BYTES));
+        assert!(!outlet.reply("one more".into()));
+        assert!(matches!(
+            drain.try_next(),
+            Some(Next::Abort(Some((1008, _))))
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_writer_sees_done_when_every_outlet_is_gone() {
+        let (outlet, mut drain) = Outlet::new();
+        let client = ClientHandle::new("c".into(), "operator".into(), vec![], outlet.clone());
+        outlet.queue("a".into());
+        drop(outlet);
+        drop(client);
+        assert!(matches!(drain.next().await, Next::Send(Outbound::Text(_))));
+        assert!(matches!(drain.next().await, Next::Done));
     }
 
     #[test]
     fn sequence_advances_even_when_dropping() {
-        let (outlet, mut rx) = Outlet::new();
+        let (outlet, mut drain) = Outlet::new();
         let client = ClientHandle::new("c".into(), "operator".into(), vec![], outlet.clone());
         assert!(client.send_event(&serialized(), true));
         outlet.queue("x".repeat(protocol::MAX_BUFFERED_BYTES + 1));
         assert!(client.send_event(&serialized(), true)); // dropped: seq 2
-        outlet.sent(protocol::MAX_BUFFERED_BYTES + 1);
+        drain.sent(protocol::MAX_BUFFERED_BYTES + 1);
         assert!(client.send_event(&serialized(), true)); // seq 3
-        let seqs: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
+        let seqs: Vec<u64> = std::iter::from_fn(|| drain.rx.try_recv().ok())
             .filter_map(|o| match o {
                 Outbound::Text(t) if t.starts_with("{\"type\":\"event\"") => {
                     serde_json::from_str::<Value>(&t).ok()?["seq"].as_u64()

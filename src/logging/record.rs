@@ -44,9 +44,16 @@ pub fn render(
     .to_string()
 }
 
-/// The human console form: `<time> [subsystem] message`.
+/// The human console form: `<time> [subsystem] message`, one line whatever the message
+/// holds (control characters are escaped, so no input can drive the terminal or forge a
+/// line).
 pub fn console_line(subsystem: &str, message: &str, now: DateTime<Local>) -> String {
-    format!("{} [{subsystem}] {message}", local_time(now))
+    format!(
+        "{} [{}] {}",
+        local_time(now),
+        crate::util::escape_controls(subsystem),
+        crate::util::escape_controls(message)
+    )
 }
 
 /// A log line read back: JSON records are decoded, anything else is kept as plain text.

@@ -2,6 +2,8 @@
 
 pub const NORMAL: u16 = 1000;
 pub const PROTOCOL_ERROR: u16 = 1002;
+/// RFC 6455 §7.4.1: a text frame that is not UTF-8.
+pub const INVALID_PAYLOAD: u16 = 1007;
 pub const POLICY: u16 = 1008;
 pub const TOO_BIG: u16 = 1009;
 pub const SERVICE_RESTART: u16 = 1012;
@@ -11,6 +13,9 @@ pub const CREDENTIALS_REVOKED: u16 = 4001;
 pub const REASON_PROTOCOL_MISMATCH: &str = "protocol mismatch";
 pub const REASON_INVALID_FRAME: &str = "invalid request frame";
 pub const REASON_PREAUTH_TOO_LARGE: &str = "preauth payload too large";
+pub const REASON_MESSAGE_TOO_BIG: &str = "message too big";
+pub const REASON_WS_PROTOCOL_ERROR: &str = "protocol error";
+pub const REASON_INVALID_UTF8: &str = "invalid utf-8";
 pub const REASON_SERVICE_RESTART: &str = "service restart";
 pub const REASON_SLOW_CONSUMER: &str = "slow consumer";
 pub const REASON_UNAUTHORIZED_FLOOD: &str = "repeated unauthorized calls";

@@ -71,10 +71,14 @@ pub struct ConnectParams {
 
 impl ConnectParams {
     /// `"<id> <mode> v<version>"`, the client label of log lines.
+    /// `<id> <mode> v<version>` for log lines: client-supplied, so escaped and capped.
     pub fn client_label(&self) -> String {
+        use crate::util::log_safe;
         format!(
             "{} {} v{}",
-            self.client.id, self.client.mode, self.client.version
+            log_safe(&self.client.id, 64),
+            log_safe(&self.client.mode, 32),
+            log_safe(&self.client.version, 64)
         )
     }
 }
