@@ -174,22 +174,24 @@ fn spawn_writer(
     tokio::spawn(async move {
         loop {
             match drain.next().await {
-                Next::Send(Outbound::Text(t)) => {
-                    let len = t.len();
-                    let r = tokio::select! {
-                        biased;
-                        _ = drain.aborted() => continue,
-                        r = sink.send(Message::text(t)) => r,
-                    };
-                    drain.sent(len);
-                    if r.is_err() {
-                        break;
-                    }
-                }
                 Next::Send(Outbound::Close(code, reason)) => {
                     let _ = tokio::time::timeout(CLOSE_FLUSH, sink.send(close_msg(code, &reason)))
                         .await;
                     break;
+                }
+                Next::Send(out) => {
+                    drain.sent(&out);
+                    let Some(text) = out.into_text() else {
+                        continue;
+                    };
+                    let r = tokio::select! {
+                        biased;
+                        _ = drain.aborted() => continue,
+                        r = sink.send(Message::text(text)) => r,
+                    };
+                    if r.is_err() {
+                        break;
+                    }
                 }
                 Next::Abort(frame) => {
                     if let Some((code, reason)) = frame {
@@ -237,9 +239,16 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        // Never outlive the session by more than its bounded waits.
+        // A session that returns early still lets its writer flush (a close echo), but the
+        // writer never outlives it by more than the flush bound.
         if !self.done {
-            self.handle.abort();
+            let abort = self.handle.abort_handle();
+            let handle = std::mem::replace(&mut self.handle, tokio::spawn(async {}));
+            tokio::spawn(async move {
+                if tokio::time::timeout(CLOSE_FLUSH, handle).await.is_err() {
+                    abort.abort();
+                }
+            });
         }
     }
 }

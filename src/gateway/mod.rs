@@ -357,7 +357,7 @@ fn spawn_timers(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
         loop {
             tokio::select! {
                 _ = presence_gw.presence_dirty.notified() => {
-                    tokio::time::sleep(state::PRESENCE_COALESCE).await;
+                    tokio::time::sleep(state::presence_window(presence_gw.client_count())).await;
                     presence_gw.flush_presence();
                 }
                 _ = presence_shutdown.changed() => return,

@@ -17,7 +17,35 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 pub enum Outbound {
     Text(String),
+    /// A broadcast event: one serialization shared by every recipient, framed with this
+    /// client's sequence number only when its writer sends it.
+    Event(Arc<Serialized>, u64),
     Close(u16, String),
+}
+
+impl Outbound {
+    /// The bytes this frame counts for in the slow-consumer budget.
+    fn weight(&self) -> usize {
+        match self {
+            Outbound::Text(t) => t.len(),
+            Outbound::Event(e, _) => e.weight(),
+            Outbound::Close(..) => 0,
+        }
+    }
+
+    /// The text to put on the wire (`None` for a close).
+    pub fn into_text(self) -> Option<String> {
+        match self {
+            Outbound::Text(t) => Some(t),
+            Outbound::Event(e, seq) => Some(frame::event_from_parts(
+                &e.name,
+                &e.payload,
+                seq,
+                e.state_version.as_deref(),
+            )),
+            Outbound::Close(..) => None,
+        }
+    }
 }
 
 /// What the two halves of a connection's outbound path share.
@@ -73,12 +101,17 @@ impl Outlet {
 
     /// Queue a frame, counting its bytes until the writer has sent it.
     pub fn queue(&self, text: String) {
+        self.push(Outbound::Text(text));
+    }
+
+    fn push(&self, out: Outbound) {
         if self.is_aborted() {
             return;
         }
-        self.shared.buffered.fetch_add(text.len(), Ordering::SeqCst);
-        if let Err(mpsc::error::SendError(Outbound::Text(t))) = self.tx.send(Outbound::Text(text)) {
-            self.shared.buffered.fetch_sub(t.len(), Ordering::SeqCst);
+        let weight = out.weight();
+        self.shared.buffered.fetch_add(weight, Ordering::SeqCst);
+        if self.tx.send(out).is_err() {
+            self.shared.buffered.fetch_sub(weight, Ordering::SeqCst);
         }
     }
 
@@ -159,9 +192,11 @@ impl Drain {
         Next::Abort(frame)
     }
 
-    /// The writer reports `bytes` as written.
-    pub fn sent(&self, bytes: usize) {
-        self.shared.buffered.fetch_sub(bytes, Ordering::SeqCst);
+    /// The writer reports a frame as written (or dropped).
+    pub fn sent(&self, out: &Outbound) {
+        self.shared
+            .buffered
+            .fetch_sub(out.weight(), Ordering::SeqCst);
     }
 }
 
@@ -201,7 +236,7 @@ impl ClientHandle {
 
     /// Queue a broadcast event; applies the slow-consumer policy. Returns false when the
     /// client was closed for being slow.
-    fn send_event(&self, event: &Serialized, drop_if_slow: bool) -> bool {
+    fn send_event(&self, event: &Arc<Serialized>, drop_if_slow: bool) -> bool {
         // The sequence advances even for a dropped event so the client can see the gap.
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
         if self.outlet.buffered() > protocol::MAX_BUFFERED_BYTES {
@@ -212,12 +247,7 @@ impl ClientHandle {
                 .abort(close::POLICY, close::REASON_SLOW_CONSUMER);
             return false;
         }
-        self.outlet.queue(frame::event_from_parts(
-            &event.name,
-            &event.payload,
-            seq,
-            event.state_version.as_deref(),
-        ));
+        self.outlet.push(Outbound::Event(event.clone(), seq));
         true
     }
 
@@ -227,10 +257,28 @@ impl ClientHandle {
 }
 
 /// A broadcast event serialized once for all recipients.
-struct Serialized {
+#[derive(Debug)]
+pub struct Serialized {
     name: String,
     payload: String,
     state_version: Option<String>,
+}
+
+impl Serialized {
+    fn new(name: String, payload: String, state_version: Option<String>) -> Arc<Self> {
+        Arc::new(Serialized {
+            name,
+            payload,
+            state_version,
+        })
+    }
+
+    /// The framed size, give or take the digits of the sequence number.
+    fn weight(&self) -> usize {
+        48 + self.name.len()
+            + self.payload.len()
+            + self.state_version.as_ref().map_or(0, |s| 16 + s.len())
+    }
 }
 
 /// The effective configuration the runtime serves with.
@@ -280,6 +328,8 @@ pub struct Gateway {
     pub gateway_device_id: Option<String>,
     pub gateway_public_key: Option<String>,
     clients: Mutex<HashMap<String, ClientHandle>>,
+    /// Most clients connected at once since the heap was last trimmed.
+    client_mark: AtomicUsize,
     presence: Mutex<BTreeMap<String, Value>>,
     presence_version: AtomicU64,
     health_version: AtomicU64,
@@ -304,6 +354,14 @@ pub struct Gateway {
 /// Window in which presence changes are merged into one broadcast.
 pub const PRESENCE_COALESCE: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// The coalescing window for `clients` connections: every presence event carries the whole
+/// list to every client, so a burst costs O(clients²) bytes; the window widens with the
+/// audience (50 ms per hundred clients, at most 1 s) to keep that bounded per second.
+pub fn presence_window(clients: usize) -> std::time::Duration {
+    let hundreds = (clients / 100).max(1) as u32;
+    (PRESENCE_COALESCE * hundreds).min(std::time::Duration::from_secs(1))
+}
+
 /// At most this many queued system events are kept.
 pub const MAX_SYSTEM_EVENTS: usize = 20;
 
@@ -323,6 +381,7 @@ impl Gateway {
             gateway_device_id: identity.as_ref().map(|(id, _)| id.clone()),
             gateway_public_key: identity.map(|(_, k)| k),
             clients: Mutex::new(HashMap::new()),
+            client_mark: AtomicUsize::new(0),
             presence: Mutex::new(BTreeMap::new()),
             presence_version: AtomicU64::new(0),
             health_version: AtomicU64::new(0),
@@ -432,16 +491,17 @@ impl Gateway {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone()
                 .unwrap_or(Value::Null);
-            let event = Serialized {
-                name: Value::from(protocol::methods::EV_SHUTDOWN).to_string(),
-                payload: payload.to_string(),
-                state_version: None,
-            };
+            let event = Serialized::new(
+                Value::from(protocol::methods::EV_SHUTDOWN).to_string(),
+                payload.to_string(),
+                None,
+            );
             client.send_event(&event, false);
             client.close(close::SERVICE_RESTART, close::REASON_SERVICE_RESTART);
             return false;
         }
         clients.insert(client.conn_id.clone(), client);
+        self.client_mark.fetch_max(clients.len(), Ordering::SeqCst);
         true
     }
 
@@ -457,10 +517,22 @@ impl Gateway {
     }
 
     pub fn unregister(&self, conn_id: &str) -> Option<ClientHandle> {
-        self.clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(conn_id)
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let gone = clients.remove(conn_id);
+        let left = clients.len();
+        drop(clients);
+        // When most of a crowd has left, give the freed heap back to the system (glibc
+        // keeps it otherwise, and a gateway that once served a burst would stay large).
+        let mark = self.client_mark.load(Ordering::SeqCst);
+        if ((mark >= 8 && left * 2 < mark) || (left == 0 && mark > 0))
+            && self
+                .client_mark
+                .compare_exchange(mark, left, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            crate::os::mem::release_free_heap();
+        }
+        gone
     }
 
     /// The connected clients, copied out so no lock is held while sending.
@@ -486,11 +558,11 @@ impl Gateway {
         drop_if_slow: bool,
         with_state_version: bool,
     ) {
-        let serialized = Serialized {
-            name: Value::from(event).to_string(),
-            payload: payload.to_string(),
-            state_version: with_state_version.then(|| self.state_version().to_string()),
-        };
+        let serialized = Serialized::new(
+            Value::from(event).to_string(),
+            payload.to_string(),
+            with_state_version.then(|| self.state_version().to_string()),
+        );
         let clients = self.snapshot();
         for c in clients {
             if c.may_receive(event) && !c.send_event(&serialized, drop_if_slow) {
@@ -559,12 +631,8 @@ impl Gateway {
 mod tests {
     use super::*;
 
-    fn serialized() -> Serialized {
-        Serialized {
-            name: "\"shutdown\"".into(),
-            payload: "{}".into(),
-            state_version: None,
-        }
+    fn serialized() -> Arc<Serialized> {
+        Serialized::new("\"shutdown\"".into(), "{}".into(), None)
     }
 
     impl Drain {
@@ -623,6 +691,8 @@ mod tests {
         drop(outlet);
         drop(client);
         assert!(matches!(drain.next().await, Next::Send(Outbound::Text(_))));
+        let (outlet, mut drain) = Outlet::new();
+        drop(outlet);
         assert!(matches!(drain.next().await, Next::Done));
     }
 
@@ -633,14 +703,14 @@ mod tests {
         assert!(client.send_event(&serialized(), true));
         outlet.queue("x".repeat(protocol::MAX_BUFFERED_BYTES + 1));
         assert!(client.send_event(&serialized(), true)); // dropped: seq 2
-        drain.sent(protocol::MAX_BUFFERED_BYTES + 1);
+        drain.sent(&Outbound::Text(
+            "x".repeat(protocol::MAX_BUFFERED_BYTES + 1),
+        ));
         assert!(client.send_event(&serialized(), true)); // seq 3
         let seqs: Vec<u64> = std::iter::from_fn(|| drain.rx.try_recv().ok())
-            .filter_map(|o| match o {
-                Outbound::Text(t) if t.starts_with("{\"type\":\"event\"") => {
-                    serde_json::from_str::<Value>(&t).ok()?["seq"].as_u64()
-                }
-                _ => None,
+            .filter_map(|o| {
+                let t = o.into_text()?;
+                serde_json::from_str::<Value>(&t).ok()?["seq"].as_u64()
             })
             .collect();
         assert_eq!(seqs, vec![1, 3]);

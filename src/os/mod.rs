@@ -5,4 +5,5 @@
 
 pub mod ifaddr;
 pub mod inotify;
+pub mod mem;
 pub mod proc;

@@ -14,6 +14,7 @@ mod interop;
 mod man;
 mod pairing;
 mod probe;
+mod reliability;
 mod reload;
 mod schema;
 mod secrets;
