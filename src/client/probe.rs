@@ -55,6 +55,10 @@ pub struct ProbeRequest<'a> {
     /// Further read calls made on the same connection after the four diagnostics; their
     /// results land in `Target::extra_reads` and do not count toward `rpcOk`.
     pub extra_reads: Vec<(&'static str, Value)>,
+    /// Create the CLI's device identity when there is none (as every CLI call does, so a
+    /// local gateway can pair it). The doctor without `--fix` writes nothing: it probes
+    /// with the identity that exists, or none.
+    pub create_identity: bool,
 }
 
 fn ws_url(host: &str, port: u16) -> String {
@@ -83,6 +87,7 @@ impl<'a> ProbeRequest<'a> {
             read_diagnostics: true,
             fresh_health: false,
             extra_reads: Vec::new(),
+            create_identity: true,
         }
     }
 }
@@ -303,7 +308,7 @@ pub async fn run(req: ProbeRequest<'_>) -> ProbeReport {
     let (port, _) = gwcfg::resolve_port(req.port, req.env, req.config);
     let tailnet = crate::os::ifaddr::tailnet_ipv4().map(|ip| ip.to_string());
     let has_creds = specs.iter().any(|s| !s.credentials.is_empty());
-    let identity = super::cli_identity(req.state_dir, has_creds);
+    let identity = super::cli_identity(req.state_dir, has_creds && req.create_identity);
     let budget = Duration::from_millis(timeout_ms);
     // The read diagnostics (results in this order), then the caller's extra reads.
     let reads: Vec<(&'static str, Value)> = if req.read_diagnostics {

@@ -8,8 +8,7 @@ use regex::Regex;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Consistent pseudonyms: the same host or IP gets the same stand-in in every file.
 #[derive(Default)]
@@ -278,56 +277,6 @@ pub fn write(contents: &Contents, path: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot compress the bundle: {e}"))?;
     config::write::atomic_write(path, &data, 0o600)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-pub fn is_bundle(path: &Path) -> bool {
-    let mut magic = [0u8; 2];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && magic == [0x1f, 0x8b]
-}
-
-/// Unpack a bundle into `dir`; returns the extracted file paths (bundle-relative names kept).
-pub fn extract(path: &Path, dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let f =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(f));
-    let mut out = Vec::new();
-    for entry in archive
-        .entries()
-        .map_err(|e| format!("{} is not a support bundle: {e}", path.display()))?
-    {
-        let mut entry = entry.map_err(|e| format!("{}: {e}", path.display()))?;
-        let name = entry
-            .path()
-            .map_err(|e| e.to_string())?
-            .to_string_lossy()
-            .into_owned();
-        // Only plain names inside the bundle; never write outside `dir`.
-        let rel: PathBuf = Path::new(&name)
-            .components()
-            .filter_map(|c| match c {
-                std::path::Component::Normal(s) => Some(s.to_os_string()),
-                _ => None,
-            })
-            .collect();
-        if rel.as_os_str().is_empty() || !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let dest = dir.join(&rel);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-        }
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-        std::fs::File::create(&dest)
-            .and_then(|mut f| f.write_all(&bytes))
-            .map_err(|e| e.to_string())?;
-        out.push(dest);
-    }
-    out.sort();
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -304,7 +304,59 @@ pub fn load(
             }
         }
     }
+    if let Some(cycle) = dependency_cycle(&cat.checks) {
+        let first = cat.checks.iter().find(|c| c.id == cycle[0]);
+        return Err(CatalogError(format!(
+            "{}: check {:?}: depends_on forms a cycle: {}",
+            first.map(|c| c.file.as_str()).unwrap_or("?"),
+            cycle[0],
+            cycle.join(" -> ")
+        )));
+    }
     Ok(cat)
+}
+
+/// A `depends_on` cycle, as the ids around it (the first repeated at the end).
+fn dependency_cycle(checks: &[Check]) -> Option<Vec<String>> {
+    let deps: std::collections::HashMap<&str, &[String]> = checks
+        .iter()
+        .map(|c| (c.id.as_str(), c.depends_on.as_slice()))
+        .collect();
+    // 0 unvisited, 1 on the current path, 2 done.
+    let mut state: std::collections::HashMap<&str, u8> = Default::default();
+    fn visit<'a>(
+        id: &'a str,
+        deps: &std::collections::HashMap<&'a str, &'a [String]>,
+        state: &mut std::collections::HashMap<&'a str, u8>,
+        path: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        match state.get(id) {
+            Some(2) => return None,
+            Some(1) => {
+                let start = path.iter().position(|p| *p == id).unwrap_or(0);
+                let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
+                cycle.push(id.to_string());
+                return Some(cycle);
+            }
+            _ => {}
+        }
+        state.insert(id, 1);
+        path.push(id);
+        for d in deps.get(id).copied().unwrap_or_default() {
+            if let Some(c) = visit(d.as_str(), deps, state, path) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        state.insert(id, 2);
+        None
+    }
+    for c in checks {
+        if let Some(cycle) = visit(c.id.as_str(), &deps, &mut state, &mut Vec::new()) {
+            return Some(cycle);
+        }
+    }
+    None
 }
 
 /// Read every `*.toml` in a directory (for `--checks DIR`).
@@ -318,8 +370,12 @@ pub fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, CatalogError> {
         .collect();
     paths.sort();
     for p in paths {
-        let text = std::fs::read_to_string(&p)
-            .map_err(|e| CatalogError(format!("{}: {e}", p.display())))?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut super::triage::open_regular(&p).map_err(CatalogError)?,
+            &mut text,
+        )
+        .map_err(|e| CatalogError(format!("{}: {e}", p.display())))?;
         out.push((p.display().to_string(), text));
     }
     Ok(out)

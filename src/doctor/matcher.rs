@@ -67,6 +67,43 @@ pub fn json_tolerant(pattern: &str) -> String {
     out
 }
 
+/// The prefilter runs over whole buffers, where `^` and `$` would mean the buffer's ends
+/// (and a JSON record's message never starts its line): drop the anchors there. Only
+/// widens the match; the exact, anchored pattern is applied to each decoded line.
+pub fn unanchored(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // `[^…]` and a leading `]` belong to the class.
+                if chars.peek() == Some(&'^') {
+                    out.push(chars.next().unwrap_or('^'));
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(chars.next().unwrap_or(']'));
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            '^' | '$' if !in_class => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// What one signature matched.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Hits {
@@ -95,7 +132,7 @@ impl Matcher {
         } else {
             patterns
                 .iter()
-                .map(|p| format!("(?:{})", json_tolerant(p)))
+                .map(|p| format!("(?:{})", unanchored(&json_tolerant(p))))
                 .collect::<Vec<_>>()
                 .join("|")
         };
@@ -276,6 +313,45 @@ mod tests {
             m.scan_buffer_parallel(lines.as_bytes(), "t", &mut b);
             assert_eq!(a, b);
         }
+    }
+
+    #[test]
+    fn anchors_are_dropped_only_outside_classes() {
+        assert_eq!(unanchored("^boom at start$"), "boom at start");
+        assert_eq!(unanchored(r"[^$]x\^\$[]^]"), r"[^$]x\^\$[]^]");
+    }
+
+    #[test]
+    fn anchored_signatures_apply_per_line_in_buffers() {
+        let checks = r#"
+[section]
+id = "t"
+title = "t"
+
+[[checks]]
+id = "t.anchored"
+title = "anchored"
+symptoms = ["legacy-token-key"]
+severity = "warning"
+message = "m"
+remediation = "none"
+
+  [[checks.signatures]]
+  regex = '^boom at start$'
+  example = "boom at start"
+  near_miss = "not boom at start"
+"#;
+        let cat = crate::doctor::load_catalog(&[("t.toml".into(), checks.into())]).unwrap();
+        let m = Matcher::new(&cat).unwrap();
+        let idx = cat
+            .checks
+            .iter()
+            .position(|c| c.id == "t.anchored")
+            .unwrap();
+        let buf = b"first line\nnot boom at start\nboom at start\n{\"0\":\"boom at start\"}\nboom at start, then more\n";
+        let mut r = Results::new();
+        m.scan_buffer(buf, "t", &mut r);
+        assert_eq!(r.get(&idx).map(|h| h.count), Some(2), "{r:?}");
     }
 
     #[test]

@@ -5,8 +5,111 @@ use super::facts::{Facts, LogLine, ProbeStatus};
 use super::probes::{config as config_probe, ProbeContext};
 use crate::config::{self, Env};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// A log line longer than this is scanned by its head; the rest is skipped and counted.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// What one support-bundle entry may expand to before the rest of it is skipped.
+pub const MAX_BUNDLE_ENTRY_BYTES: u64 = 32 << 20;
+/// What a whole support bundle may expand to (a bundle this build writes is a few MB).
+pub const MAX_BUNDLE_BYTES: u64 = 128 << 20;
+/// JSON documents (config, probe, status) read whole at most this large.
+const MAX_DOCUMENT_BYTES: u64 = 8 << 20;
+
+/// Open an input for reading, refusing anything but a regular file: a FIFO or a device
+/// would block the command or never end. The open itself does not block (`O_NONBLOCK`).
+pub fn open_regular(path: &Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let ft = f
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .file_type();
+    if ft.is_file() {
+        return Ok(f);
+    }
+    let what = if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_dir() {
+        "a directory"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() || ft.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(format!(
+        "refusing {}: it is {what}, not a regular file (save the log or bundle to a file first)",
+        path.display()
+    ))
+}
+
+/// What the first bytes of a file say it is.
+enum Container {
+    Plain,
+    /// A gzip stream holding a tar archive: a support bundle.
+    Bundle,
+    /// Any other gzip stream: a rotated or pasted `.log.gz`.
+    Gzip,
+}
+
+fn container(path: &Path) -> Result<Container, String> {
+    let mut f = open_regular(path)?;
+    let mut magic = [0u8; 2];
+    if f.read_exact(&mut magic).is_err() || magic != [0x1f, 0x8b] {
+        return Ok(Container::Plain);
+    }
+    let f = open_regular(path)?;
+    let mut head = Vec::with_capacity(512);
+    let _ = flate2::read::GzDecoder::new(f)
+        .take(512)
+        .read_to_end(&mut head);
+    Ok(if head.len() >= 262 && &head[257..262] == b"ustar" {
+        Container::Bundle
+    } else {
+        Container::Gzip
+    })
+}
+
+/// A reader that stops after `limit` bytes and remembers that it did.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    hit: bool,
+}
+
+impl<R: Read> Capped<R> {
+    fn new(inner: R, limit: u64) -> Self {
+        Capped {
+            inner,
+            left: limit,
+            hit: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // One byte more tells a stream that ends exactly at the limit from a longer one.
+            let mut probe = [0u8; 1];
+            if !self.hit && self.inner.read(&mut probe)? > 0 {
+                self.hit = true;
+            }
+            return Ok(0);
+        }
+        let n = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let got = self.inner.read(&mut buf[..n])?;
+        self.left -= got as u64;
+        Ok(got)
+    }
+}
 
 /// What an input file turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,36 +120,51 @@ pub enum InputKind {
     Log,
 }
 
-fn classify(path: &Path) -> std::io::Result<(InputKind, Option<Value>)> {
-    let head = {
-        let mut f = BufReader::new(std::fs::File::open(path)?);
-        let mut buf = String::new();
-        let _ = f.read_line(&mut buf)?;
-        buf
-    };
+fn classify(path: &Path) -> Result<(InputKind, Option<Value>), String> {
+    // The first line as bytes (bounded): a log whose first line is not UTF-8 is still a log.
+    let mut first = Vec::new();
+    open_regular(path)?
+        .take(64 * 1024)
+        .read_to_end(&mut first)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if let Some(i) = first.iter().position(|b| *b == b'\n') {
+        first.truncate(i + 1);
+    }
+    let head = String::from_utf8_lossy(&first);
     let trimmed = head.trim_start();
     // A log's first line is a complete JSON object or plain text; a document spans lines.
     let one_line_json = serde_json::from_str::<Value>(head.trim()).is_ok();
     if (trimmed.starts_with('{') || trimmed.starts_with("//")) && !one_line_json {
-        let meta = std::fs::metadata(path)?;
-        if meta.len() < 8 * 1024 * 1024 {
-            let text = std::fs::read_to_string(path)?;
-            if let Ok(v) = serde_json::from_str::<Value>(&text) {
-                if v.get("targets").is_some() && v.get("primaryTargetId").is_some() {
-                    return Ok((InputKind::ProbeJson, Some(v)));
-                }
-                if v.get("rpc").is_some() && v.get("port").is_some() {
-                    return Ok((InputKind::StatusJson, Some(v)));
-                }
-            }
-            if let Ok(doc) = config::json5::parse(&text) {
-                if doc.value.get("gateway").is_some() || doc.value.get("meta").is_some() {
-                    return Ok((InputKind::Config, None));
-                }
+        let mut bytes = Vec::new();
+        open_regular(path)?
+            .take(MAX_DOCUMENT_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if bytes.len() as u64 <= MAX_DOCUMENT_BYTES {
+            if let Some(kind) = document_kind(&String::from_utf8_lossy(&bytes)) {
+                return Ok(kind);
             }
         }
     }
     Ok((InputKind::Log, None))
+}
+
+/// A JSON document's kind: probe or status output (parsed), or a config.
+fn document_kind(text: &str) -> Option<(InputKind, Option<Value>)> {
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        if v.get("targets").is_some() && v.get("primaryTargetId").is_some() {
+            return Some((InputKind::ProbeJson, Some(v)));
+        }
+        if v.get("rpc").is_some() && v.get("port").is_some() {
+            return Some((InputKind::StatusJson, Some(v)));
+        }
+    }
+    if let Ok(doc) = config::json5::parse(text) {
+        if doc.value.get("gateway").is_some() || doc.value.get("meta").is_some() {
+            return Some((InputKind::Config, None));
+        }
+    }
+    None
 }
 
 /// Facts from `gateway probe --json` (primary target, or the first one).
@@ -87,14 +205,79 @@ fn facts_from_probe(v: &Value, facts: &mut Facts) {
     facts.probe("gateway", ProbeStatus::Ok);
 }
 
-/// Read a log in large chunks cut at line ends and scan each chunk once.
+/// Cuts a byte stream into chunks of whole lines. A line that runs past `max_line` with
+/// no end is kept by its head (ended with a newline) and the rest of it skipped, so memory
+/// stays bounded whatever the input; such lines are counted.
+struct Chunker {
+    carry: Vec<u8>,
+    skipping: bool,
+    max_line: usize,
+    truncated: u64,
+}
+
+impl Chunker {
+    fn new(max_line: usize) -> Self {
+        Chunker {
+            carry: Vec::new(),
+            skipping: false,
+            max_line,
+            truncated: 0,
+        }
+    }
+
+    /// Add bytes read from the input; a chunk of whole lines when one is ready.
+    fn push(&mut self, mut data: &[u8]) -> Option<Vec<u8>> {
+        if self.skipping {
+            let i = memchr::memchr(b'\n', data)?;
+            data = &data[i + 1..];
+            self.skipping = false;
+        }
+        let mut buf = std::mem::take(&mut self.carry);
+        buf.extend_from_slice(data);
+        match memchr::memrchr(b'\n', &buf) {
+            Some(i) => {
+                self.carry = buf.split_off(i + 1);
+                if let Some(head) = self.cap_carry() {
+                    buf.extend_from_slice(&head);
+                }
+                Some(buf)
+            }
+            None => {
+                self.carry = buf;
+                self.cap_carry()
+            }
+        }
+    }
+
+    /// A carried (unfinished) line past the cap becomes its head; the rest is skipped.
+    fn cap_carry(&mut self) -> Option<Vec<u8>> {
+        if self.carry.len() <= self.max_line {
+            return None;
+        }
+        let mut head = std::mem::take(&mut self.carry);
+        head.truncate(self.max_line);
+        head.push(b'\n');
+        self.truncated += 1;
+        self.skipping = true;
+        Some(head)
+    }
+
+    /// What is left at the end of the input.
+    fn finish(&mut self) -> Option<Vec<u8>> {
+        let rest = std::mem::take(&mut self.carry);
+        (!rest.is_empty()).then_some(rest)
+    }
+}
+
+/// Read a log in large chunks cut at line ends and scan each chunk once. Returns how many
+/// over-long lines were scanned by their head only.
 fn scan_file(
     f: &mut (impl std::io::Read + Send),
     src: &str,
     matcher: &super::matcher::Matcher,
     hits: &mut super::matcher::Results,
-) -> std::io::Result<()> {
-    scan_chunks(f, src, matcher, hits, 8 << 20)
+) -> std::io::Result<u64> {
+    scan_chunks(f, src, matcher, hits, 8 << 20, MAX_LINE_BYTES)
 }
 
 fn scan_chunks(
@@ -103,34 +286,33 @@ fn scan_chunks(
     matcher: &super::matcher::Matcher,
     hits: &mut super::matcher::Results,
     chunk: usize,
-) -> std::io::Result<()> {
+    max_line: usize,
+) -> std::io::Result<u64> {
     // A reader thread cuts the input into line-aligned chunks while this thread scans the
     // previous one (I/O and matching overlap on two cores; at most 3 chunks in memory).
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || -> std::io::Result<()> {
-            let mut carry: Vec<u8> = Vec::new();
+        let reader = scope.spawn(move || -> std::io::Result<u64> {
+            let mut chunker = Chunker::new(max_line);
+            let mut buf = vec![0u8; chunk];
             loop {
-                let mut buf = std::mem::take(&mut carry);
-                let start = buf.len();
-                buf.resize(start.max(chunk).max(start + chunk / 2), 0);
-                let n = f.read(&mut buf[start..])?;
-                buf.truncate(start + n);
-                if n == 0 {
-                    if !buf.is_empty() {
-                        let _ = tx.send(buf);
+                let n = match f.read(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                let ready = if n == 0 {
+                    chunker.finish()
+                } else {
+                    chunker.push(&buf[..n])
+                };
+                if let Some(c) = ready {
+                    if tx.send(c).is_err() {
+                        return Ok(chunker.truncated);
                     }
-                    return Ok(());
                 }
-                match buf.iter().rposition(|b| *b == b'\n') {
-                    Some(i) => {
-                        carry = buf.split_off(i + 1);
-                        if tx.send(buf).is_err() {
-                            return Ok(());
-                        }
-                    }
-                    // No line end yet: keep reading into the same (growing) buffer.
-                    None => carry = buf,
+                if n == 0 {
+                    return Ok(chunker.truncated);
                 }
             }
         });
@@ -143,6 +325,212 @@ fn scan_chunks(
     })
 }
 
+/// Scan a reader on this thread (support-bundle entries cannot move to another thread).
+fn scan_inline(
+    f: &mut impl std::io::Read,
+    src: &str,
+    matcher: &super::matcher::Matcher,
+    hits: &mut super::matcher::Results,
+) -> std::io::Result<u64> {
+    let mut chunker = Chunker::new(MAX_LINE_BYTES);
+    let mut buf = vec![0u8; 4 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        let ready = if n == 0 {
+            chunker.finish()
+        } else {
+            chunker.push(&buf[..n])
+        };
+        if let Some(c) = ready {
+            matcher.scan_buffer_parallel(&c, src, hits);
+        }
+        if n == 0 {
+            return Ok(chunker.truncated);
+        }
+    }
+}
+
+/// Facts from a config file's text (`source` names it in the findings).
+fn apply_config(loaded: config::LoadedConfig, env: &Env, facts: &mut Facts) {
+    let p = loaded.path.clone();
+    let ctx = ProbeContext {
+        env: env.clone(),
+        paths: config::Paths {
+            profile: None,
+            state_dir: p.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            config_path: p,
+        },
+        config: loaded,
+        port: 0,
+        timeout: std::time::Duration::from_secs(1),
+        log_window_secs: None,
+        url: None,
+        token: None,
+        password: None,
+        deep: false,
+    };
+    let out = config_probe::probe(&ctx);
+    facts.probe("config", out.status);
+    for (k, v) in out.facts {
+        facts.set(k, v);
+    }
+}
+
+/// Facts and evidence from `gateway status --json`.
+fn apply_status(
+    v: &Value,
+    source: &str,
+    matcher: &super::matcher::Matcher,
+    facts: &mut Facts,
+    hits: &mut super::matcher::Results,
+) {
+    facts.set("port.number", v["port"]["port"].clone());
+    facts.set("port.listeners", v["port"]["listeners"].clone());
+    let listeners = v["port"]["listeners"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    facts.set("port.busy", json!(!listeners.is_empty()));
+    facts.set(
+        "port.foreign_holder",
+        json!(!listeners.is_empty() && !listeners.iter().any(|l| l["gatewayLike"] == true)),
+    );
+    facts.probe("port", ProbeStatus::Ok);
+    // Its last error and probe error are log-like evidence.
+    for text in [v["lastError"]["line"].as_str(), v["rpc"]["error"].as_str()]
+        .into_iter()
+        .flatten()
+    {
+        let line = LogLine {
+            message: text.to_string(),
+            time: None,
+            source: source.to_string(),
+        };
+        matcher.scan(&line, hits);
+    }
+}
+
+/// How an over-long line was handled, for the inputs list.
+fn truncation_note(lines: u64) -> String {
+    match lines {
+        0 => String::new(),
+        n => format!(
+            "; {n} line(s) over {} MiB scanned by their first {} MiB",
+            MAX_LINE_BYTES >> 20,
+            MAX_LINE_BYTES >> 20
+        ),
+    }
+}
+
+/// A support bundle, read as a stream: documents are parsed in memory, logs scanned as
+/// they are unpacked; nothing is written to disk. Expansion is capped per entry and in all.
+fn gather_bundle(
+    p: &Path,
+    env: &Env,
+    matcher: &super::matcher::Matcher,
+    facts: &mut Facts,
+    hits: &mut super::matcher::Results,
+    described: &mut Vec<String>,
+) -> Result<(), String> {
+    let f = open_regular(p)?;
+    let mut archive = tar::Archive::new(Capped::new(
+        flate2::read::GzDecoder::new(f),
+        MAX_BUNDLE_BYTES,
+    ));
+    let mut notes = Vec::new();
+    let entries = archive
+        .entries()
+        .map_err(|e| format!("{} is not a support bundle: {e}", p.display()))?;
+    for entry in entries {
+        let mut entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                notes.push(format!("stopped reading: {e}"));
+                break;
+            }
+        };
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name: PathBuf = match entry.path() {
+            Ok(n) => n
+                .components()
+                .filter_map(|c| match c {
+                    std::path::Component::Normal(s) => Some(s.to_os_string()),
+                    _ => None,
+                })
+                .collect(),
+            Err(_) => continue,
+        };
+        let name = name.to_string_lossy().into_owned();
+        let source = format!("{}:{name}", p.display());
+        let kind = if name.ends_with("config/openclaw.json") {
+            InputKind::Config
+        } else if name.ends_with("probe.json") {
+            InputKind::ProbeJson
+        } else if name.ends_with("status.json") {
+            InputKind::StatusJson
+        } else if name.contains("logs/") {
+            InputKind::Log
+        } else {
+            continue; // manifest, doctor.json, env.txt, service.txt: context, not evidence
+        };
+        if kind == InputKind::Log {
+            let mut capped = Capped::new(&mut entry, MAX_BUNDLE_ENTRY_BYTES);
+            let truncated = scan_inline(&mut capped, &source, matcher, hits)
+                .map_err(|e| format!("{source}: {e}"))?;
+            if capped.hit {
+                notes.push(format!(
+                    "{name} expands past {} MiB; the rest of it was not read",
+                    MAX_BUNDLE_ENTRY_BYTES >> 20
+                ));
+            }
+            described.push(format!("{source} (log{})", truncation_note(truncated)));
+            continue;
+        }
+        let mut bytes = Vec::new();
+        let mut capped = Capped::new(&mut entry, MAX_DOCUMENT_BYTES);
+        capped
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("{source}: {e}"))?;
+        if capped.hit {
+            notes.push(format!(
+                "{name} is over {} MiB; not read",
+                MAX_DOCUMENT_BYTES >> 20
+            ));
+            continue;
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        described.push(format!("{source} ({})", format!("{kind:?}").to_lowercase()));
+        match kind {
+            InputKind::Config => apply_config(
+                config::load::load_from_str(Path::new(&source), &text, env),
+                env,
+                facts,
+            ),
+            InputKind::ProbeJson => {
+                facts_from_probe(&serde_json::from_str(&text).unwrap_or(Value::Null), facts)
+            }
+            _ => {
+                let v = serde_json::from_str(&text).unwrap_or(Value::Null);
+                apply_status(&v, &source, matcher, facts, hits);
+            }
+        }
+    }
+    if archive.into_inner().hit {
+        notes.push(format!(
+            "the bundle expands past {} MiB; the rest was not read",
+            MAX_BUNDLE_BYTES >> 20
+        ));
+    }
+    let mut line = format!("{} (support bundle)", p.display());
+    if !notes.is_empty() {
+        line.push_str(&format!(": {}", notes.join("; ")));
+    }
+    described.insert(0, line);
+    Ok(())
+}
+
 /// Gather facts and lines from `inputs`. `Err` names an unreadable input.
 pub fn gather(
     inputs: &[std::path::PathBuf],
@@ -152,114 +540,44 @@ pub fn gather(
     let mut facts = Facts::default();
     let mut hits = super::matcher::Results::new();
     let mut described = Vec::new();
-    // Support bundles are unpacked; their entries are classified by name.
-    let mut expanded: Vec<(std::path::PathBuf, Option<InputKind>)> = Vec::new();
-    let mut unpacked = Vec::new();
     for p in inputs {
-        if super::bundle::is_bundle(p) {
-            let dir = super::selftest::tempdir_for("bundle")?;
-            for f in super::bundle::extract(p, dir.path())? {
-                let name = f.to_string_lossy().into_owned();
-                let kind = if name.ends_with("/config/openclaw.json") {
-                    Some(InputKind::Config)
-                } else if name.ends_with("/probe.json") {
-                    Some(InputKind::ProbeJson)
-                } else if name.ends_with("/status.json") {
-                    Some(InputKind::StatusJson)
-                } else if name.contains("/logs/") {
-                    Some(InputKind::Log)
-                } else {
-                    None // manifest, doctor.json, env.txt, service.txt: context, not evidence
-                };
-                if let Some(k) = kind {
-                    expanded.push((f, Some(k)));
-                }
+        let src = p.display().to_string();
+        match container(p)? {
+            Container::Bundle => {
+                let mut lines = Vec::new();
+                gather_bundle(p, env, matcher, &mut facts, &mut hits, &mut lines)?;
+                described.extend(lines);
+                continue;
             }
-            described.push(format!("{} (support bundle)", p.display()));
-            unpacked.push(dir);
-        } else {
-            expanded.push((p.clone(), None));
+            Container::Gzip => {
+                let mut f = flate2::read::GzDecoder::new(open_regular(p)?);
+                let truncated = scan_file(&mut f, &src, matcher, &mut hits)
+                    .map_err(|e| format!("cannot read {src}: {e}"))?;
+                described.push(format!("{src} (gzip log{})", truncation_note(truncated)));
+                continue;
+            }
+            Container::Plain => {}
         }
-    }
-    for (p, known) in &expanded {
-        let (kind, doc) = match known {
-            Some(InputKind::Config) | Some(InputKind::Log) => {
-                (known.clone().unwrap_or(InputKind::Log), None)
-            }
-            _ => classify(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
-        };
-        described.push(format!(
-            "{} ({})",
-            p.display(),
-            format!("{kind:?}").to_lowercase()
-        ));
+        let (kind, doc) = classify(p)?;
         match kind {
-            InputKind::Config => {
-                let loaded = config::load(p, env);
-                let ctx = ProbeContext {
-                    env: env.clone(),
-                    paths: config::Paths {
-                        profile: None,
-                        state_dir: p.parent().unwrap_or(Path::new(".")).to_path_buf(),
-                        config_path: p.clone(),
-                    },
-                    config: loaded,
-                    port: 0,
-                    timeout: std::time::Duration::from_secs(1),
-                    log_window_secs: None,
-                    url: None,
-                    token: None,
-                    password: None,
-                    deep: false,
-                };
-                let out = config_probe::probe(&ctx);
-                facts.probe("config", out.status);
-                for (k, v) in out.facts {
-                    facts.set(k, v);
-                }
-            }
+            InputKind::Config => apply_config(config::load(p, env), env, &mut facts),
             InputKind::ProbeJson => {
                 facts_from_probe(doc.as_ref().unwrap_or(&Value::Null), &mut facts)
             }
             InputKind::StatusJson => {
                 if let Some(v) = &doc {
-                    facts.set("port.number", v["port"]["port"].clone());
-                    facts.set("port.listeners", v["port"]["listeners"].clone());
-                    let listeners = v["port"]["listeners"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
-                    facts.set("port.busy", json!(!listeners.is_empty()));
-                    facts.set(
-                        "port.foreign_holder",
-                        json!(
-                            !listeners.is_empty()
-                                && !listeners.iter().any(|l| l["gatewayLike"] == true)
-                        ),
-                    );
-                    facts.probe("port", ProbeStatus::Ok);
-                    // Its last error and probe error are log-like evidence.
-                    for text in [v["lastError"]["line"].as_str(), v["rpc"]["error"].as_str()]
-                        .into_iter()
-                        .flatten()
-                    {
-                        let line = LogLine {
-                            message: text.to_string(),
-                            time: None,
-                            source: p.display().to_string(),
-                        };
-                        matcher.scan(&line, &mut hits);
-                    }
+                    apply_status(v, &src, matcher, &mut facts, &mut hits);
                 }
             }
             InputKind::Log => {
-                let mut f = std::fs::File::open(p)
-                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-                let src = p.display().to_string();
-                scan_file(&mut f, &src, matcher, &mut hits)
-                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                let mut f = open_regular(p)?;
+                let truncated = scan_file(&mut f, &src, matcher, &mut hits)
+                    .map_err(|e| format!("cannot read {src}: {e}"))?;
+                described.push(format!("{src} (log{})", truncation_note(truncated)));
+                continue;
             }
         }
+        described.push(format!("{src} ({})", format!("{kind:?}").to_lowercase()));
     }
     if !inputs.is_empty() {
         facts.logs_available = Some("triage inputs".into());
@@ -296,7 +614,7 @@ mod tests {
         );
         for chunk in [16, 64, 100, 4096] {
             let mut hits = crate::doctor::matcher::Results::new();
-            scan_chunks(&mut text.as_bytes(), "t", &m, &mut hits, chunk).unwrap();
+            scan_chunks(&mut text.as_bytes(), "t", &m, &mut hits, chunk, 1 << 20).unwrap();
             let fired: Vec<&str> = hits.keys().map(|i| cat.checks[*i].id.as_str()).collect();
             for id in [
                 "cron.tick-failed",

@@ -761,7 +761,26 @@ fn bundle_round_trip_finds_the_same_symptoms_and_leaks_no_secret() {
 
     // Nothing secret or identifying in any file.
     let dir = p.path().join("unpacked");
-    let files = openclaw::doctor::bundle::extract(&bundle, &dir).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&bundle)
+        .arg("-C")
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar -xzf {}", bundle.display());
+    let mut files = Vec::new();
+    let mut todo = vec![dir.clone()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                todo.push(e.path());
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
     let names: Vec<String> = files
         .iter()
         .map(|f| f.strip_prefix(&dir).unwrap().display().to_string())

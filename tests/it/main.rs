@@ -23,3 +23,4 @@ mod snapshot;
 mod ssh;
 mod status;
 mod support;
+mod triage_inputs;

@@ -18,6 +18,8 @@ pub async fn probe(ctx: &ProbeContext) -> ProbeOutput {
             ("logs.tail", json!({"limit": 2000, "maxBytes": 1_000_000})),
             ("last-heartbeat", json!({})),
         ],
+        // Read-only: never create the CLI's identity (`doctor` writes nothing without --fix).
+        create_identity: false,
         ..ProbeRequest::new(&ctx.config, &ctx.env, &ctx.paths.state_dir)
     })
     .await;
