@@ -14,6 +14,9 @@ const UNIT_POLICY: &[(&str, &str)] = &[
     ("StartLimitIntervalSec", "300"),
 ];
 
+/// Open files the unit allows (upstream's unit sets none).
+pub const LIMIT_NOFILE: u32 = 65536;
+
 const SERVICE_POLICY: &[(&str, &str)] = &[
     ("Restart", "always"),
     ("RestartSec", "5"),
@@ -55,6 +58,9 @@ pub fn render(spec: &ServiceSpec) -> Result<String, LineBreak> {
     out.push(format!("ExecStart={}", exec?.join(" ")));
     out.extend(SERVICE_POLICY.iter().map(|(k, v)| format!("{k}={v}")));
     out.push(format!("WatchdogSec={WATCHDOG_SEC}"));
+    // One descriptor per client: systemd's default soft limit (1024) would cap the
+    // gateway at about a thousand connections.
+    out.push(format!("LimitNOFILE={LIMIT_NOFILE}"));
     if let Some(user) = &spec.system_user {
         no_line_breaks(user, "Systemd User")?;
         out.push(format!("User={user}"));

@@ -417,7 +417,7 @@ fn service_files_are_byte_identical_to_the_real_openclaw() {
         )
     );
     // The systemd unit: upstream's, plus sd-notify readiness and the watchdog (this gateway
-    // speaks sd-notify), and the spec's TimeoutStopSec=30 where 2026.9.6 writes 330 (its
+    // speaks sd-notify), an open-files limit for a thousand clients and more, and the spec's TimeoutStopSec=30 where 2026.9.6 writes 330 (its
     // restarts drain for minutes; this gateway's shutdown is bounded at 1.5 s).
     let args = serde_json::json!([{
         "description": spec.description,
@@ -428,7 +428,15 @@ fn service_files_are_byte_identical_to_the_real_openclaw() {
     let ours: Vec<String> = openclaw::service::systemd::render(&spec)
         .unwrap()
         .lines()
-        .filter(|l| !["Type=notify", "NotifyAccess=main", "WatchdogSec=60"].contains(l))
+        .filter(|l| {
+            ![
+                "Type=notify",
+                "NotifyAccess=main",
+                "WatchdogSec=60",
+                "LimitNOFILE=65536",
+            ]
+            .contains(l)
+        })
         .map(String::from)
         .collect();
     let theirs: Vec<String> =
