@@ -365,6 +365,12 @@ pub struct DoctorArgs {
 #[derive(Debug, Subcommand)]
 pub enum DoctorCommand {
     /// Offline triage of logs, a config, or `gateway probe|status --json` output someone sent.
+    ///
+    /// Inputs must be regular files (a FIFO or device is refused, never waited on). A
+    /// `.log.gz` is decompressed; a gzip-compressed tar is read as a support bundle, as a
+    /// stream with nothing written to disk, each entry capped at 32 MiB and the bundle at
+    /// 128 MiB of expansion. A line with no end past 1 MiB is scanned by its first 1 MiB.
+    /// What was capped is said in the report's inputs.
     Triage(TriageArgs),
     /// Seed each runbook fault into a throwaway profile (running the gateway library where
     /// needed) and show that the doctor detects it. Exit 0 when every scenario passes.
@@ -380,7 +386,8 @@ pub struct SelftestArgs {
 
 #[derive(Debug, Args)]
 pub struct TriageArgs {
-    /// Files to read: logs (JSON lines or plain text), a config, probe/status JSON.
+    /// Files to read: logs (JSON lines or plain text, gzip or not), a config, probe/status
+    /// JSON, support bundles.
     #[arg(required = true)]
     pub paths: Vec<std::path::PathBuf>,
     #[command(flatten)]
@@ -483,6 +490,13 @@ pub struct GatewayArgs {
 #[derive(Debug, Subcommand)]
 pub enum GatewayCommand {
     /// Run the WebSocket gateway in the foreground.
+    ///
+    /// Limits on what clients send: a request head of at most 32 KiB (431 past it; an
+    /// upgrade needs Sec-WebSocket-Version 13 (426) and a valid key (400)); before
+    /// hello-ok at most 64 KiB per message, after it maxPayload (25 MiB), both enforced on
+    /// the frame header (close 1009 before the payload arrives); protocol errors close with
+    /// 1002, invalid UTF-8 with 1007; a client whose unsent replies and events pass
+    /// maxBufferedBytes (50 MiB) is closed 1008 "slow consumer" and its backlog dropped.
     Run(GatewayRunArgs),
     /// Probe every known gateway target: reachability, auth capability and read diagnostics
     /// (exit 0 healthy, 1 degraded, 2 unreachable, 3 could not run).

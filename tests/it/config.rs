@@ -223,4 +223,14 @@ fn config_writes_survive_sigkill_at_any_moment() {
         })
         .collect();
     assert_eq!(stray.len(), 1, "{stray:?}");
+    // The temp files of killed writers hold the whole config (its token too): the next write
+    // that completes removes them.
+    assert_eq!(oc(&p, &["config", "set", "gateway.port", "20999"]).0, 0);
+    let orphans: Vec<_> = std::fs::read_dir(p.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".openclaw.json.tmp-"))
+        .collect();
+    assert!(orphans.is_empty(), "left behind: {orphans:?}");
 }
