@@ -5,11 +5,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Exit codes and environment, shown by `--help` and in the man page.
 pub const AFTER_HELP: &str = "\
 Exit status:
-  0   success; also a clean SIGTERM stop, and `gateway` finding a healthy gateway already running
-  1   fatal runtime error (bind failure, port held by another program, refused --force)
+  0   success; also a clean SIGTERM stop
+  1   fatal runtime error (bind failure, port still held after the retries by a gateway or any
+      other program: EADDRINUSE, refused --force)
   2   command-line usage error
   78  configuration invalid or blocks startup (missing config, gateway.mode unset or remote,
-      non-loopback bind without auth, token mode without a token); a supervisor should not restart
+      non-loopback bind without auth, token mode without a token), or another gateway already
+      runs on this config (the lock); a supervisor should not restart
 
 Environment:
   OPENCLAW_STATE_DIR     state directory (default ~/.openclaw)

@@ -33,9 +33,9 @@ impl BindError {
                     "If the gateway is supervised, stop it with: openclaw gateway stop".to_string(),
                 ];
                 lines.extend(port_in_use_lines(port, listeners));
-                // A healthy gateway already owns the port: nothing for a supervisor to fix.
-                let owner_is_gateway = listeners.iter().any(|l| l.gateway_like);
-                (lines, if owner_is_gateway { 0 } else { 1 })
+                // A start that did not happen is a failure, whoever holds the port (the real
+                // 2026.9.6 exits 1 here too), so a supervisor notices.
+                (lines, crate::contract::exit::FAILURE)
             }
             BindError::Other { url, error } => (
                 vec![format!(

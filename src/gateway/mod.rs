@@ -106,7 +106,9 @@ pub async fn run_until(mut opts: GatewayOptions, mut stop: watch::Receiver<bool>
                     eprintln!("Gateway failed to start: {e}");
                     eprintln!("If the gateway is supervised, stop it with: openclaw gateway stop");
                     return match e {
-                        lock::LockError::AlreadyRunning { .. } => exit::OK,
+                        // As upstream: 78, which the unit's RestartPreventExitStatus keeps
+                        // systemd from restarting in a loop against the running owner.
+                        lock::LockError::AlreadyRunning { .. } => exit::CONFIG,
                         lock::LockError::Io(..) => exit::FAILURE,
                     };
                 }

@@ -166,6 +166,21 @@ fn port_conflict_names_the_holder() {
 }
 
 #[test]
+fn a_second_profile_on_a_gateway_port_exits_1() {
+    let a = Profile::local_token();
+    let _first = Gateway::start(&a, &[], &[]);
+    let port = _first.port.to_string();
+    let b = Profile::local_token();
+    let (code, _, err) = run(gateway_cmd(&b, &["--port", &port]), T);
+    assert_eq!(code, 1, "a start that did not happen is a failure: {err}");
+    assert!(err.contains("| EADDRINUSE"), "{err}");
+    assert!(
+        err.contains("Gateway already running locally. Stop it (openclaw gateway stop) or use a different port."),
+        "{err}"
+    );
+}
+
+#[test]
 fn force_kills_the_listener_and_starts() {
     // A real process holding the port: a second gateway under another profile.
     let a = Profile::local_token();
@@ -279,7 +294,10 @@ fn second_gateway_on_the_same_config_reports_already_running() {
     let p = Profile::local_token();
     let _first = Gateway::start(&p, &[], &[]);
     let (code, _, err) = run(gateway_cmd(&p, &["--port", "0"]), T);
-    assert_eq!(code, 0, "a healthy owner is not a failure: {err}");
+    assert_eq!(
+        code, 78,
+        "a start that did not happen is not a success: {err}"
+    );
     assert!(err.contains("gateway already running (pid "), "{err}");
     assert!(err.contains("lock timeout after 5000ms"), "{err}");
 }
