@@ -416,33 +416,43 @@ async fn session(
     }
     // A presented device token is checked against the pairing store here; `authorize`
     // stays pure and only learns whether it verified.
+    // The pairing store takes a file lock and may fsync: that runs on the blocking pool, so a
+    // CLI holding the lock stalls this handshake only, never the tick or other connections.
     let device_token_ok = match (&params.device, params.auth.device_token.as_deref()) {
         (Some(d), Some(t)) if !t.is_empty() => {
-            let role = params.role.as_deref().unwrap_or(scopes::ROLE_OPERATOR);
-            match gw.devices.verify_token(
-                &d.id,
-                &d.public_key,
-                role,
-                t,
-                &params.scopes,
-                scopes::satisfies,
-            ) {
-                Ok(Ok(())) => true,
-                Ok(Err(why)) => {
+            let role = params
+                .role
+                .clone()
+                .unwrap_or_else(|| scopes::ROLE_OPERATOR.to_string());
+            let (store_gw, d, t, wanted) =
+                (gw.clone(), d.clone(), t.to_string(), params.scopes.clone());
+            let checked = off_the_runtime(move || {
+                let r = store_gw.devices.verify_token(
+                    &d.id,
+                    &d.public_key,
+                    &role,
+                    &t,
+                    &wanted,
+                    scopes::satisfies,
+                );
+                (d.id, r)
+            })
+            .await;
+            match checked {
+                Some((_, Ok(Ok(())))) => true,
+                Some((id, Ok(Err(why)))) => {
                     gw.logger.warn(
                         "gateway/ws",
-                        format!(
-                            "device token rejected conn={conn_id} device={} reason={why}",
-                            d.id
-                        ),
+                        format!("device token rejected conn={conn_id} device={id} reason={why}"),
                     );
                     false
                 }
-                Err(e) => {
+                Some((_, Err(e))) => {
                     gw.logger
                         .warn("devices", format!("device token check failed: {e}"));
                     false
                 }
+                None => false,
             }
         }
         _ => false,
@@ -490,8 +500,24 @@ async fn session(
     // local client).
     let gate = if granted.role != scopes::ROLE_OPERATOR && params.device.is_none() {
         Err(super::guard::device_identity_required())
+    } else if params.device.is_none() {
+        Ok(())
     } else {
-        super::pairing::gate(&gw, &params, &granted, peer.ip(), &ingress, &conn_id)
+        let (store_gw, p, g, i, c) = (
+            gw.clone(),
+            params.clone(),
+            granted.clone(),
+            ingress.clone(),
+            conn_id.clone(),
+        );
+        let ip = peer.ip();
+        off_the_runtime(move || super::pairing::gate(&store_gw, &p, &g, ip, &i, &c))
+            .await
+            .unwrap_or_else(|| {
+                Err(super::pairing::store_failure(std::io::Error::other(
+                    "pairing check was cancelled",
+                )))
+            })
     };
     if let Err(rej) = gate {
         send(frame::response_err(&req.id, &rej.error));
@@ -500,18 +526,24 @@ async fn session(
         return;
     }
     let mut granted = granted;
-    if let Some(device_id) = &granted.device_id {
-        match gw.devices.ensure_token(
-            device_id,
-            &granted.role,
-            &granted.scopes,
-            scopes::satisfies,
-            crate::util::now_ms(),
-        ) {
-            Ok(t) => granted.device_token = t,
-            Err(e) => gw
+    if let Some(device_id) = granted.device_id.clone() {
+        let (store_gw, role, wanted) = (gw.clone(), granted.role.clone(), granted.scopes.clone());
+        let issued = off_the_runtime(move || {
+            store_gw.devices.ensure_token(
+                &device_id,
+                &role,
+                &wanted,
+                scopes::satisfies,
+                crate::util::now_ms(),
+            )
+        })
+        .await;
+        match issued {
+            Some(Ok(t)) => granted.device_token = t,
+            Some(Err(e)) => gw
                 .logger
                 .warn("devices", format!("device token not issued: {e}")),
+            None => {}
         }
     }
     let mut client = ClientHandle::new(
@@ -728,6 +760,12 @@ async fn session(
     // `Writer`'s drop aborts it if the socket does not take the flush in time.
     drop(outlet);
     writer.wait(CLOSE_FLUSH).await;
+}
+
+/// Run blocking store work (file locks, fsync) on tokio's blocking pool. `None` if the
+/// task could not finish (the runtime is shutting down).
+async fn off_the_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(f).await.ok()
 }
 
 /// Queue a reply under the outbound budget (false: the client was aborted as slow).

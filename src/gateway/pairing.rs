@@ -212,7 +212,7 @@ pub fn not_paired(
     }
 }
 
-fn store_failure(e: std::io::Error) -> Rejection {
+pub(crate) fn store_failure(e: std::io::Error) -> Rejection {
     let error = ErrorShape::new(
         UNAVAILABLE,
         format!("device pairing store unavailable: {e}"),

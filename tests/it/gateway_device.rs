@@ -196,3 +196,53 @@ async fn a_probing_health_call_refreshes_and_broadcasts_health() {
     assert_eq!(ev["payload"]["ok"], true);
     assert!(ev["stateVersion"]["health"].as_u64().unwrap() > before);
 }
+
+/// A CLI holding the pairing store's lock (here: this test) stalls only the handshakes that
+/// need the store; the tick and device-less clients keep flowing on the gateway's workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_held_pairing_lock_stalls_only_the_handshakes_that_need_it() {
+    let p = Profile::local_token();
+    let gw = Gateway::start(&p, &[], &[("OPENCLAW_TICK_INTERVAL_MS", "200")]);
+    let url = gw.url();
+    let devices = p.path().join("state/devices");
+    std::fs::create_dir_all(&devices).unwrap();
+    let lock = std::fs::File::create(devices.join(".lock")).unwrap();
+    assert_eq!(
+        unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) },
+        0
+    );
+    // More signed clients than the gateway has worker threads wait for the store.
+    let mut waiting = Vec::new();
+    for i in 0..4 {
+        let url = url.clone();
+        let dir = p.path().join(format!("id{i}"));
+        waiting.push(tokio::spawn(async move {
+            let id = DeviceIdentity::load_or_create(&dir).unwrap();
+            let mut c = Client::open(&url).await;
+            let nonce = c.challenge["payload"]["nonce"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            c.send(json!({"type": "req", "id": "c", "method": "connect",
+                "params": signed_params(&id, &nonce, TOKEN, now_ms())}))
+                .await;
+            c.response("c").await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(waiting.iter().all(|w| !w.is_finished()), "the lock is held");
+    // Meanwhile: a device-less client connects and is answered, and ticks arrive.
+    let (mut c, _) = connected(&url, "backend", &["operator.read"]).await;
+    let h = c.call("h", "health", json!({})).await;
+    assert_eq!(h["ok"], true, "{h}");
+    c.event("tick", Duration::from_secs(3)).await;
+    // Released: the waiting handshakes finish.
+    drop(lock);
+    for w in waiting {
+        let res = tokio::time::timeout(Duration::from_secs(10), w)
+            .await
+            .expect("handshake finished after the lock was released")
+            .unwrap();
+        assert_eq!(res["ok"], true, "{res}");
+    }
+}
