@@ -330,6 +330,9 @@ pub struct Gateway {
     clients: Mutex<HashMap<String, ClientHandle>>,
     /// Most clients connected at once since the heap was last trimmed.
     client_mark: AtomicUsize,
+    trim_pending: AtomicBool,
+    /// This gateway, for tasks it spawns on its own behalf.
+    me: std::sync::Weak<Gateway>,
     presence: Mutex<BTreeMap<String, Value>>,
     presence_version: AtomicU64,
     health_version: AtomicU64,
@@ -362,6 +365,9 @@ pub fn presence_window(clients: usize) -> std::time::Duration {
     (PRESENCE_COALESCE * hundreds).min(std::time::Duration::from_secs(1))
 }
 
+/// How long after a crowd leaves the heap is trimmed (requests in between are merged).
+const HEAP_TRIM_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// At most this many queued system events are kept.
 pub const MAX_SYSTEM_EVENTS: usize = 20;
 
@@ -372,7 +378,7 @@ impl Gateway {
         identity: Option<(String, String)>,
     ) -> Arc<Self> {
         let devices = crate::state::devices::DeviceStore::at(&config.state_dir);
-        let gw = Arc::new(Gateway {
+        let gw = Arc::new_cyclic(|me| Gateway {
             started: Instant::now(),
             boot_id: uuid::Uuid::new_v4().to_string(),
             instance_id: uuid::Uuid::new_v4().to_string(),
@@ -382,6 +388,8 @@ impl Gateway {
             gateway_public_key: identity.map(|(_, k)| k),
             clients: Mutex::new(HashMap::new()),
             client_mark: AtomicUsize::new(0),
+            trim_pending: AtomicBool::new(false),
+            me: me.clone(),
             presence: Mutex::new(BTreeMap::new()),
             presence_version: AtomicU64::new(0),
             health_version: AtomicU64::new(0),
@@ -530,9 +538,33 @@ impl Gateway {
                 .compare_exchange(mark, left, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
         {
-            crate::os::mem::release_free_heap();
+            self.schedule_heap_trim();
         }
         gone
+    }
+
+    /// Trim the heap once, a second from now: requests in between are merged, so a client
+    /// that connects and leaves in a loop costs one trim a second, not one per visit.
+    fn schedule_heap_trim(&self) {
+        if self.trim_pending.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Some(me) = self.me.upgrade() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    tokio::time::sleep(HEAP_TRIM_DELAY).await;
+                    me.trim_pending.store(false, Ordering::SeqCst);
+                    let _ = tokio::task::spawn_blocking(crate::os::mem::release_free_heap).await;
+                });
+            }
+            Err(_) => {
+                self.trim_pending.store(false, Ordering::SeqCst);
+                crate::os::mem::release_free_heap();
+            }
+        }
     }
 
     /// The connected clients, copied out so no lock is held while sending.
