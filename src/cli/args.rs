@@ -518,6 +518,11 @@ pub enum GatewayCommand {
     /// Stop the gateway service (needs --force: it stops the operator's running gateway).
     Stop(ServiceStopArgs),
     /// Restart the gateway service.
+    ///
+    /// With no service installed, a gateway running in the foreground on the configured
+    /// port (the one verified gateway listener, holding this config's lock) is sent SIGUSR1
+    /// for an in-process restart, and the command waits up to 30 s for it to answer
+    /// /readyz again.
     Restart(ServiceArgs),
 }
 

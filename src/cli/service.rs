@@ -377,6 +377,103 @@ pub fn uninstall(args: ServiceArgs, ctx: Context) -> i32 {
 }
 
 /// `start` and `restart`.
+/// How long `gateway restart` waits for a foreground gateway to answer again.
+const FOREGROUND_RESTART_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `gateway restart` with no service installed, as upstream's unmanaged restart: the one
+/// verified gateway listening on the configured port, which must hold this config's lock,
+/// is sent SIGUSR1 (an in-process restart; this gateway's lock has no owner id, so upstream
+/// signals too), then waited for until `/readyz` answers 200. `Err(report)` when no gateway
+/// listens there (the caller reports the missing service).
+fn foreground_restart(ctx: &Context, mut r: Report) -> Result<Report, Report> {
+    let (port, _) = crate::config::gateway::resolve_port(None, &ctx.env, &ctx.config);
+    let mut pids: Vec<u32> = crate::os::proc::listeners_on_port(port)
+        .into_iter()
+        .filter(|l| l.gateway_like)
+        .filter_map(|l| l.pid)
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let pid = match pids.as_slice() {
+        [] => return Err(r),
+        [pid] => *pid,
+        many => {
+            let list: Vec<String> = many.iter().map(u32::to_string).collect();
+            return Ok(r.fail(format!(
+                "multiple gateway processes are listening on port {port}: {}; use \"openclaw gateway status --deep\" before retrying restart",
+                list.join(", ")
+            )));
+        }
+    };
+    if crate::gateway::lock::owner(&ctx.paths.config_path) != Some(pid) {
+        return Ok(r.fail(format!(
+            "gateway lock identity does not match the verified listener on port {port}; use \"openclaw gateway status --deep\" before retrying restart"
+        )));
+    }
+    let allowed = ctx
+        .config
+        .get("commands.restart")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(true);
+    if !allowed {
+        return Ok(r.fail(
+            "Gateway restart is disabled in the running gateway config (commands.restart=false)",
+        ));
+    }
+    if let Err(e) = crate::os::proc::signal(pid, libc::SIGUSR1) {
+        return Ok(r.fail(format!(
+            "Gateway restart failed: cannot signal pid {pid}: {e}"
+        )));
+    }
+    r.lines.push(format!(
+        "Gateway restart request sent to foreground process on port {port}: {pid}."
+    ));
+    r.changed = true;
+    // Wait to see it go (draining answers 503, then the port closes for the rebind; a fast
+    // restart may be missed, hence the bound), then for it to answer again.
+    let gone_by = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while readyz(port) && std::time::Instant::now() < gone_by {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let deadline = std::time::Instant::now() + FOREGROUND_RESTART_WAIT;
+    loop {
+        if readyz(port) {
+            r.ok = true;
+            r.lines
+                .push(format!("Gateway is back on port {port} (pid {pid})."));
+            return Ok(r);
+        }
+        if std::time::Instant::now() > deadline {
+            r.hints.push("openclaw gateway status".into());
+            return Ok(r.fail(format!(
+                "Gateway restart timed out after {}s waiting for health checks.",
+                FOREGROUND_RESTART_WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// `GET /readyz` on the loopback port answers 200.
+fn readyz(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let timeout = std::time::Duration::from_millis(500);
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        timeout,
+    ) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(timeout));
+    if s.write_all(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
 pub fn lifecycle(verb: &'static str, args: ServiceArgs, ctx: Context) -> i32 {
     run_verb(verb, args, ctx)
 }
@@ -394,6 +491,15 @@ fn run_verb(verb: &'static str, args: ServiceArgs, ctx: Context) -> i32 {
     let (t, r) = match target(&ctx, verb, args.system) {
         Ok(x) => x,
         Err(r) => return r.emit(args.json),
+    };
+    // No service installed: a gateway running in a terminal is restarted in process.
+    let r = if verb == "restart" && !args.system && !t.path.exists() {
+        match foreground_restart(&ctx, r) {
+            Ok(done) => return done.emit(args.json),
+            Err(r) => r,
+        }
+    } else {
+        r
     };
     let r = match guarded(&ctx, verb, &format!("{verb} the gateway service"), r) {
         Ok(r) => r,

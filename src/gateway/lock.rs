@@ -62,6 +62,11 @@ fn looks_like_gateway(pid: u32) -> Option<bool> {
         .then(|| proc::is_gateway_argv(&proc::process_comm(pid).unwrap_or_default(), &argv))
 }
 
+/// The pid of the live gateway holding the lock on `config_path`, if one does.
+pub fn owner(config_path: &Path) -> Option<u32> {
+    live_owner(&lock_path(config_path))
+}
+
 /// Inspect an existing lock: `Some(pid)` when a live gateway owns it.
 fn live_owner(path: &Path) -> Option<u32> {
     let text = std::fs::read_to_string(path).ok()?;

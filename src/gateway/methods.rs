@@ -105,8 +105,86 @@ pub fn dispatch(
         m::DEVICE_TOKEN_REVOKE => {
             super::devices::revoke(gw, caller, &Value::Object(params_obj(params)?))
         }
+        m::GATEWAY_RESTART_REQUEST => restart_request(gw, caller, params),
         other => Err(ErrorShape::invalid(format!("unknown method: {other}"))),
     }
+}
+
+/// `gateway.restart.request` (v4): an in-process restart, as SIGUSR1 does, answered with
+/// upstream's shapes. Untargeted: `{ok, status, preflight, restart}`; targeted at this
+/// process (`target: {pid, port, ownerId?}`): `{ok, status, pid}`. This gateway has no
+/// active work that defers a restart, so the preflight is always safe.
+fn restart_request(gw: &Gateway, caller: &Caller<'_>, params: &Value) -> Result<Value, ErrorShape> {
+    let p = params
+        .as_object()
+        .ok_or_else(|| ErrorShape::invalid("invalid gateway.restart.request params"))?;
+    let reason = p
+        .get("reason")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| r.chars().take(200).collect::<String>());
+    let target = match p.get("target") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(t)) => {
+            let pid = t.get("pid").and_then(Value::as_u64);
+            let port = t.get("port").and_then(Value::as_u64);
+            match (pid, port) {
+                (Some(pid), Some(port)) => Some((pid, port)),
+                _ => return Err(ErrorShape::invalid("invalid targeted gateway restart")),
+            }
+        }
+        Some(_) => return Err(ErrorShape::invalid("invalid targeted gateway restart")),
+    };
+    if !gw.config().restart_allowed() {
+        return Err(ErrorShape::new(
+            UNAVAILABLE,
+            "Gateway restart is disabled in the running gateway config (commands.restart=false)",
+        ));
+    }
+    let pid = std::process::id();
+    if let Some((want_pid, want_port)) = target {
+        if want_pid != u64::from(pid) || want_port != u64::from(gw.config().port) {
+            return Err(ErrorShape::invalid(
+                "target gateway no longer owns the active lock",
+            ));
+        }
+    }
+    let coalesced = !gw.request_restart();
+    let status = if coalesced { "coalesced" } else { "scheduled" };
+    gw.logger.info(
+        "gateway",
+        format!(
+            "restart requested by conn={} reason={}",
+            caller.conn_id,
+            crate::util::log_safe(reason.as_deref().unwrap_or("unspecified"), 200)
+        ),
+    );
+    if target.is_some() {
+        return Ok(json!({"ok": true, "status": status, "pid": pid}));
+    }
+    Ok(json!({
+        "ok": true,
+        "status": status,
+        "preflight": {
+            "safe": true,
+            "counts": {
+                "queueSize": 0, "pendingReplies": 0, "embeddedRuns": 0, "cronRuns": 0,
+                "backgroundExecSessions": 0, "rootRequests": 0, "activeTasks": 0, "totalActive": 0,
+            },
+            "blockers": [],
+            "summary": "safe to restart now",
+        },
+        "restart": {
+            "ok": true,
+            "pid": pid,
+            "reason": reason,
+            "mode": "signal",
+            "cooldownMsApplied": 0,
+            "delayMs": 0,
+            "coalesced": coalesced,
+        },
+    }))
 }
 
 fn system_event(gw: &Gateway, params: &Value) -> Result<Value, ErrorShape> {

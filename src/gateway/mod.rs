@@ -269,6 +269,10 @@ async fn serve(
                 }
                 logger.warn("gateway", "SIGUSR1 restart ignored (not authorized; commands.restart=false or use gateway tool).");
             }
+            _ = gw.restart_requested.notified() => {
+                logger.info("gateway", "restart requested (gateway.restart.request)");
+                break Stop::Restart;
+            }
             Some(()) = reloads.recv() => {
                 if let reload::Decision::Restart(_) = reload::on_change(&gw, &opts.env, opts) {
                     break Stop::Restart;

@@ -345,6 +345,9 @@ pub struct Gateway {
     /// handshake after the broadcast).
     shutdown_payload: Mutex<Option<Value>>,
     pub presence_dirty: tokio::sync::Notify,
+    /// A `gateway.restart.request` is pending (the serve loop restarts in process).
+    restart_pending: AtomicBool,
+    pub restart_requested: tokio::sync::Notify,
     /// Device pairing (pending and paired), loaded at start.
     pub devices: crate::state::devices::DeviceStore,
     /// Sockets per IP that have not finished the handshake.
@@ -400,6 +403,8 @@ impl Gateway {
             draining: AtomicBool::new(false),
             shutdown_payload: Mutex::new(None),
             presence_dirty: tokio::sync::Notify::new(),
+            restart_pending: AtomicBool::new(false),
+            restart_requested: tokio::sync::Notify::new(),
             devices,
             preauth: Default::default(),
             auth_limiter: Default::default(),
@@ -608,6 +613,24 @@ impl Gateway {
                 );
             }
         }
+    }
+
+    /// Ask the serve loop for an in-process restart; false when one is already pending.
+    pub fn request_restart(&self) -> bool {
+        if self.restart_pending.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        // A moment's grace so the requester's reply is queued before the shutdown closes.
+        match (self.me.upgrade(), tokio::runtime::Handle::try_current()) {
+            (Some(me), Ok(rt)) => {
+                rt.spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    me.restart_requested.notify_one();
+                });
+            }
+            _ => self.restart_requested.notify_one(),
+        }
+        true
     }
 
     /// Device ids with at least one open connection.

@@ -17,6 +17,7 @@ pub const DEVICE_PAIR_REJECT: &str = "device.pair.reject";
 pub const DEVICE_PAIR_REMOVE: &str = "device.pair.remove";
 pub const DEVICE_TOKEN_ROTATE: &str = "device.token.rotate";
 pub const DEVICE_TOKEN_REVOKE: &str = "device.token.revoke";
+pub const GATEWAY_RESTART_REQUEST: &str = "gateway.restart.request";
 
 /// Methods advertised in `hello-ok.features.methods`.
 pub const IMPLEMENTED: &[&str] = &[
@@ -35,6 +36,7 @@ pub const IMPLEMENTED: &[&str] = &[
     DEVICE_PAIR_REMOVE,
     DEVICE_TOKEN_ROTATE,
     DEVICE_TOKEN_REVOKE,
+    GATEWAY_RESTART_REQUEST,
 ];
 
 pub const EV_CONNECT_CHALLENGE: &str = "connect.challenge";
