@@ -713,14 +713,7 @@ async fn session(
             close_after_reply: std::cell::Cell::new(None),
         };
         let started = std::time::Instant::now();
-        let out = if methods::is_implemented(&req.method) {
-            methods::dispatch(&gw, &caller, &req.method, &req.params)
-        } else {
-            Err(ErrorShape::invalid(format!(
-                "unknown method: {}",
-                req.method
-            )))
-        };
+        let out = methods::dispatch(&gw, &caller, &req.method, &req.params);
         if gw.logger.enabled(crate::logging::Level::Debug) {
             let outcome = match &out {
                 Ok(_) => "ok".to_string(),
@@ -789,7 +782,7 @@ async fn break_out(writer: &mut Writer, source: &mut futures_util::stream::Split
 
 /// Role and scope check for a method (spec 1.14); `Some` is the error to return.
 fn authorize_method(g: &auth::Granted, method: &str) -> Option<ErrorShape> {
-    match scopes::requirement(method) {
+    match methods::requirement(method) {
         Requirement::Authenticated => None,
         Requirement::NodeRole if g.role == scopes::ROLE_NODE => None,
         Requirement::NodeRole => Some(ErrorShape::invalid(format!(
@@ -833,7 +826,7 @@ fn hello_ok(gw: &Gateway, g: &auth::Granted, conn_id: &str) -> Value {
         "type": "hello-ok",
         "protocol": g.protocol,
         "server": {"version": env!("CARGO_PKG_VERSION"), "connId": conn_id, "bootId": gw.boot_id},
-        "features": {"methods": m::IMPLEMENTED, "events": m::EVENTS},
+        "features": {"methods": methods::names(), "events": m::EVENTS},
         "snapshot": snapshot,
         "policy": {
             "maxPayload": protocol::MAX_PAYLOAD_BYTES,

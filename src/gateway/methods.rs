@@ -27,16 +27,127 @@ impl Caller<'_> {
     }
 }
 
-pub fn is_implemented(method: &str) -> bool {
-    m::IMPLEMENTED.contains(&method)
-}
-
 fn params_obj(params: &Value) -> Result<Map<String, Value>, ErrorShape> {
     match params {
         Value::Null => Ok(Map::new()),
         Value::Object(o) => Ok(o.clone()),
         _ => Err(ErrorShape::invalid("invalid params: must be object")),
     }
+}
+
+/// A method handler: synchronous today; the registry is where async handlers will go.
+type Handler = fn(&Gateway, &Caller<'_>, &Value) -> Result<Value, ErrorShape>;
+
+/// One RPC method this gateway serves.
+pub struct Method {
+    pub name: &'static str,
+    /// What the caller needs (it agrees with upstream's classification: a test checks).
+    pub needs: Requirement,
+    handler: Handler,
+}
+
+use scopes::{Requirement, ADMIN, PAIRING, READ};
+
+/// Every method this gateway serves: the one list that `hello-ok.features.methods`, the
+/// role and scope check, and dispatch all read.
+pub const METHODS: &[Method] = &[
+    Method {
+        name: m::HEALTH,
+        needs: Requirement::Authenticated,
+        handler: health_method,
+    },
+    Method {
+        name: m::STATUS,
+        needs: Requirement::Scope(READ),
+        handler: status_method,
+    },
+    Method {
+        name: m::SYSTEM_PRESENCE,
+        needs: Requirement::Scope(READ),
+        handler: presence_method,
+    },
+    Method {
+        name: m::SYSTEM_EVENT,
+        needs: Requirement::Scope(ADMIN),
+        handler: system_event_method,
+    },
+    Method {
+        name: m::LOGS_TAIL,
+        needs: Requirement::Scope(READ),
+        handler: logs_tail_method,
+    },
+    Method {
+        name: m::CONFIG_GET,
+        needs: Requirement::Scope(READ),
+        handler: config_get_method,
+    },
+    Method {
+        name: m::LAST_HEARTBEAT,
+        needs: Requirement::Scope(READ),
+        handler: last_heartbeat_method,
+    },
+    Method {
+        name: m::SET_HEARTBEATS,
+        needs: Requirement::Scope(ADMIN),
+        handler: set_heartbeats_method,
+    },
+    Method {
+        name: m::GATEWAY_IDENTITY_GET,
+        needs: Requirement::Scope(READ),
+        handler: identity_method,
+    },
+    Method {
+        name: m::DEVICE_PAIR_LIST,
+        needs: Requirement::Scope(PAIRING),
+        handler: pair_list_method,
+    },
+    Method {
+        name: m::DEVICE_PAIR_APPROVE,
+        needs: Requirement::Scope(PAIRING),
+        handler: pair_approve_method,
+    },
+    Method {
+        name: m::DEVICE_PAIR_REJECT,
+        needs: Requirement::Scope(PAIRING),
+        handler: pair_reject_method,
+    },
+    Method {
+        name: m::DEVICE_PAIR_REMOVE,
+        needs: Requirement::Scope(PAIRING),
+        handler: pair_remove_method,
+    },
+    Method {
+        name: m::DEVICE_TOKEN_ROTATE,
+        needs: Requirement::Scope(PAIRING),
+        handler: token_rotate_method,
+    },
+    Method {
+        name: m::DEVICE_TOKEN_REVOKE,
+        needs: Requirement::Scope(PAIRING),
+        handler: token_revoke_method,
+    },
+    Method {
+        name: m::GATEWAY_RESTART_REQUEST,
+        needs: Requirement::Scope(ADMIN),
+        handler: restart_request,
+    },
+];
+
+/// The method named `name`, if this gateway serves it.
+pub fn find(name: &str) -> Option<&'static Method> {
+    METHODS.iter().find(|m| m.name == name)
+}
+
+/// The names advertised in `hello-ok.features.methods`.
+pub fn names() -> Vec<&'static str> {
+    METHODS.iter().map(|m| m.name).collect()
+}
+
+/// What calling `name` requires: the registry's word for a served method, upstream's
+/// classification (spec 1.14) for any other, so an unserved method is refused with the
+/// same scope error upstream gives before `unknown method`.
+pub fn requirement(name: &str) -> Requirement {
+    find(name).map_or_else(|| scopes::requirement(name), |m| m.needs)
 }
 
 /// Run a method. `Err` is the error shape to return.
@@ -46,68 +157,123 @@ pub fn dispatch(
     method: &str,
     params: &Value,
 ) -> Result<Value, ErrorShape> {
-    match method {
-        m::HEALTH => {
-            let p = params_obj(params)?;
-            let probe = p.get("probe").and_then(Value::as_bool).unwrap_or(false);
-            Ok(health::get(gw, probe))
-        }
-        m::STATUS => Ok(health::status(gw, caller.is_admin())),
-        m::SYSTEM_PRESENCE => Ok(Value::Array(gw.presence_list())),
-        m::SYSTEM_EVENT => system_event(gw, params),
-        m::LOGS_TAIL => logs_tail(gw, params),
-        m::CONFIG_GET => Ok(config_get(gw)),
-        m::LAST_HEARTBEAT => Ok(gw
-            .last_heartbeat
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .unwrap_or(Value::Null)),
-        m::SET_HEARTBEATS => {
-            let enabled = params_obj(params)?
-                .get("enabled")
-                .and_then(Value::as_bool)
-                .ok_or_else(|| {
-                    ErrorShape::invalid("invalid set-heartbeats params: enabled (boolean) required")
-                })?;
-            gw.heartbeats_enabled
-                .store(enabled, std::sync::atomic::Ordering::SeqCst);
-            gw.logger.info(
-                "heartbeat",
-                format!(
-                    "heartbeats {} by conn={}",
-                    if enabled { "enabled" } else { "disabled" },
-                    caller.conn_id
-                ),
-            );
-            Ok(json!({"ok": true, "enabled": enabled}))
-        }
-        m::GATEWAY_IDENTITY_GET => match (&gw.gateway_device_id, &gw.gateway_public_key) {
-            (Some(id), Some(key)) => Ok(json!({"deviceId": id, "publicKey": key})),
-            _ => Err(ErrorShape::new(
-                UNAVAILABLE,
-                "gateway identity unavailable (state dir not writable)",
-            )),
-        },
-        m::DEVICE_PAIR_LIST => super::devices::list(gw, caller),
-        m::DEVICE_PAIR_APPROVE => {
-            super::devices::approve(gw, caller, &Value::Object(params_obj(params)?))
-        }
-        m::DEVICE_PAIR_REJECT => {
-            super::devices::reject(gw, caller, &Value::Object(params_obj(params)?))
-        }
-        m::DEVICE_PAIR_REMOVE => {
-            super::devices::remove(gw, caller, &Value::Object(params_obj(params)?))
-        }
-        m::DEVICE_TOKEN_ROTATE => {
-            super::devices::rotate(gw, caller, &Value::Object(params_obj(params)?))
-        }
-        m::DEVICE_TOKEN_REVOKE => {
-            super::devices::revoke(gw, caller, &Value::Object(params_obj(params)?))
-        }
-        m::GATEWAY_RESTART_REQUEST => restart_request(gw, caller, params),
-        other => Err(ErrorShape::invalid(format!("unknown method: {other}"))),
+    match find(method) {
+        Some(m) => (m.handler)(gw, caller, params),
+        None => Err(ErrorShape::invalid(format!("unknown method: {method}"))),
     }
+}
+
+fn health_method(gw: &Gateway, _: &Caller<'_>, params: &Value) -> Result<Value, ErrorShape> {
+    let p = params_obj(params)?;
+    let probe = p.get("probe").and_then(Value::as_bool).unwrap_or(false);
+    Ok(health::get(gw, probe))
+}
+
+fn status_method(gw: &Gateway, caller: &Caller<'_>, _: &Value) -> Result<Value, ErrorShape> {
+    Ok(health::status(gw, caller.is_admin()))
+}
+
+fn presence_method(gw: &Gateway, _: &Caller<'_>, _: &Value) -> Result<Value, ErrorShape> {
+    Ok(Value::Array(gw.presence_list()))
+}
+
+fn system_event_method(gw: &Gateway, _: &Caller<'_>, params: &Value) -> Result<Value, ErrorShape> {
+    system_event(gw, params)
+}
+
+fn logs_tail_method(gw: &Gateway, _: &Caller<'_>, params: &Value) -> Result<Value, ErrorShape> {
+    logs_tail(gw, params)
+}
+
+fn config_get_method(gw: &Gateway, _: &Caller<'_>, _: &Value) -> Result<Value, ErrorShape> {
+    Ok(config_get(gw))
+}
+
+fn last_heartbeat_method(gw: &Gateway, _: &Caller<'_>, _: &Value) -> Result<Value, ErrorShape> {
+    Ok(gw
+        .last_heartbeat
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or(Value::Null))
+}
+
+fn set_heartbeats_method(
+    gw: &Gateway,
+    caller: &Caller<'_>,
+    params: &Value,
+) -> Result<Value, ErrorShape> {
+    let enabled = params_obj(params)?
+        .get("enabled")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| {
+            ErrorShape::invalid("invalid set-heartbeats params: enabled (boolean) required")
+        })?;
+    gw.heartbeats_enabled
+        .store(enabled, std::sync::atomic::Ordering::SeqCst);
+    gw.logger.info(
+        "heartbeat",
+        format!(
+            "heartbeats {} by conn={}",
+            if enabled { "enabled" } else { "disabled" },
+            caller.conn_id
+        ),
+    );
+    Ok(json!({"ok": true, "enabled": enabled}))
+}
+
+fn identity_method(gw: &Gateway, _: &Caller<'_>, _: &Value) -> Result<Value, ErrorShape> {
+    match (&gw.gateway_device_id, &gw.gateway_public_key) {
+        (Some(id), Some(key)) => Ok(json!({"deviceId": id, "publicKey": key})),
+        _ => Err(ErrorShape::new(
+            UNAVAILABLE,
+            "gateway identity unavailable (state dir not writable)",
+        )),
+    }
+}
+
+fn pair_list_method(gw: &Gateway, caller: &Caller<'_>, _: &Value) -> Result<Value, ErrorShape> {
+    super::devices::list(gw, caller)
+}
+
+fn pair_approve_method(
+    gw: &Gateway,
+    caller: &Caller<'_>,
+    params: &Value,
+) -> Result<Value, ErrorShape> {
+    super::devices::approve(gw, caller, &Value::Object(params_obj(params)?))
+}
+
+fn pair_reject_method(
+    gw: &Gateway,
+    caller: &Caller<'_>,
+    params: &Value,
+) -> Result<Value, ErrorShape> {
+    super::devices::reject(gw, caller, &Value::Object(params_obj(params)?))
+}
+
+fn pair_remove_method(
+    gw: &Gateway,
+    caller: &Caller<'_>,
+    params: &Value,
+) -> Result<Value, ErrorShape> {
+    super::devices::remove(gw, caller, &Value::Object(params_obj(params)?))
+}
+
+fn token_rotate_method(
+    gw: &Gateway,
+    caller: &Caller<'_>,
+    params: &Value,
+) -> Result<Value, ErrorShape> {
+    super::devices::rotate(gw, caller, &Value::Object(params_obj(params)?))
+}
+
+fn token_revoke_method(
+    gw: &Gateway,
+    caller: &Caller<'_>,
+    params: &Value,
+) -> Result<Value, ErrorShape> {
+    super::devices::revoke(gw, caller, &Value::Object(params_obj(params)?))
 }
 
 /// `gateway.restart.request` (v4): an in-process restart, as SIGUSR1 does, answered with
@@ -302,4 +468,23 @@ fn config_get(gw: &Gateway) -> Value {
         "warnings": warnings,
         "legacyIssues": legacy,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_agrees_with_upstreams_scope_classification() {
+        for m in METHODS {
+            assert_eq!(m.needs, scopes::requirement(m.name), "{}", m.name);
+        }
+        let mut names = names();
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n, "a method is registered twice");
+        assert!(find("made.up").is_none());
+        assert_eq!(requirement("made.up"), Requirement::Scope(ADMIN));
+    }
 }

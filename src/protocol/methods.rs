@@ -1,5 +1,5 @@
-//! Method and event names this gateway implements and advertises in `hello-ok.features`.
-//! Only implemented methods are advertised.
+//! Method and event names. The methods served are registered in `gateway::methods::METHODS`
+//! (the one list `hello-ok.features.methods` reads); events emitted are listed in [`EVENTS`].
 
 pub const CONNECT: &str = "connect";
 pub const HEALTH: &str = "health";
@@ -19,32 +19,11 @@ pub const DEVICE_TOKEN_ROTATE: &str = "device.token.rotate";
 pub const DEVICE_TOKEN_REVOKE: &str = "device.token.revoke";
 pub const GATEWAY_RESTART_REQUEST: &str = "gateway.restart.request";
 
-/// Methods advertised in `hello-ok.features.methods`.
-pub const IMPLEMENTED: &[&str] = &[
-    HEALTH,
-    STATUS,
-    SYSTEM_PRESENCE,
-    SYSTEM_EVENT,
-    LOGS_TAIL,
-    CONFIG_GET,
-    LAST_HEARTBEAT,
-    SET_HEARTBEATS,
-    GATEWAY_IDENTITY_GET,
-    DEVICE_PAIR_LIST,
-    DEVICE_PAIR_APPROVE,
-    DEVICE_PAIR_REJECT,
-    DEVICE_PAIR_REMOVE,
-    DEVICE_TOKEN_ROTATE,
-    DEVICE_TOKEN_REVOKE,
-    GATEWAY_RESTART_REQUEST,
-];
-
 pub const EV_CONNECT_CHALLENGE: &str = "connect.challenge";
 pub const EV_TICK: &str = "tick";
 pub const EV_PRESENCE: &str = "presence";
 pub const EV_HEALTH: &str = "health";
 pub const EV_SHUTDOWN: &str = "shutdown";
-pub const EV_HEARTBEAT: &str = "heartbeat";
 pub const EV_DEVICE_PAIR_REQUESTED: &str = "device.pair.requested";
 pub const EV_DEVICE_PAIR_RESOLVED: &str = "device.pair.resolved";
 
@@ -55,7 +34,6 @@ pub const EVENTS: &[&str] = &[
     EV_TICK,
     EV_SHUTDOWN,
     EV_HEALTH,
-    EV_HEARTBEAT,
     EV_DEVICE_PAIR_REQUESTED,
     EV_DEVICE_PAIR_RESOLVED,
 ];

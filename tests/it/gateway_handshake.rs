@@ -432,3 +432,41 @@ async fn a_client_that_stops_reading_loses_droppable_events_and_sees_a_seq_gap()
         "dropped events leave a gap: {seqs:?}"
     );
 }
+
+#[tokio::test]
+async fn every_advertised_method_answers_and_nothing_else_does() {
+    let p = Profile::local_token();
+    let gw = Gateway::start(&p, &[], &[]);
+    let (mut c, hello) = connected(&gw.url(), "backend", &["operator.admin"]).await;
+    let methods: Vec<String> = hello["payload"]["features"]["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_string())
+        .collect();
+    assert!(!methods.is_empty());
+    for (i, m) in methods.iter().enumerate() {
+        // A restart request aimed elsewhere is refused without restarting this gateway.
+        let params = if m == "gateway.restart.request" {
+            json!({"target": {"pid": 1, "port": 1}})
+        } else {
+            json!({})
+        };
+        let r = c.call(&format!("m{i}"), m, params).await;
+        let msg = r["error"]["message"].as_str().unwrap_or("");
+        assert!(!msg.starts_with("unknown method"), "{m}: {r}");
+    }
+    for (i, m) in ["chat.send", "cron.list", "made.up"].iter().enumerate() {
+        let r = c.call(&format!("u{i}"), m, json!({})).await;
+        assert_eq!(
+            r["error"]["message"],
+            format!("unknown method: {m}"),
+            "{m} answers but is not advertised: {r}"
+        );
+    }
+    let events = hello["payload"]["features"]["events"].as_array().unwrap();
+    assert!(
+        !events.iter().any(|e| e == "heartbeat"),
+        "heartbeat is advertised but never emitted"
+    );
+}
