@@ -744,3 +744,61 @@ async fn client_strings_are_escaped_and_capped_in_the_console() {
         .unwrap();
     assert!(longest < 2000, "a rejected connect logged {longest} bytes");
 }
+
+/// A real third-party client: Python `websockets` closes with its code and sees the echo
+/// at once (it waited its 10 s close timeout and reported 1006 before).
+#[test]
+fn a_python_websockets_client_close_is_echoed() {
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import websockets"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        if let Ok(why) = std::env::var("OPENCLAW_PYWS_SKIPPED") {
+            println!("PYTHON-WEBSOCKETS SKIPPED: {why}");
+            return;
+        }
+        assert!(
+            std::env::var("CI").is_err(),
+            "python3 with websockets is required under CI (.ci/run installs it)"
+        );
+        println!("PYTHON-WEBSOCKETS SKIPPED: python3 -c 'import websockets' failed");
+        return;
+    }
+    let p = Profile::local_token();
+    let gw = Gateway::start(&p, &[], &[]);
+    let script = format!(
+        r#"
+import asyncio, json, time, websockets
+async def main():
+    async with websockets.connect("ws://127.0.0.1:{port}", close_timeout=10) as ws:
+        json.loads(await ws.recv())
+        await ws.send(json.dumps({{"type": "req", "id": "c", "method": "connect", "params": {{
+            "minProtocol": 3, "maxProtocol": 4,
+            "client": {{"id": "gateway-client", "version": "py", "platform": "linux", "mode": "backend"}},
+            "scopes": ["operator.read"], "auth": {{"token": "{token}"}}}}}}))
+        while json.loads(await ws.recv()).get("id") != "c":
+            pass
+        t0 = time.monotonic()
+        await ws.close(code=4000, reason="bye")
+        print(json.dumps({{"code": ws.close_code, "reason": ws.close_reason, "secs": time.monotonic() - t0}}))
+asyncio.run(main())
+"#,
+        port = gw.port,
+        token = TOKEN
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["code"], 4000, "{v}");
+    assert_eq!(v["reason"], "bye", "{v}");
+    // Far below the 10 s close timeout it would otherwise wait.
+    assert!(v["secs"].as_f64().unwrap() < 2.0, "{v}");
+}
