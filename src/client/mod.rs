@@ -140,7 +140,7 @@ impl CallError {
 /// An open, authenticated connection.
 pub struct Connection {
     ws: Ws,
-    pub hello: Value,
+    pub hello: crate::protocol::hello::HelloOk,
     pub protocol: u32,
     /// Scopes the gateway granted (v4 `hello-ok.auth.scopes`; v3: what was asked for).
     pub scopes: Vec<String>,
@@ -315,18 +315,18 @@ pub async fn connect(opts: &ConnectOptions<'_>) -> Result<Connection, ConnectErr
         };
         return Err(ConnectError::Rejected { error, close });
     };
-    let protocol = hello["protocol"].as_u64().unwrap_or(0) as u32;
-    let scopes = match hello["auth"]["scopes"].as_array() {
-        Some(a) => a
-            .iter()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect(),
-        None => opts.scopes.clone(),
-    };
-    let role = hello["auth"]["role"]
-        .as_str()
-        .unwrap_or("operator")
-        .to_string();
+    let hello: crate::protocol::hello::HelloOk = serde_json::from_value(hello).unwrap_or_default();
+    let protocol = hello.protocol;
+    let scopes = hello
+        .auth
+        .as_ref()
+        .map_or_else(|| opts.scopes.clone(), |a| a.scopes.clone());
+    let role = hello
+        .auth
+        .as_ref()
+        .map(|a| a.role.clone())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "operator".to_string());
     Ok(Connection {
         ws,
         hello,
@@ -392,7 +392,12 @@ pub async fn connect_with_device_auth(
     }
     match &result {
         Ok(c) => {
-            if let Some(t) = c.hello["auth"]["deviceToken"].as_str() {
+            if let Some(t) = c
+                .hello
+                .auth
+                .as_ref()
+                .and_then(|a| a.device_token.as_deref())
+            {
                 let _ = device_auth::save(state_dir, &id.device_id, role, t, &c.scopes);
             }
         }

@@ -243,8 +243,8 @@ async fn probe_one(
     target.auth.scopes = conn.scopes.clone();
     target.auth.capability = Capability::from_scopes(&conn.scopes);
     target.server = Server {
-        version: conn.hello["server"]["version"].as_str().map(str::to_string),
-        conn_id: conn.hello["server"]["connId"].as_str().map(str::to_string),
+        version: Some(conn.hello.server.version.clone()).filter(|v| !v.is_empty()),
+        conn_id: Some(conn.hello.server.conn_id.clone()).filter(|v| !v.is_empty()),
         protocol: Some(conn.protocol),
     };
     if reads.is_empty() {

@@ -807,33 +807,19 @@ fn authorize_method(g: &auth::Granted, method: &str) -> Option<ErrorShape> {
 }
 
 fn hello_ok(gw: &Gateway, g: &auth::Granted, conn_id: &str) -> Value {
+    use crate::protocol::hello::{Features, HelloAuth, HelloOk, Policy, Server, Snapshot};
     let cfg = gw.config();
     let admin = g.scopes.iter().any(|s| s == scopes::ADMIN);
-    let health = super::health::get(gw, false);
-    let mut snapshot = json!({
-        "presence": gw.presence_list(),
-        "health": health,
-        "stateVersion": gw.state_version(),
-        "uptimeMs": gw.uptime_ms(),
-        "authMode": cfg.auth_mode().as_str(),
-        "sessionDefaults": {"defaultAgentId": "main", "mainKey": "main", "mainSessionKey": "agent:main:main", "scope": "per-sender"},
-    });
-    if admin {
-        snapshot["configPath"] = json!(cfg.loaded.path.display().to_string());
-        snapshot["stateDir"] = json!(cfg.state_dir.display().to_string());
-    }
-    let mut hello = json!({
-        "type": "hello-ok",
-        "protocol": g.protocol,
-        "server": {"version": env!("CARGO_PKG_VERSION"), "connId": conn_id, "bootId": gw.boot_id},
-        "features": {"methods": methods::names(), "events": m::EVENTS},
-        "snapshot": snapshot,
-        "policy": {
-            "maxPayload": protocol::MAX_PAYLOAD_BYTES,
-            "maxBufferedBytes": protocol::MAX_BUFFERED_BYTES,
-            "tickIntervalMs": cfg.tick_interval_ms,
-        },
-    });
+    let snapshot = Snapshot {
+        presence: gw.presence_list(),
+        health: super::health::get(gw, false),
+        state_version: gw.state_version(),
+        uptime_ms: gw.uptime_ms(),
+        auth_mode: Some(cfg.auth_mode().as_str().to_string()),
+        session_defaults: json!({"defaultAgentId": "main", "mainKey": "main", "mainSessionKey": "agent:main:main", "scope": "per-sender"}),
+        config_path: admin.then(|| cfg.loaded.path.display().to_string()),
+        state_dir: admin.then(|| cfg.state_dir.display().to_string()),
+    };
     // v3: `auth` only when a device token was issued; v4: always, with the live role and
     // scopes, plus the device token when there is one.
     let token = g.device_token.as_ref().and_then(|t| {
@@ -845,16 +831,36 @@ fn hello_ok(gw: &Gateway, g: &auth::Granted, conn_id: &str) -> Value {
                 .unwrap_or(Value::Null),
         ))
     });
-    if g.protocol >= 4 || token.is_some() {
-        let mut auth = json!({"role": g.role, "scopes": g.scopes});
-        if g.protocol >= 4 {
-            auth["method"] = json!(g.method);
+    let auth = (g.protocol >= 4 || token.is_some()).then(|| {
+        let (device_token, issued_at_ms) =
+            token.map_or((None, None), |(t, at)| (Some(t), Some(at)));
+        HelloAuth {
+            role: g.role.clone(),
+            scopes: g.scopes.clone(),
+            method: (g.protocol >= 4).then(|| g.method.to_string()),
+            device_token,
+            issued_at_ms,
         }
-        if let Some((t, issued)) = token {
-            auth["deviceToken"] = json!(t);
-            auth["issuedAtMs"] = issued;
-        }
-        hello["auth"] = auth;
-    }
-    hello
+    });
+    let hello = HelloOk {
+        protocol: g.protocol,
+        server: Server {
+            version: env!("CARGO_PKG_VERSION").into(),
+            conn_id: conn_id.into(),
+            boot_id: Some(gw.boot_id.clone()),
+        },
+        features: Features {
+            methods: methods::names().into_iter().map(String::from).collect(),
+            events: m::EVENTS.iter().map(|e| e.to_string()).collect(),
+        },
+        snapshot,
+        policy: Policy {
+            max_payload: protocol::MAX_PAYLOAD_BYTES as u64,
+            max_buffered_bytes: protocol::MAX_BUFFERED_BYTES as u64,
+            tick_interval_ms: cfg.tick_interval_ms,
+        },
+        auth,
+        ..HelloOk::default()
+    };
+    serde_json::to_value(hello).unwrap_or(Value::Null)
 }

@@ -8,6 +8,7 @@ pub mod connect;
 pub mod device;
 pub mod error;
 pub mod frame;
+pub mod hello;
 pub mod methods;
 pub mod scopes;
 
