@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod contract;
 pub mod doctor;
+pub mod fuzzing;
 pub mod gateway;
 pub mod inspect;
 pub mod logging;

@@ -41,9 +41,9 @@ impl Limit {
     }
 }
 
-/// Where the header parser is in the byte stream.
+/// Follows WebSocket frame headers through a byte stream (where the parser is in it).
 #[derive(Debug, Default)]
-struct Parser {
+pub struct Parser {
     header: [u8; 14],
     have: usize,
     /// Payload bytes of the current frame still to skip.
@@ -54,7 +54,7 @@ struct Parser {
 
 impl Parser {
     /// Follow `bytes`; `Err` as soon as a declared size passes `max`.
-    fn feed(&mut self, mut bytes: &[u8], max: u64) -> Result<(), u64> {
+    pub fn feed(&mut self, mut bytes: &[u8], max: u64) -> Result<(), u64> {
         while !bytes.is_empty() {
             if self.payload_left > 0 {
                 let n = (self.payload_left.min(bytes.len() as u64)) as usize;

@@ -88,6 +88,36 @@ impl RequestHead {
     }
 }
 
+/// Parse what has arrived of a request head: `Ok(Some((head, len)))` once complete (`len`
+/// bytes of `buf` are the head), `Ok(None)` while more may come.
+pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            let head = RequestHead {
+                method: req.method.unwrap_or_default().to_string(),
+                path: req.path.unwrap_or("/").to_string(),
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_string(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect(),
+            };
+            Ok(Some((head, len)))
+        }
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
+        Err(_) => Err(HeadError::Malformed),
+    }
+}
+
 /// Read and parse one request head, never holding more than [`MAX_HEAD_BYTES`]. Returns
 /// the head and any bytes the client sent after it (the first WebSocket frames).
 pub async fn read_head<S: AsyncRead + Unpin>(
@@ -107,32 +137,8 @@ pub async fn read_head<S: AsyncRead + Unpin>(
             return Err(HeadError::Closed);
         }
         buf.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let head = RequestHead {
-                    method: req.method.unwrap_or_default().to_string(),
-                    path: req.path.unwrap_or("/").to_string(),
-                    headers: req
-                        .headers
-                        .iter()
-                        .map(|h| {
-                            (
-                                h.name.to_string(),
-                                String::from_utf8_lossy(h.value).into_owned(),
-                            )
-                        })
-                        .collect(),
-                };
-                return Ok((head, buf.split_off(len)));
-            }
-            Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
-                return Err(HeadError::TooLarge)
-            }
-            Ok(httparse::Status::Partial) => {}
-            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
-            Err(_) => return Err(HeadError::Malformed),
+        if let Some((head, len)) = parse_head(&buf)? {
+            return Ok((head, buf.split_off(len)));
         }
     }
 }

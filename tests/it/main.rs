@@ -5,6 +5,7 @@ mod browser_auth;
 mod config;
 mod dbus;
 mod doctor;
+mod fuzz_corpus;
 mod gateway_device;
 mod gateway_handshake;
 mod gateway_http;
