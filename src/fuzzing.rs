@@ -75,8 +75,11 @@ pub fn connect_frame(data: &[u8]) {
     }
 }
 
+/// A fuzz target's entry point.
+pub type Target = fn(&[u8]);
+
 /// The targets by name (`fuzz/corpus/<name>/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("request_head", request_head),
     ("ws_frames", ws_frames),
     ("connect_frame", connect_frame),
