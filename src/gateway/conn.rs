@@ -610,6 +610,7 @@ async fn session(
 
     // --- request loop ---
     let mut unauthorized_streak = 0u32;
+    let mut in_flight: tokio::task::JoinSet<Finished> = tokio::task::JoinSet::new();
     loop {
         if outlet.is_aborted() {
             gw.logger.warn(
@@ -623,6 +624,16 @@ async fn session(
         }
         let msg = tokio::select! {
             m = source.next() => m,
+            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                let Ok(done) = done else { continue };
+                // A method that revoked this connection's own credentials closes it.
+                if let Some((code, reason)) = finish_request(&gw, &conn_id, &outlet, done) {
+                    close(code, reason);
+                    break_out(&mut writer, &mut source).await;
+                    break;
+                }
+                continue;
+            }
             _ = shutdown.changed() => {
                 break_out(&mut writer, &mut source).await;
                 break;
@@ -705,6 +716,44 @@ async fn session(
             continue;
         }
         unauthorized_streak = 0;
+        let Some(method) = methods::find(&req.method) else {
+            let e = ErrorShape::invalid(format!("unknown method: {}", req.method));
+            reply(&outlet, frame::response_err(&req.id, &e));
+            continue;
+        };
+        if method.run == methods::Run::Blocking {
+            // Store work: on the blocking pool, its reply sent when it completes; at most
+            // MAX_IN_FLIGHT of them per connection.
+            if in_flight.len() >= MAX_IN_FLIGHT {
+                let mut e = ErrorShape::new(
+                    crate::protocol::error::UNAVAILABLE,
+                    format!("too many requests in flight (max {MAX_IN_FLIGHT}); retry"),
+                );
+                e.retryable = Some(true);
+                reply(&outlet, frame::response_err(&req.id, &e));
+                continue;
+            }
+            let owned = methods::OwnedCaller {
+                conn_id: conn_id.clone(),
+                role: granted.role.clone(),
+                scopes: granted.scopes.clone(),
+                device_id: granted.device_id.clone(),
+            };
+            let (store_gw, id, params) = (gw.clone(), req.id.clone(), req.params.clone());
+            in_flight.spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                let caller = owned.caller();
+                let out = (method.handler)(&store_gw, &caller, &params);
+                Finished {
+                    id,
+                    method: method.name,
+                    out,
+                    close_after: caller.close_after_reply.take(),
+                    started,
+                }
+            });
+            continue;
+        }
         let caller = Caller {
             conn_id: &conn_id,
             role: &granted.role,
@@ -713,27 +762,15 @@ async fn session(
             close_after_reply: std::cell::Cell::new(None),
         };
         let started = std::time::Instant::now();
-        let out = methods::dispatch(&gw, &caller, &req.method, &req.params);
-        if gw.logger.enabled(crate::logging::Level::Debug) {
-            let outcome = match &out {
-                Ok(_) => "ok".to_string(),
-                Err(e) => format!("error={}", e.code),
-            };
-            gw.logger.debug(
-                "gateway/ws",
-                format!(
-                    "req conn={conn_id} method={} {outcome} {}ms",
-                    req.method,
-                    started.elapsed().as_millis()
-                ),
-            );
-        }
-        match out {
-            Ok(payload) => reply(&outlet, frame::response_ok(&req.id, payload)),
-            Err(e) => reply(&outlet, frame::response_err(&req.id, &e)),
+        let out = (method.handler)(&gw, &caller, &req.params);
+        let done = Finished {
+            id: req.id,
+            method: method.name,
+            out,
+            close_after: caller.close_after_reply.take(),
+            started,
         };
-        // A method that revoked this connection's own credentials closes it after replying.
-        if let Some((code, reason)) = caller.close_after_reply.take() {
+        if let Some((code, reason)) = finish_request(&gw, &conn_id, &outlet, done) {
             close(code, reason);
             break_out(&mut writer, &mut source).await;
             break;
@@ -759,6 +796,46 @@ async fn session(
 /// task could not finish (the runtime is shutting down).
 async fn off_the_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     tokio::task::spawn_blocking(f).await.ok()
+}
+
+/// Requests one connection may have running on the blocking pool at once.
+const MAX_IN_FLIGHT: usize = 32;
+
+/// A request that ran: its reply, and the close it asks for (a revoked own credential).
+struct Finished {
+    id: String,
+    method: &'static str,
+    out: Result<Value, ErrorShape>,
+    close_after: Option<(u16, &'static str)>,
+    started: std::time::Instant,
+}
+
+/// Log and reply; the close the request asked for, if any.
+fn finish_request(
+    gw: &Gateway,
+    conn_id: &str,
+    outlet: &Outlet,
+    done: Finished,
+) -> Option<(u16, &'static str)> {
+    if gw.logger.enabled(crate::logging::Level::Debug) {
+        let outcome = match &done.out {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("error={}", e.code),
+        };
+        gw.logger.debug(
+            "gateway/ws",
+            format!(
+                "req conn={conn_id} method={} {outcome} {}ms",
+                done.method,
+                done.started.elapsed().as_millis()
+            ),
+        );
+    }
+    match done.out {
+        Ok(payload) => reply(outlet, frame::response_ok(&done.id, payload)),
+        Err(e) => reply(outlet, frame::response_err(&done.id, &e)),
+    };
+    done.close_after
 }
 
 /// Queue a reply under the outbound budget (false: the client was aborted as slow).

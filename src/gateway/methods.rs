@@ -1,4 +1,5 @@
-//! RPC method handlers. Authorization happens before dispatch (see `conn`).
+//! RPC methods: the registry and the handlers. Authorization happens before a handler runs
+//! (see `conn`), inline or on the blocking pool as the method's [`Run`] says.
 
 use super::health;
 use super::state::Gateway;
@@ -38,12 +39,42 @@ fn params_obj(params: &Value) -> Result<Map<String, Value>, ErrorShape> {
 /// A method handler: synchronous today; the registry is where async handlers will go.
 type Handler = fn(&Gateway, &Caller<'_>, &Value) -> Result<Value, ErrorShape>;
 
+/// Where a handler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    /// On the connection's task: quick, touches only memory.
+    Inline,
+    /// On the blocking pool (file locks, fsync): the connection keeps reading meanwhile.
+    Blocking,
+}
+
 /// One RPC method this gateway serves.
 pub struct Method {
     pub name: &'static str,
     /// What the caller needs (it agrees with upstream's classification: a test checks).
     pub needs: Requirement,
-    handler: Handler,
+    pub run: Run,
+    pub handler: Handler,
+}
+
+/// A caller that can move to another thread; [`OwnedCaller::caller`] lends it out.
+pub struct OwnedCaller {
+    pub conn_id: String,
+    pub role: String,
+    pub scopes: Vec<String>,
+    pub device_id: Option<String>,
+}
+
+impl OwnedCaller {
+    pub fn caller(&self) -> Caller<'_> {
+        Caller {
+            conn_id: &self.conn_id,
+            role: &self.role,
+            scopes: &self.scopes,
+            device_id: self.device_id.as_deref(),
+            close_after_reply: std::cell::Cell::new(None),
+        }
+    }
 }
 
 use scopes::{Requirement, ADMIN, PAIRING, READ};
@@ -54,81 +85,97 @@ pub const METHODS: &[Method] = &[
     Method {
         name: m::HEALTH,
         needs: Requirement::Authenticated,
+        run: Run::Inline,
         handler: health_method,
     },
     Method {
         name: m::STATUS,
         needs: Requirement::Scope(READ),
+        run: Run::Inline,
         handler: status_method,
     },
     Method {
         name: m::SYSTEM_PRESENCE,
         needs: Requirement::Scope(READ),
+        run: Run::Inline,
         handler: presence_method,
     },
     Method {
         name: m::SYSTEM_EVENT,
         needs: Requirement::Scope(ADMIN),
+        run: Run::Inline,
         handler: system_event_method,
     },
     Method {
         name: m::LOGS_TAIL,
         needs: Requirement::Scope(READ),
+        run: Run::Inline,
         handler: logs_tail_method,
     },
     Method {
         name: m::CONFIG_GET,
         needs: Requirement::Scope(READ),
+        run: Run::Inline,
         handler: config_get_method,
     },
     Method {
         name: m::LAST_HEARTBEAT,
         needs: Requirement::Scope(READ),
+        run: Run::Inline,
         handler: last_heartbeat_method,
     },
     Method {
         name: m::SET_HEARTBEATS,
         needs: Requirement::Scope(ADMIN),
+        run: Run::Inline,
         handler: set_heartbeats_method,
     },
     Method {
         name: m::GATEWAY_IDENTITY_GET,
         needs: Requirement::Scope(READ),
+        run: Run::Inline,
         handler: identity_method,
     },
     Method {
         name: m::DEVICE_PAIR_LIST,
         needs: Requirement::Scope(PAIRING),
+        run: Run::Blocking,
         handler: pair_list_method,
     },
     Method {
         name: m::DEVICE_PAIR_APPROVE,
         needs: Requirement::Scope(PAIRING),
+        run: Run::Blocking,
         handler: pair_approve_method,
     },
     Method {
         name: m::DEVICE_PAIR_REJECT,
         needs: Requirement::Scope(PAIRING),
+        run: Run::Blocking,
         handler: pair_reject_method,
     },
     Method {
         name: m::DEVICE_PAIR_REMOVE,
         needs: Requirement::Scope(PAIRING),
+        run: Run::Blocking,
         handler: pair_remove_method,
     },
     Method {
         name: m::DEVICE_TOKEN_ROTATE,
         needs: Requirement::Scope(PAIRING),
+        run: Run::Blocking,
         handler: token_rotate_method,
     },
     Method {
         name: m::DEVICE_TOKEN_REVOKE,
         needs: Requirement::Scope(PAIRING),
+        run: Run::Blocking,
         handler: token_revoke_method,
     },
     Method {
         name: m::GATEWAY_RESTART_REQUEST,
         needs: Requirement::Scope(ADMIN),
+        run: Run::Inline,
         handler: restart_request,
     },
 ];
@@ -148,19 +195,6 @@ pub fn names() -> Vec<&'static str> {
 /// same scope error upstream gives before `unknown method`.
 pub fn requirement(name: &str) -> Requirement {
     find(name).map_or_else(|| scopes::requirement(name), |m| m.needs)
-}
-
-/// Run a method. `Err` is the error shape to return.
-pub fn dispatch(
-    gw: &Gateway,
-    caller: &Caller<'_>,
-    method: &str,
-    params: &Value,
-) -> Result<Value, ErrorShape> {
-    match find(method) {
-        Some(m) => (m.handler)(gw, caller, params),
-        None => Err(ErrorShape::invalid(format!("unknown method: {method}"))),
-    }
 }
 
 fn health_method(gw: &Gateway, _: &Caller<'_>, params: &Value) -> Result<Value, ErrorShape> {

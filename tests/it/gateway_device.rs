@@ -246,3 +246,54 @@ async fn a_held_pairing_lock_stalls_only_the_handshakes_that_need_it() {
         assert_eq!(res["ok"], true, "{res}");
     }
 }
+
+/// Store methods run off the connection's task: with the pairing lock held, a
+/// `device.pair.list` waits while `health` on the same connection answers; past the
+/// per-connection cap, requests are refused `UNAVAILABLE` and retryable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_methods_wait_off_the_connection_and_are_capped() {
+    let p = Profile::local_token();
+    let gw = Gateway::start(&p, &[], &[]);
+    let devices = p.path().join("state/devices");
+    std::fs::create_dir_all(&devices).unwrap();
+    let (mut c, _) = connected(&gw.url(), "backend", &["operator.admin"]).await;
+    let lock = std::fs::File::create(devices.join(".lock")).unwrap();
+    assert_eq!(
+        unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) },
+        0
+    );
+    for i in 0..40 {
+        c.send(json!({"type": "req", "id": format!("l{i}"), "method": "device.pair.list", "params": {}}))
+            .await;
+    }
+    let h = c.call("h", "health", json!({})).await;
+    assert_eq!(
+        h["ok"], true,
+        "health answers while the store is locked: {h}"
+    );
+    // The 33rd and later were refused at once (their replies came before health's).
+    let refused: Vec<&serde_json::Value> = c
+        .events
+        .iter()
+        .filter(|v| v["type"] == "res" && v["id"].as_str().is_some_and(|i| i.starts_with('l')))
+        .collect();
+    assert_eq!(refused.len(), 8, "{refused:?}");
+    for r in &refused {
+        let n: usize = r["id"].as_str().unwrap()[1..].parse().unwrap();
+        assert!(n >= 32, "{r}");
+        assert_eq!(r["ok"], false, "{r}");
+        assert_eq!(r["error"]["code"], "UNAVAILABLE", "{r}");
+        assert_eq!(r["error"]["retryable"], true, "{r}");
+    }
+    drop(lock);
+    // They finish in any order once the lock is free.
+    let mut done = std::collections::BTreeSet::new();
+    while done.len() < 32 {
+        let v = c.next(Duration::from_secs(10)).await.expect("open");
+        if v["type"] == "res" {
+            assert_eq!(v["ok"], true, "{v}");
+            done.insert(v["id"].as_str().unwrap().to_string());
+        }
+    }
+    assert!((0..32).all(|i| done.contains(&format!("l{i}"))));
+}
