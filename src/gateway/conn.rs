@@ -168,10 +168,11 @@ fn read_failure(
 /// The writer half: sends queued frames, keeps the buffered count, closes on request and
 /// ends at once when aborted (a slow consumer's backlog is dropped, not sent).
 fn spawn_writer(
+    tasks: &tokio_util::task::TaskTracker,
     mut sink: futures_util::stream::SplitSink<Ws, Message>,
     mut drain: Drain,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         loop {
             match drain.next().await {
                 Next::Send(Outbound::Close(code, reason)) => {
@@ -217,6 +218,7 @@ fn spawn_writer(
 struct Writer {
     handle: tokio::task::JoinHandle<()>,
     done: bool,
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl Writer {
@@ -243,8 +245,8 @@ impl Drop for Writer {
         // writer never outlives it by more than the flush bound.
         if !self.done {
             let abort = self.handle.abort_handle();
-            let handle = std::mem::replace(&mut self.handle, tokio::spawn(async {}));
-            tokio::spawn(async move {
+            let handle = std::mem::replace(&mut self.handle, self.tasks.spawn(async {}));
+            self.tasks.spawn(async move {
                 if tokio::time::timeout(CLOSE_FLUSH, handle).await.is_err() {
                     abort.abort();
                 }
@@ -269,7 +271,8 @@ async fn session(
     let (sink, mut source) = ws.split();
     let (outlet, drain) = Outlet::new();
     let mut writer = Writer {
-        handle: spawn_writer(sink, drain),
+        handle: spawn_writer(&gw.tasks, sink, drain),
+        tasks: gw.tasks.clone(),
         done: false,
     };
     let send = |text: String| outlet.queue(text);

@@ -195,7 +195,10 @@ async fn serve(
 
     let accept_tasks: Vec<_> = listeners
         .into_iter()
-        .map(|listener| tokio::spawn(accept_loop(listener, gw.clone(), shutdown_rx.clone())))
+        .map(|listener| {
+            gw.tasks
+                .spawn(accept_loop(listener, gw.clone(), shutdown_rx.clone()))
+        })
         .collect();
     spawn_timers(gw.clone(), shutdown_rx.clone());
 
@@ -235,6 +238,7 @@ async fn serve(
             .clamp(50, 60_000),
     );
     let mut reloads = reload::spawn_watcher(
+        &gw.tasks,
         cfg.loaded.path.clone(),
         cfg.loaded.hash.clone(),
         reload_every,
@@ -308,10 +312,21 @@ async fn serve(
     for task in accept_tasks {
         let _ = task.await;
     }
-    // Give writers a bounded moment to deliver the shutdown event and close frames.
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
-    while gw.client_count() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // Every task of this generation has seen the shutdown: wait (bounded) for them all to
+    // end, so a restart starts clean and nothing of the old generation keeps running.
+    gw.tasks.close();
+    if tokio::time::timeout(DRAIN_BUDGET, gw.tasks.wait())
+        .await
+        .is_err()
+    {
+        logger.warn(
+            "shutdown",
+            format!(
+                "{} task(s) still running after {}ms (connections that did not close in time)",
+                gw.tasks.len(),
+                DRAIN_BUDGET.as_millis()
+            ),
+        );
     }
     logger.info(
         "shutdown",
@@ -335,6 +350,9 @@ fn watchdog_usec() -> Option<u64> {
     }
 }
 
+/// How long shutdown waits for the connections and timers to end.
+const DRAIN_BUDGET: Duration = Duration::from_millis(2500);
+
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     gw: Arc<Gateway>,
@@ -344,7 +362,7 @@ async fn accept_loop(
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
-                    tokio::spawn(conn::handle(stream, peer, gw.clone(), shutdown.clone()));
+                    gw.tasks.spawn(conn::handle(stream, peer, gw.clone(), shutdown.clone()));
                 }
                 Err(e) => {
                     gw.logger.warn("gateway", format!("accept failed: {e}"));
@@ -359,7 +377,7 @@ async fn accept_loop(
 fn spawn_timers(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     // Presence changes are coalesced into one broadcast per window.
     let (presence_gw, mut presence_shutdown) = (gw.clone(), shutdown.clone());
-    tokio::spawn(async move {
+    gw.tasks.spawn(async move {
         loop {
             tokio::select! {
                 _ = presence_gw.presence_dirty.notified() => {
@@ -370,7 +388,8 @@ fn spawn_timers(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
             }
         }
     });
-    tokio::spawn(async move {
+    let tasks = gw.tasks.clone();
+    tasks.spawn(async move {
         let cfg = gw.config();
         let mut tick = tokio::time::interval(Duration::from_millis(cfg.tick_interval_ms.max(10)));
         let mut health =

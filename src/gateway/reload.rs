@@ -46,13 +46,14 @@ const FALLBACK_POLL: Duration = Duration::from_secs(5);
 /// read the same twice, `every` apart (the debounce). inotify on the file's directory wakes
 /// the watcher at once; without inotify the file is polled every `every`.
 pub fn spawn_watcher(
+    tasks: &tokio_util::task::TaskTracker,
     path: PathBuf,
     loaded_hash: Option<String>,
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) -> mpsc::Receiver<()> {
     let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let mut inotify = crate::os::inotify::FileWatch::new(&path).ok();
         let mut applied = loaded_hash;
         // A change made before the watch existed is caught by this first read.

@@ -333,6 +333,9 @@ pub struct Gateway {
     trim_pending: AtomicBool,
     /// This gateway, for tasks it spawns on its own behalf.
     me: std::sync::Weak<Gateway>,
+    /// Every task this serving generation runs (accept loops, connections and their
+    /// writers, timers, the reload watcher): shutdown closes it and waits for it to drain.
+    pub tasks: tokio_util::task::TaskTracker,
     presence: Mutex<BTreeMap<String, Value>>,
     presence_version: AtomicU64,
     health_version: AtomicU64,
@@ -393,6 +396,7 @@ impl Gateway {
             client_mark: AtomicUsize::new(0),
             trim_pending: AtomicBool::new(false),
             me: me.clone(),
+            tasks: tokio_util::task::TaskTracker::new(),
             presence: Mutex::new(BTreeMap::new()),
             presence_version: AtomicU64::new(0),
             health_version: AtomicU64::new(0),
@@ -559,11 +563,16 @@ impl Gateway {
         };
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
-                rt.spawn(async move {
-                    tokio::time::sleep(HEAP_TRIM_DELAY).await;
-                    me.trim_pending.store(false, Ordering::SeqCst);
-                    let _ = tokio::task::spawn_blocking(crate::os::mem::release_free_heap).await;
-                });
+                let tasks = me.tasks.clone();
+                tasks.spawn_on(
+                    async move {
+                        tokio::time::sleep(HEAP_TRIM_DELAY).await;
+                        me.trim_pending.store(false, Ordering::SeqCst);
+                        let _ =
+                            tokio::task::spawn_blocking(crate::os::mem::release_free_heap).await;
+                    },
+                    &rt,
+                );
             }
             Err(_) => {
                 self.trim_pending.store(false, Ordering::SeqCst);
@@ -623,10 +632,14 @@ impl Gateway {
         // A moment's grace so the requester's reply is queued before the shutdown closes.
         match (self.me.upgrade(), tokio::runtime::Handle::try_current()) {
             (Some(me), Ok(rt)) => {
-                rt.spawn(async move {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    me.restart_requested.notify_one();
-                });
+                let tasks = me.tasks.clone();
+                tasks.spawn_on(
+                    async move {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        me.restart_requested.notify_one();
+                    },
+                    &rt,
+                );
             }
             _ => self.restart_requested.notify_one(),
         }

@@ -45,6 +45,12 @@ async fn sigusr1_restarts_in_process_and_clients_reconnect() {
         true
     );
     assert!(gw.child.try_wait().unwrap().is_none(), "same process");
+    // Every task of the old generation ended within the drain budget.
+    assert!(
+        !gw.seen.iter().any(|l| l.contains("still running after")),
+        "{:?}",
+        gw.seen
+    );
 }
 
 #[test]
