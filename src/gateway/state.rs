@@ -365,10 +365,10 @@ pub const PRESENCE_COALESCE: std::time::Duration = std::time::Duration::from_mil
 
 /// The coalescing window for `clients` connections: every presence event carries the whole
 /// list to every client, so a burst costs O(clients²) bytes; the window widens with the
-/// audience (50 ms per hundred clients, at most 1 s) to keep that bounded per second.
+/// audience (50 ms per 25 clients, at most 1 s) to keep that bounded per second.
 pub fn presence_window(clients: usize) -> std::time::Duration {
-    let hundreds = (clients / 100).max(1) as u32;
-    (PRESENCE_COALESCE * hundreds).min(std::time::Duration::from_secs(1))
+    let steps = (clients / 25).max(1) as u32;
+    (PRESENCE_COALESCE * steps).min(std::time::Duration::from_secs(1))
 }
 
 /// How long after a crowd leaves the heap is trimmed (requests in between are merged).
