@@ -9,70 +9,14 @@
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
-const TOKEN: &str = "bench-token-0123456789";
-
-struct Running {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> (Running, Duration) {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("openclaw.json");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"{{"gateway": {{"mode": "local", "auth": {{"token": "{TOKEN}"}}}}, "logging": {{"file": "{}", "level": "warn"}}}}"#,
-            dir.path().join("gw.log").display()
-        ),
-    )
-    .unwrap();
-    let t0 = Instant::now();
-    let mut child = Command::new(BIN)
-        .args(["gateway", "--port", "0"])
-        .env("OPENCLAW_STATE_DIR", dir.path().join("state"))
-        .env("OPENCLAW_CONFIG_PATH", &cfg)
-        .env("OPENCLAW_TICK_INTERVAL_MS", "30000")
-        // Every load client comes from 127.0.0.1: lift the per-IP pre-auth budget (32).
-        .env("OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP", "4096")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn gateway");
-    let stderr = child.stderr.take().unwrap();
-    let mut port = 0u16;
-    let mut lines = BufReader::new(stderr).lines();
-    for line in lines.by_ref().map_while(Result::ok) {
-        if let Some(rest) = line.split("listening on ws://").nth(1) {
-            let addr = rest.split([',', ' ']).next().unwrap();
-            port = addr.rsplit(':').next().unwrap().parse().unwrap();
-            break;
-        }
-    }
-    assert!(port > 0, "gateway did not start");
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let elapsed = t0.elapsed();
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    (Running { child, port, dir }, elapsed)
-}
+mod common;
+use common::{start, BIN, TOKEN};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

@@ -8,15 +8,14 @@
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-const BIN: &str = env!("CARGO_BIN_EXE_openclaw");
-const TOKEN: &str = "soak-token-0123456789";
+mod common;
+use common::TOKEN;
+
 const CYCLES: u64 = 100_000;
 const CLIENTS: u64 = 16;
 const LIMIT: Duration = Duration::from_secs(600);
@@ -101,38 +100,9 @@ fn main() {
         println!("soak bench: skipped (run with `cargo bench --bench soak`)");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("openclaw.json");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"{{"gateway": {{"mode": "local", "auth": {{"token": "{TOKEN}"}}}}, "logging": {{"file": "{}", "level": "warn"}}}}"#,
-            dir.path().join("gw.log").display()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["gateway", "--port", "0"])
-        .env("OPENCLAW_STATE_DIR", dir.path().join("state"))
-        .env("OPENCLAW_CONFIG_PATH", &cfg)
-        .env("OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP", "4096")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn gateway");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut port = 0u16;
-    for line in lines.by_ref().map_while(Result::ok) {
-        if let Some(rest) = line.split("listening on ws://").nth(1) {
-            let addr = rest.split([',', ' ']).next().unwrap();
-            port = addr.rsplit(':').next().unwrap().parse().unwrap();
-        }
-        if line.contains("[gateway] ready") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    let pid = child.id();
+    let (gw, _) = common::start();
+    let port = gw.port;
+    let pid = gw.child.id();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let t0 = Instant::now();
     rt.block_on(cycle(port, 1));
@@ -169,6 +139,5 @@ fn main() {
         t0.elapsed().as_secs_f64() - 3.3,
         done as f64 / (t0.elapsed().as_secs_f64() - 3.3)
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(gw);
 }
