@@ -187,6 +187,9 @@ pub fn root() -> Schema {
             obj(vec![
                 ("lastTouchedVersion", Schema::Str),
                 ("lastTouchedAt", Schema::Any),
+                // One-time migrations the real 2026.9.6 records after `doctor --fix`
+                // (`modelPolicyAllowlist`, `utilityModelSeparation`, …).
+                ("migrations", open(vec![])),
             ]),
         ),
         ("gateway", gateway()),

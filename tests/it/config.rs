@@ -234,3 +234,24 @@ fn config_writes_survive_sigkill_at_any_moment() {
         .collect();
     assert!(orphans.is_empty(), "left behind: {orphans:?}");
 }
+
+/// What the real OpenClaw 2026.9.6 writes after `doctor --fix` (`meta.migrations`, `wizard.*`,
+/// captured in shared/peer/captures/fail-f2-after-doctor-fix-files.txt) is a valid config
+/// here: `config validate` accepts it, the doctor's `config.parses` passes, a gateway starts.
+#[test]
+fn a_config_the_real_openclaw_wrote_after_doctor_fix_is_valid() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/config/openclaw-2026.9.6-after-doctor-fix.json"),
+    )
+    .unwrap();
+    let p = Profile::new(&text);
+    p.private_config();
+    let (code, out, err) = oc(&p, &["config", "validate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, _) = oc(&p, &["doctor", "--json", "--only", "config.parses"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(finding(&v, "config.parses")["status"], "ok", "{v:#}");
+    let gw = Gateway::start(&p, &[], &[]);
+    assert!(gw.port > 0);
+}
