@@ -82,13 +82,7 @@ async fn round_trips(port: u16, clients: usize, window: Duration) -> f64 {
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    common::proc_status(pid, "VmRSS:")
 }
 
 fn main() {

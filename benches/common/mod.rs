@@ -65,3 +65,14 @@ pub fn start() -> (Running, Duration) {
     std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
     (Running { child, port, dir }, elapsed)
 }
+
+/// A `/proc/<pid>/status` figure in KiB (`VmRSS:`, `VmHWM:`); 0 when unreadable.
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}

@@ -410,12 +410,7 @@ fn foreground_restart(ctx: &Context, mut r: Report) -> Result<Report, Report> {
             "gateway lock identity does not match the verified listener on port {port}; use \"openclaw gateway status --deep\" before retrying restart"
         )));
     }
-    let allowed = ctx
-        .config
-        .get("commands.restart")
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(true);
-    if !allowed {
+    if !crate::config::gateway::restart_allowed(&ctx.config) {
         return Ok(r.fail(
             "Gateway restart is disabled in the running gateway config (commands.restart=false)",
         ));

@@ -250,6 +250,14 @@ pub fn resolve_auth(
     })
 }
 
+/// `commands.restart` (default true): may the gateway be restarted in process (SIGUSR1,
+/// `gateway.restart.request`, `openclaw gateway restart` of a foreground gateway)?
+pub fn restart_allowed(cfg: &crate::config::LoadedConfig) -> bool {
+    cfg.get("commands.restart")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

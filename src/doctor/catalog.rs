@@ -372,7 +372,7 @@ pub fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, CatalogError> {
     for p in paths {
         let mut text = String::new();
         std::io::Read::read_to_string(
-            &mut super::triage::open_regular(&p).map_err(CatalogError)?,
+            &mut crate::os::file::open_regular(&p).map_err(CatalogError)?,
             &mut text,
         )
         .map_err(|e| CatalogError(format!("{}: {e}", p.display())))?;

@@ -4,8 +4,9 @@
 use super::facts::{Facts, LogLine, ProbeStatus};
 use super::probes::{config as config_probe, ProbeContext};
 use crate::config::{self, Env};
+use crate::os::file::open_regular;
 use serde_json::{json, Value};
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 /// A log line longer than this is scanned by its head; the rest is skipped and counted.
@@ -17,39 +18,6 @@ pub const MAX_BUNDLE_BYTES: u64 = 128 << 20;
 /// JSON documents (config, probe, status) read whole at most this large.
 const MAX_DOCUMENT_BYTES: u64 = 8 << 20;
 
-/// Open an input for reading, refusing anything but a regular file: a FIFO or a device
-/// would block the command or never end. The open itself does not block (`O_NONBLOCK`).
-pub fn open_regular(path: &Path) -> Result<std::fs::File, String> {
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let ft = f
-        .metadata()
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .file_type();
-    if ft.is_file() {
-        return Ok(f);
-    }
-    let what = if ft.is_fifo() {
-        "a FIFO"
-    } else if ft.is_dir() {
-        "a directory"
-    } else if ft.is_socket() {
-        "a socket"
-    } else if ft.is_char_device() || ft.is_block_device() {
-        "a device"
-    } else {
-        "not a regular file"
-    };
-    Err(format!(
-        "refusing {}: it is {what}, not a regular file (save the log or bundle to a file first)",
-        path.display()
-    ))
-}
-
 /// What the first bytes of a file say it is.
 enum Container {
     Plain,
@@ -59,17 +27,19 @@ enum Container {
     Gzip,
 }
 
-fn container(path: &Path) -> Result<Container, String> {
-    let mut f = open_regular(path)?;
+/// Look at the first bytes of `f`; it is rewound afterwards.
+fn container(f: &mut std::fs::File) -> std::io::Result<Container> {
     let mut magic = [0u8; 2];
-    if f.read_exact(&mut magic).is_err() || magic != [0x1f, 0x8b] {
+    let gzip = f.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+    f.rewind()?;
+    if !gzip {
         return Ok(Container::Plain);
     }
-    let f = open_regular(path)?;
     let mut head = Vec::with_capacity(512);
-    let _ = flate2::read::GzDecoder::new(f)
+    let _ = flate2::read::GzDecoder::new(&mut *f)
         .take(512)
         .read_to_end(&mut head);
+    f.rewind()?;
     Ok(if head.len() >= 262 && &head[257..262] == b"ustar" {
         Container::Bundle
     } else {
@@ -120,14 +90,13 @@ pub enum InputKind {
     Log,
 }
 
-fn classify(path: &Path) -> Result<(InputKind, Option<Value>), String> {
+/// What a plain file is; `f` is rewound afterwards.
+fn classify(f: &mut std::fs::File) -> std::io::Result<(InputKind, Option<Value>)> {
     // The first line as bytes (bounded): a log whose first line is not UTF-8 is still a log.
     let mut first = Vec::new();
-    open_regular(path)?
-        .take(64 * 1024)
-        .read_to_end(&mut first)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if let Some(i) = first.iter().position(|b| *b == b'\n') {
+    (&mut *f).take(64 * 1024).read_to_end(&mut first)?;
+    f.rewind()?;
+    if let Some(i) = memchr::memchr(b'\n', &first) {
         first.truncate(i + 1);
     }
     let head = String::from_utf8_lossy(&first);
@@ -136,10 +105,10 @@ fn classify(path: &Path) -> Result<(InputKind, Option<Value>), String> {
     let one_line_json = serde_json::from_str::<Value>(head.trim()).is_ok();
     if (trimmed.starts_with('{') || trimmed.starts_with("//")) && !one_line_json {
         let mut bytes = Vec::new();
-        open_regular(path)?
+        (&mut *f)
             .take(MAX_DOCUMENT_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            .read_to_end(&mut bytes)?;
+        f.rewind()?;
         if bytes.len() as u64 <= MAX_DOCUMENT_BYTES {
             if let Some(kind) = document_kind(&String::from_utf8_lossy(&bytes)) {
                 return Ok(kind);
@@ -267,6 +236,36 @@ impl Chunker {
         let rest = std::mem::take(&mut self.carry);
         (!rest.is_empty()).then_some(rest)
     }
+
+    /// Read `f` to its end through `buf`, handing each chunk of whole lines to `emit`
+    /// (which returns false to stop early). Returns how many lines were cut.
+    fn drive(
+        mut self,
+        f: &mut impl std::io::Read,
+        buf: &mut [u8],
+        mut emit: impl FnMut(Vec<u8>) -> bool,
+    ) -> std::io::Result<u64> {
+        loop {
+            let n = match f.read(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let ready = if n == 0 {
+                self.finish()
+            } else {
+                self.push(&buf[..n])
+            };
+            if let Some(c) = ready {
+                if !emit(c) {
+                    return Ok(self.truncated);
+                }
+            }
+            if n == 0 {
+                return Ok(self.truncated);
+            }
+        }
+    }
 }
 
 /// Read a log in large chunks cut at line ends and scan each chunk once. Returns how many
@@ -292,29 +291,8 @@ fn scan_chunks(
     // previous one (I/O and matching overlap on two cores; at most 3 chunks in memory).
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || -> std::io::Result<u64> {
-            let mut chunker = Chunker::new(max_line);
-            let mut buf = vec![0u8; chunk];
-            loop {
-                let n = match f.read(&mut buf) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                let ready = if n == 0 {
-                    chunker.finish()
-                } else {
-                    chunker.push(&buf[..n])
-                };
-                if let Some(c) = ready {
-                    if tx.send(c).is_err() {
-                        return Ok(chunker.truncated);
-                    }
-                }
-                if n == 0 {
-                    return Ok(chunker.truncated);
-                }
-            }
+        let reader = scope.spawn(move || {
+            Chunker::new(max_line).drive(f, &mut vec![0u8; chunk], |c| tx.send(c).is_ok())
         });
         for buf in rx {
             matcher.scan_buffer_parallel(&buf, src, hits);
@@ -332,22 +310,10 @@ fn scan_inline(
     matcher: &super::matcher::Matcher,
     hits: &mut super::matcher::Results,
 ) -> std::io::Result<u64> {
-    let mut chunker = Chunker::new(MAX_LINE_BYTES);
-    let mut buf = vec![0u8; 4 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        let ready = if n == 0 {
-            chunker.finish()
-        } else {
-            chunker.push(&buf[..n])
-        };
-        if let Some(c) = ready {
-            matcher.scan_buffer_parallel(&c, src, hits);
-        }
-        if n == 0 {
-            return Ok(chunker.truncated);
-        }
-    }
+    Chunker::new(MAX_LINE_BYTES).drive(f, &mut vec![0u8; 4 << 20], |c| {
+        matcher.scan_buffer_parallel(&c, src, hits);
+        true
+    })
 }
 
 /// Facts from a config file's text (`source` names it in the findings).
@@ -426,13 +392,13 @@ fn truncation_note(lines: u64) -> String {
 /// they are unpacked; nothing is written to disk. Expansion is capped per entry and in all.
 fn gather_bundle(
     p: &Path,
+    f: std::fs::File,
     env: &Env,
     matcher: &super::matcher::Matcher,
     facts: &mut Facts,
     hits: &mut super::matcher::Results,
     described: &mut Vec<String>,
 ) -> Result<(), String> {
-    let f = open_regular(p)?;
     let mut archive = tar::Archive::new(Capped::new(
         flate2::read::GzDecoder::new(f),
         MAX_BUNDLE_BYTES,
@@ -542,23 +508,25 @@ pub fn gather(
     let mut described = Vec::new();
     for p in inputs {
         let src = p.display().to_string();
-        match container(p)? {
+        let unreadable = |e: std::io::Error| format!("cannot read {src}: {e}");
+        // Each input is opened once (and refused unless it is a regular file).
+        let mut f = open_regular(p)?;
+        match container(&mut f).map_err(unreadable)? {
             Container::Bundle => {
                 let mut lines = Vec::new();
-                gather_bundle(p, env, matcher, &mut facts, &mut hits, &mut lines)?;
+                gather_bundle(p, f, env, matcher, &mut facts, &mut hits, &mut lines)?;
                 described.extend(lines);
                 continue;
             }
             Container::Gzip => {
-                let mut f = flate2::read::GzDecoder::new(open_regular(p)?);
-                let truncated = scan_file(&mut f, &src, matcher, &mut hits)
-                    .map_err(|e| format!("cannot read {src}: {e}"))?;
+                let mut gz = flate2::read::GzDecoder::new(f);
+                let truncated = scan_file(&mut gz, &src, matcher, &mut hits).map_err(unreadable)?;
                 described.push(format!("{src} (gzip log{})", truncation_note(truncated)));
                 continue;
             }
             Container::Plain => {}
         }
-        let (kind, doc) = classify(p)?;
+        let (kind, doc) = classify(&mut f).map_err(unreadable)?;
         match kind {
             InputKind::Config => apply_config(config::load(p, env), env, &mut facts),
             InputKind::ProbeJson => {
@@ -570,9 +538,7 @@ pub fn gather(
                 }
             }
             InputKind::Log => {
-                let mut f = open_regular(p)?;
-                let truncated = scan_file(&mut f, &src, matcher, &mut hits)
-                    .map_err(|e| format!("cannot read {src}: {e}"))?;
+                let truncated = scan_file(&mut f, &src, matcher, &mut hits).map_err(unreadable)?;
                 described.push(format!("{src} (log{})", truncation_note(truncated)));
                 continue;
             }

@@ -109,10 +109,9 @@ pub async fn handle(
     // Until `hello-ok`, no message may exceed the pre-auth cap; the guard refuses one as
     // soon as its frame header says so.
     let limit = frame_guard::Limit::new(protocol::MAX_PREAUTH_PAYLOAD_BYTES);
-    let mut guarded = Guarded::new(stream, limit.clone());
-    let early = guarded.observe(&rest).is_err();
-    let ws = WebSocketStream::from_partially_read(guarded, rest, Role::Server, Some(config)).await;
-    session(ws, peer, ingress, slot, limit, early, gw, shutdown).await;
+    let guarded = Guarded::new(stream, rest, limit.clone());
+    let ws = WebSocketStream::from_raw_socket(guarded, Role::Server, Some(config)).await;
+    session(ws, peer, ingress, slot, limit, gw, shutdown).await;
 }
 
 /// Answer a request that is not served, then let the client read the answer: shut the
@@ -216,26 +215,30 @@ fn spawn_writer(
 
 /// The writer task of a session, awaited at most once to completion.
 struct Writer {
-    handle: tokio::task::JoinHandle<()>,
-    done: bool,
+    /// `None` once it finished (or was handed to the reaper on drop).
+    handle: Option<tokio::task::JoinHandle<()>>,
     tasks: tokio_util::task::TaskTracker,
 }
 
 impl Writer {
     /// Wait (bounded) for the writer to finish its last frames.
     async fn wait(&mut self, bound: Duration) {
-        if !self.done && tokio::time::timeout(bound, &mut self.handle).await.is_ok() {
-            self.done = true;
+        if let Some(h) = &mut self.handle {
+            if tokio::time::timeout(bound, h).await.is_ok() {
+                self.handle = None;
+            }
         }
     }
 
     /// Resolves when the writer ends by itself (the socket failed or it was aborted).
     async fn finished(&mut self) {
-        if self.done {
-            return std::future::pending().await;
+        match &mut self.handle {
+            Some(h) => {
+                let _ = h.await;
+                self.handle = None;
+            }
+            None => std::future::pending().await,
         }
-        let _ = (&mut self.handle).await;
-        self.done = true;
     }
 }
 
@@ -243,9 +246,8 @@ impl Drop for Writer {
     fn drop(&mut self) {
         // A session that returns early still lets its writer flush (a close echo), but the
         // writer never outlives it by more than the flush bound.
-        if !self.done {
-            let abort = self.handle.abort_handle();
-            let handle = std::mem::replace(&mut self.handle, self.tasks.spawn(async {}));
+        if let Some(handle) = self.handle.take() {
+            let abort = handle.abort_handle();
             self.tasks.spawn(async move {
                 if tokio::time::timeout(CLOSE_FLUSH, handle).await.is_err() {
                     abort.abort();
@@ -262,7 +264,6 @@ async fn session(
     ingress: super::pairing::Ingress,
     preauth: super::guard::PreauthSlot,
     limit: Arc<frame_guard::Limit>,
-    too_big_already: bool,
     gw: Arc<Gateway>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -271,17 +272,11 @@ async fn session(
     let (sink, mut source) = ws.split();
     let (outlet, drain) = Outlet::new();
     let mut writer = Writer {
-        handle: spawn_writer(&gw.tasks, sink, drain),
+        handle: Some(spawn_writer(&gw.tasks, sink, drain)),
         tasks: gw.tasks.clone(),
-        done: false,
     };
     let send = |text: String| outlet.queue(text);
     let close = |code: u16, reason: &str| outlet.close(code, reason);
-    if too_big_already {
-        close(close::TOO_BIG, close::REASON_PREAUTH_TOO_LARGE);
-        break_out(&mut writer, &mut source).await;
-        return;
-    }
 
     let nonce = uuid::Uuid::new_v4().to_string();
     let challenge = json!({"nonce": nonce, "ts": crate::util::now_ms()});
@@ -338,18 +333,6 @@ async fn session(
             Message::Close(_) => return,
             _ => continue,
         };
-        if text.len() > protocol::MAX_PREAUTH_PAYLOAD_BYTES {
-            gw.logger.warn(
-                "gateway/ws",
-                format!(
-                    "preauth payload too large conn={conn_id} remote={remote} bytes={}",
-                    text.len()
-                ),
-            );
-            close(close::TOO_BIG, close::REASON_PREAUTH_TOO_LARGE);
-            break_out(&mut writer, &mut source).await;
-            return;
-        }
         match frame::parse_request(text.as_str()) {
             Err(FrameError::Malformed) => {
                 close(close::NORMAL, "");
@@ -663,7 +646,7 @@ async fn session(
             Some(Ok(Message::Binary(_))) => {
                 let e =
                     ErrorShape::invalid("invalid request frame: binary frames are not supported");
-                reply(&outlet, frame::response_err("invalid", &e));
+                outlet.reply(frame::response_err("invalid", &e));
                 continue;
             }
             // tungstenite queued the echo; the writer flushes it when the outlet is dropped.
@@ -673,36 +656,27 @@ async fn session(
         let req = match frame::parse_request(text.as_str()) {
             Ok(r) => r,
             Err(FrameError::Malformed) => {
-                reply(
-                    &outlet,
-                    frame::response_err(
-                        "invalid",
-                        &ErrorShape::invalid("invalid request frame: malformed JSON"),
-                    ),
-                );
+                outlet.reply(frame::response_err(
+                    "invalid",
+                    &ErrorShape::invalid("invalid request frame: malformed JSON"),
+                ));
                 continue;
             }
             Err(FrameError::Invalid { id, why }) => {
                 let e = ErrorShape::invalid(format!("invalid request frame: {why}"));
-                reply(
-                    &outlet,
-                    frame::response_err(id.as_deref().unwrap_or("invalid"), &e),
-                );
+                outlet.reply(frame::response_err(id.as_deref().unwrap_or("invalid"), &e));
                 continue;
             }
         };
         if req.method == m::CONNECT {
-            reply(
-                &outlet,
-                frame::response_err(
-                    &req.id,
-                    &ErrorShape::invalid("connect is only valid as the first request"),
-                ),
-            );
+            outlet.reply(frame::response_err(
+                &req.id,
+                &ErrorShape::invalid("connect is only valid as the first request"),
+            ));
             continue;
         }
         if let Some(e) = authorize_method(&granted, &req.method) {
-            reply(&outlet, frame::response_err(&req.id, &e));
+            outlet.reply(frame::response_err(&req.id, &e));
             unauthorized_streak += 1;
             if unauthorized_streak >= protocol::UNAUTHORIZED_FLOOD_CLOSE_AFTER {
                 gw.logger.warn(
@@ -721,7 +695,7 @@ async fn session(
         unauthorized_streak = 0;
         let Some(method) = methods::find(&req.method) else {
             let e = ErrorShape::invalid(format!("unknown method: {}", req.method));
-            reply(&outlet, frame::response_err(&req.id, &e));
+            outlet.reply(frame::response_err(&req.id, &e));
             continue;
         };
         if method.run == methods::Run::Blocking {
@@ -733,7 +707,7 @@ async fn session(
                     format!("too many requests in flight (max {MAX_IN_FLIGHT}); retry"),
                 );
                 e.retryable = Some(true);
-                reply(&outlet, frame::response_err(&req.id, &e));
+                outlet.reply(frame::response_err(&req.id, &e));
                 continue;
             }
             let owned = methods::OwnedCaller {
@@ -835,15 +809,10 @@ fn finish_request(
         );
     }
     match done.out {
-        Ok(payload) => reply(outlet, frame::response_ok(&done.id, payload)),
-        Err(e) => reply(outlet, frame::response_err(&done.id, &e)),
+        Ok(payload) => outlet.reply(frame::response_ok(&done.id, payload)),
+        Err(e) => outlet.reply(frame::response_err(&done.id, &e)),
     };
     done.close_after
-}
-
-/// Queue a reply under the outbound budget (false: the client was aborted as slow).
-fn reply(outlet: &Outlet, text: String) -> bool {
-    outlet.reply(text)
 }
 
 /// After queueing a close: let the writer send it and the frames before it (bounded), then

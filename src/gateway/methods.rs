@@ -1,8 +1,8 @@
 //! RPC methods: the registry and the handlers. Authorization happens before a handler runs
 //! (see `conn`), inline or on the blocking pool as the method's [`Run`] says.
 
-use super::health;
 use super::state::Gateway;
+use super::{devices, health};
 use crate::config::redact;
 use crate::logging::tail;
 use crate::protocol::error::{ErrorShape, UNAVAILABLE};
@@ -26,6 +26,11 @@ impl Caller<'_> {
     pub fn is_admin(&self) -> bool {
         self.scopes.iter().any(|s| s == scopes::ADMIN)
     }
+}
+
+/// The params as an object value (`null` is `{}`).
+fn object(params: &Value) -> Result<Value, ErrorShape> {
+    params_obj(params).map(Value::Object)
 }
 
 fn params_obj(params: &Value) -> Result<Map<String, Value>, ErrorShape> {
@@ -92,31 +97,31 @@ pub const METHODS: &[Method] = &[
         name: m::STATUS,
         needs: Requirement::Scope(READ),
         run: Run::Inline,
-        handler: status_method,
+        handler: |gw, c, _| Ok(health::status(gw, c.is_admin())),
     },
     Method {
         name: m::SYSTEM_PRESENCE,
         needs: Requirement::Scope(READ),
         run: Run::Inline,
-        handler: presence_method,
+        handler: |gw, _, _| Ok(Value::Array(gw.presence_list())),
     },
     Method {
         name: m::SYSTEM_EVENT,
         needs: Requirement::Scope(ADMIN),
         run: Run::Inline,
-        handler: system_event_method,
+        handler: |gw, _, p| system_event(gw, p),
     },
     Method {
         name: m::LOGS_TAIL,
         needs: Requirement::Scope(READ),
         run: Run::Inline,
-        handler: logs_tail_method,
+        handler: |gw, _, p| logs_tail(gw, p),
     },
     Method {
         name: m::CONFIG_GET,
         needs: Requirement::Scope(READ),
         run: Run::Inline,
-        handler: config_get_method,
+        handler: |gw, _, _| Ok(config_get(gw)),
     },
     Method {
         name: m::LAST_HEARTBEAT,
@@ -140,37 +145,37 @@ pub const METHODS: &[Method] = &[
         name: m::DEVICE_PAIR_LIST,
         needs: Requirement::Scope(PAIRING),
         run: Run::Blocking,
-        handler: pair_list_method,
+        handler: |gw, c, _| devices::list(gw, c),
     },
     Method {
         name: m::DEVICE_PAIR_APPROVE,
         needs: Requirement::Scope(PAIRING),
         run: Run::Blocking,
-        handler: pair_approve_method,
+        handler: |gw, c, p| devices::approve(gw, c, &object(p)?),
     },
     Method {
         name: m::DEVICE_PAIR_REJECT,
         needs: Requirement::Scope(PAIRING),
         run: Run::Blocking,
-        handler: pair_reject_method,
+        handler: |gw, c, p| devices::reject(gw, c, &object(p)?),
     },
     Method {
         name: m::DEVICE_PAIR_REMOVE,
         needs: Requirement::Scope(PAIRING),
         run: Run::Blocking,
-        handler: pair_remove_method,
+        handler: |gw, c, p| devices::remove(gw, c, &object(p)?),
     },
     Method {
         name: m::DEVICE_TOKEN_ROTATE,
         needs: Requirement::Scope(PAIRING),
         run: Run::Blocking,
-        handler: token_rotate_method,
+        handler: |gw, c, p| devices::rotate(gw, c, &object(p)?),
     },
     Method {
         name: m::DEVICE_TOKEN_REVOKE,
         needs: Requirement::Scope(PAIRING),
         run: Run::Blocking,
-        handler: token_revoke_method,
+        handler: |gw, c, p| devices::revoke(gw, c, &object(p)?),
     },
     Method {
         name: m::GATEWAY_RESTART_REQUEST,
@@ -201,26 +206,6 @@ fn health_method(gw: &Gateway, _: &Caller<'_>, params: &Value) -> Result<Value, 
     let p = params_obj(params)?;
     let probe = p.get("probe").and_then(Value::as_bool).unwrap_or(false);
     Ok(health::get(gw, probe))
-}
-
-fn status_method(gw: &Gateway, caller: &Caller<'_>, _: &Value) -> Result<Value, ErrorShape> {
-    Ok(health::status(gw, caller.is_admin()))
-}
-
-fn presence_method(gw: &Gateway, _: &Caller<'_>, _: &Value) -> Result<Value, ErrorShape> {
-    Ok(Value::Array(gw.presence_list()))
-}
-
-fn system_event_method(gw: &Gateway, _: &Caller<'_>, params: &Value) -> Result<Value, ErrorShape> {
-    system_event(gw, params)
-}
-
-fn logs_tail_method(gw: &Gateway, _: &Caller<'_>, params: &Value) -> Result<Value, ErrorShape> {
-    logs_tail(gw, params)
-}
-
-fn config_get_method(gw: &Gateway, _: &Caller<'_>, _: &Value) -> Result<Value, ErrorShape> {
-    Ok(config_get(gw))
 }
 
 fn last_heartbeat_method(gw: &Gateway, _: &Caller<'_>, _: &Value) -> Result<Value, ErrorShape> {
@@ -266,50 +251,6 @@ fn identity_method(gw: &Gateway, _: &Caller<'_>, _: &Value) -> Result<Value, Err
     }
 }
 
-fn pair_list_method(gw: &Gateway, caller: &Caller<'_>, _: &Value) -> Result<Value, ErrorShape> {
-    super::devices::list(gw, caller)
-}
-
-fn pair_approve_method(
-    gw: &Gateway,
-    caller: &Caller<'_>,
-    params: &Value,
-) -> Result<Value, ErrorShape> {
-    super::devices::approve(gw, caller, &Value::Object(params_obj(params)?))
-}
-
-fn pair_reject_method(
-    gw: &Gateway,
-    caller: &Caller<'_>,
-    params: &Value,
-) -> Result<Value, ErrorShape> {
-    super::devices::reject(gw, caller, &Value::Object(params_obj(params)?))
-}
-
-fn pair_remove_method(
-    gw: &Gateway,
-    caller: &Caller<'_>,
-    params: &Value,
-) -> Result<Value, ErrorShape> {
-    super::devices::remove(gw, caller, &Value::Object(params_obj(params)?))
-}
-
-fn token_rotate_method(
-    gw: &Gateway,
-    caller: &Caller<'_>,
-    params: &Value,
-) -> Result<Value, ErrorShape> {
-    super::devices::rotate(gw, caller, &Value::Object(params_obj(params)?))
-}
-
-fn token_revoke_method(
-    gw: &Gateway,
-    caller: &Caller<'_>,
-    params: &Value,
-) -> Result<Value, ErrorShape> {
-    super::devices::revoke(gw, caller, &Value::Object(params_obj(params)?))
-}
-
 /// `gateway.restart.request` (v4): an in-process restart, as SIGUSR1 does, answered with
 /// upstream's shapes. Untargeted: `{ok, status, preflight, restart}`; targeted at this
 /// process (`target: {pid, port, ownerId?}`): `{ok, status, pid}`. This gateway has no
@@ -336,7 +277,8 @@ fn restart_request(gw: &Gateway, caller: &Caller<'_>, params: &Value) -> Result<
         }
         Some(_) => return Err(ErrorShape::invalid("invalid targeted gateway restart")),
     };
-    if !gw.config().restart_allowed() {
+    let cfg = gw.config();
+    if !cfg.restart_allowed() {
         return Err(ErrorShape::new(
             UNAVAILABLE,
             "Gateway restart is disabled in the running gateway config (commands.restart=false)",
@@ -344,7 +286,7 @@ fn restart_request(gw: &Gateway, caller: &Caller<'_>, params: &Value) -> Result<
     }
     let pid = std::process::id();
     if let Some((want_pid, want_port)) = target {
-        if want_pid != u64::from(pid) || want_port != u64::from(gw.config().port) {
+        if want_pid != u64::from(pid) || want_port != u64::from(cfg.port) {
             return Err(ErrorShape::invalid(
                 "target gateway no longer owns the active lock",
             ));

@@ -311,10 +311,7 @@ impl RuntimeConfig {
 
     /// `commands.restart` (default true): may SIGUSR1 restart the gateway?
     pub fn restart_allowed(&self) -> bool {
-        self.loaded
-            .get("commands.restart")
-            .and_then(Value::as_bool)
-            .unwrap_or(true)
+        crate::config::gateway::restart_allowed(&self.loaded)
     }
 }
 
@@ -558,26 +555,31 @@ impl Gateway {
         if self.trim_pending.swap(true, Ordering::SeqCst) {
             return;
         }
-        let Some(me) = self.me.upgrade() else {
-            return;
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
+        self.after(HEAP_TRIM_DELAY, |gw| {
+            gw.trim_pending.store(false, Ordering::SeqCst);
+            // A large heap takes milliseconds to trim: not on an async worker.
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => drop(rt.spawn_blocking(crate::os::mem::release_free_heap)),
+                Err(_) => crate::os::mem::release_free_heap(),
+            }
+        });
+    }
+
+    /// Run `f` on this gateway `delay` from now, as one of its tracked tasks (at once when
+    /// there is no runtime: a unit test).
+    fn after(&self, delay: std::time::Duration, f: impl FnOnce(&Gateway) + Send + 'static) {
+        match (self.me.upgrade(), tokio::runtime::Handle::try_current()) {
+            (Some(me), Ok(rt)) => {
                 let tasks = me.tasks.clone();
                 tasks.spawn_on(
                     async move {
-                        tokio::time::sleep(HEAP_TRIM_DELAY).await;
-                        me.trim_pending.store(false, Ordering::SeqCst);
-                        let _ =
-                            tokio::task::spawn_blocking(crate::os::mem::release_free_heap).await;
+                        tokio::time::sleep(delay).await;
+                        f(&me);
                     },
                     &rt,
                 );
             }
-            Err(_) => {
-                self.trim_pending.store(false, Ordering::SeqCst);
-                crate::os::mem::release_free_heap();
-            }
+            _ => f(self),
         }
     }
 
@@ -630,19 +632,9 @@ impl Gateway {
             return false;
         }
         // A moment's grace so the requester's reply is queued before the shutdown closes.
-        match (self.me.upgrade(), tokio::runtime::Handle::try_current()) {
-            (Some(me), Ok(rt)) => {
-                let tasks = me.tasks.clone();
-                tasks.spawn_on(
-                    async move {
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        me.restart_requested.notify_one();
-                    },
-                    &rt,
-                );
-            }
-            _ => self.restart_requested.notify_one(),
-        }
+        self.after(std::time::Duration::from_millis(100), |gw| {
+            gw.restart_requested.notify_one()
+        });
         true
     }
 

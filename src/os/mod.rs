@@ -3,6 +3,7 @@
 //! interface addresses, and inotify file watches. Used by the gateway (port conflicts,
 //! `--force`, config reload) and the doctor.
 
+pub mod file;
 pub mod ifaddr;
 pub mod inotify;
 pub mod mem;

@@ -47,15 +47,7 @@ fn run_measured(mut cmd: std::process::Command) -> (i32, String, u64) {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut hwm = 0;
     let code = loop {
-        if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            if let Some(v) = s
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            {
-                hwm = hwm.max(v);
-            }
-        }
+        hwm = hwm.max(status_kib(pid, "VmHWM:"));
         if let Some(st) = child.try_wait().unwrap() {
             break st.code().unwrap_or(-1);
         }
