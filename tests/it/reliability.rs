@@ -793,3 +793,38 @@ asyncio.run(main())
     // Far below the 10 s close timeout it would otherwise wait.
     assert!(v["secs"].as_f64().unwrap() < 2.0, "{v}");
 }
+
+/// Frames sent in the same write as the upgrade request reach the session through the same
+/// size guard: a valid connect is served, an oversized declared frame is refused with 1009.
+#[test]
+fn frames_pipelined_with_the_upgrade_request_are_guarded_too() {
+    let p = Profile::local_token();
+    let gw = Gateway::start(&p, &[], &[]);
+    let params = connect_params("gateway-client", "backend", &[], json!({"token": TOKEN}));
+    let connect = json!({"type": "req", "id": "c1", "method": "connect", "params": params});
+    let mut req = upgrade_request(gw.port, GOOD_KEY).into_bytes();
+    req.extend(text(&connect.to_string()));
+    let (s, head, rest) = http_exchange(gw.port, &req);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut r = Raw { s, buf: rest };
+    let mut saw_hello = false;
+    while let Some((_, payload)) = r.read_frame() {
+        let v: Value = serde_json::from_slice(&payload).unwrap();
+        if v["id"] == "c1" {
+            assert_eq!(v["ok"], true, "{v}");
+            saw_hello = true;
+            break;
+        }
+    }
+    assert!(saw_hello);
+    let mut req = upgrade_request(gw.port, GOOD_KEY).into_bytes();
+    req.extend(header_only(100 << 20));
+    let (s, head, rest) = http_exchange(gw.port, &req);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut r = Raw { s, buf: rest };
+    r.s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    assert_eq!(
+        r.close_frame(),
+        Some((1009, "preauth payload too large".to_string()))
+    );
+}
