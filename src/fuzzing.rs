@@ -8,21 +8,41 @@ use crate::gateway::http;
 use serde_json::Value;
 use std::io::{Read, Write};
 
-/// A request head: parsing, the upgrade checks, routing.
+/// A request head as the port reads it: hyper with the gateway's limits, then the front
+/// (the upgrade checks, the route table, what the pairing code takes from the headers).
 pub fn request_head(data: &[u8]) {
-    let Ok(Some((head, len))) = http::parse_head(data) else {
+    use tokio::io::AsyncWriteExt;
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    else {
         return;
     };
-    assert!(len <= data.len());
-    let _ = head.wants_websocket();
-    let _ = head.upgrade_problem();
-    let st = http::ProbeState {
-        ready: true,
-        draining: false,
-        uptime_ms: 0,
-    };
-    let _ = http::route(&head, &st);
-    let _ = crate::gateway::pairing::Ingress::from_head(&head);
+    rt.block_on(async {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let service = hyper::service::service_fn(|req: http::Request| async move {
+            let _ = crate::gateway::pairing::Ingress::from_headers(req.headers());
+            Ok::<_, std::convert::Infallible>(
+                match http::front(req.method(), req.uri().path(), req.headers()) {
+                    http::Front::Answer(r) => r,
+                    http::Front::Upgrade => http::switching_protocols(req.headers()),
+                    http::Front::Route(_) => http::text(hyper::StatusCode::OK, "routed"),
+                },
+            )
+        });
+        let conn = http::server().serve_connection(hyper_util::rt::TokioIo::new(server), service);
+        let send = async {
+            let _ = client.write_all(data).await;
+            let _ = client.shutdown().await;
+            // Read the answer so the server is never blocked on a full pipe.
+            let mut sink = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut client, &mut sink).await;
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            tokio::join!(conn, send)
+        })
+        .await;
+    });
 }
 
 /// WebSocket frames as a client sends them: the size guard (whatever the chunking, the same

@@ -3,7 +3,7 @@
 
 use super::auth;
 use super::frame_guard::{self, Guarded};
-use super::http::{self, ProbeState};
+use super::http;
 use super::methods::{self, Caller};
 use super::state::{ClientHandle, Drain, Gateway, Next, Outbound, Outlet};
 use crate::protocol::connect;
@@ -13,9 +13,9 @@ use crate::protocol::methods as m;
 use crate::protocol::scopes::{self, Requirement};
 use crate::protocol::{self, close};
 use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -25,19 +25,19 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-type Ws = WebSocketStream<Guarded<TcpStream>>;
+type Ws = WebSocketStream<Guarded<TokioIo<hyper::upgrade::Upgraded>>>;
 
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a closing socket waits for the writer to flush, and for the peer's close echo.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 const CLOSE_ECHO: Duration = Duration::from_secs(1);
 
-/// Serve one accepted connection until it ends.
+/// Serve one accepted connection until it ends: hyper reads the (bounded) request head;
+/// the front answers it, runs a route, or upgrades it to a WebSocket session.
 pub async fn handle(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     gw: Arc<Gateway>,
-    shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     // Every socket counts against its address's pre-auth budget from accept until its
@@ -51,78 +51,95 @@ pub async fn handle(
                 peer.ip()
             ),
         );
-        let resp = http::Response::text(
-            503,
-            "Service Unavailable",
-            super::guard::PREAUTH_BUDGET_EXCEEDED,
-        );
-        refuse(stream, resp).await;
+        refuse(
+            stream,
+            http::raw_response(
+                hyper::StatusCode::SERVICE_UNAVAILABLE,
+                super::guard::PREAUTH_BUDGET_EXCEEDED,
+            ),
+        )
+        .await;
         return;
     };
-    let (head, rest) = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut stream)).await
-    {
-        Ok(Ok(h)) => h,
-        Ok(Err(http::HeadError::TooLarge)) => {
-            let resp = http::Response::text(
-                431,
-                "Request Header Fields Too Large",
-                "Request header fields too large",
-            );
-            refuse(stream, resp).await;
-            return;
-        }
-        Ok(Err(http::HeadError::Malformed)) => {
-            refuse(
-                stream,
-                http::Response::text(400, "Bad Request", "Bad Request"),
-            )
-            .await;
-            return;
-        }
-        Ok(Err(http::HeadError::Closed)) | Err(_) => return,
+    // The slot moves into the WebSocket session on upgrade; a plain request drops it with
+    // the connection.
+    let slot = Arc::new(std::sync::Mutex::new(Some(slot)));
+    let service = {
+        let (gw, shutdown) = (gw.clone(), shutdown.clone());
+        hyper::service::service_fn(move |req| {
+            let (gw, shutdown, slot) = (gw.clone(), shutdown.clone(), slot.clone());
+            async move {
+                Ok::<_, std::convert::Infallible>(
+                    serve_request(req, peer, gw, slot, shutdown).await,
+                )
+            }
+        })
     };
-    if !head.wants_websocket() {
-        let st = ProbeState {
-            ready: true,
-            draining: gw.draining.load(Ordering::SeqCst),
-            uptime_ms: gw.uptime_ms(),
-        };
-        let resp = http::route(&head, &st);
-        let _ = resp.write(&mut stream, head.method == "HEAD").await;
-        return;
+    let conn = http::server()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::select! {
+        _ = conn => {}
+        _ = shutdown.changed() => {}
     }
-    if let Some(resp) = head.upgrade_problem() {
-        refuse(stream, resp).await;
-        return;
-    }
-    let key = head.header("sec-websocket-key").unwrap_or_default();
-    if http::write_upgrade(&mut stream, key).await.is_err() {
-        return;
-    }
-    // The read buffer is allocated eagerly per socket; 8 KiB keeps idle clients cheap
-    // (the 128 KiB default cost ~150 KiB RSS per connection) and grows for large frames.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
-        .max_message_size(Some(protocol::MAX_PAYLOAD_BYTES))
-        .max_frame_size(Some(protocol::MAX_PAYLOAD_BYTES));
-    let ingress = super::pairing::Ingress::from_head(&head);
-    // Until `hello-ok`, no message may exceed the pre-auth cap; the guard refuses one as
-    // soon as its frame header says so.
-    let limit = frame_guard::Limit::new(protocol::MAX_PREAUTH_PAYLOAD_BYTES);
-    let guarded = Guarded::new(stream, rest, limit.clone());
-    let ws = WebSocketStream::from_raw_socket(guarded, Role::Server, Some(config)).await;
-    session(ws, peer, ingress, slot, limit, gw, shutdown).await;
 }
 
-/// Answer a request that is not served, then let the client read the answer: shut the
+/// One request: a refusal, a route, or the 101 that starts a WebSocket session.
+async fn serve_request(
+    mut req: http::Request,
+    peer: SocketAddr,
+    gw: Arc<Gateway>,
+    slot: Arc<std::sync::Mutex<Option<super::guard::PreauthSlot>>>,
+    shutdown: watch::Receiver<bool>,
+) -> http::Response {
+    let route = match http::front(req.method(), req.uri().path(), req.headers()) {
+        http::Front::Answer(r) => return r,
+        http::Front::Route(route) => route,
+        http::Front::Upgrade => {
+            let Some(slot) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+                return http::text(hyper::StatusCode::BAD_REQUEST, "Bad Request");
+            };
+            let response = http::switching_protocols(req.headers());
+            let ingress = super::pairing::Ingress::from_headers(req.headers());
+            let upgrade = hyper::upgrade::on(&mut req);
+            gw.tasks.clone().spawn(async move {
+                // Resolves once the 101 is written; the bytes the client sent after its
+                // head are served first by the upgraded socket.
+                let Ok(upgraded) = upgrade.await else {
+                    return;
+                };
+                // Until `hello-ok`, no message may exceed the pre-auth cap; the guard
+                // refuses one as soon as its frame header says so.
+                let limit = frame_guard::Limit::new(protocol::MAX_PREAUTH_PAYLOAD_BYTES);
+                let guarded = Guarded::new(TokioIo::new(upgraded), limit.clone());
+                let ws = WebSocketStream::from_raw_socket(guarded, Role::Server, Some(ws_config()))
+                    .await;
+                session(ws, peer, ingress, slot, limit, gw, shutdown).await;
+            });
+            return response;
+        }
+    };
+    (route.handler)(gw, req).await
+}
+
+/// The read buffer is allocated eagerly per socket; 8 KiB keeps idle clients cheap (the
+/// 128 KiB default cost ~150 KiB RSS per connection) and grows for large frames.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .max_message_size(Some(protocol::MAX_PAYLOAD_BYTES))
+        .max_frame_size(Some(protocol::MAX_PAYLOAD_BYTES))
+}
+
+/// Answer a socket that is not served, then let the client read the answer: shut the
 /// write side and drain what it still sends for a moment (closing with unread input would
 /// reset the connection and lose the response).
-async fn refuse(mut stream: TcpStream, resp: http::Response) {
-    use tokio::io::AsyncReadExt;
-    if resp.write(&mut stream, false).await.is_err() {
+async fn refuse(mut stream: TcpStream, response: String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if stream.write_all(response.as_bytes()).await.is_err() {
         return;
     }
-    let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+    let _ = stream.shutdown().await;
     let mut sink = [0u8; 4096];
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
         let mut total = 0usize;
@@ -596,6 +613,8 @@ async fn session(
 
     // --- request loop ---
     let mut unauthorized_streak = 0u32;
+    // The client's close frame, for the disconnect line (none: the socket just ended).
+    let mut client_close: Option<(u16, String)> = None;
     let mut in_flight: tokio::task::JoinSet<Finished> = tokio::task::JoinSet::new();
     loop {
         if outlet.is_aborted() {
@@ -650,7 +669,12 @@ async fn session(
                 continue;
             }
             // tungstenite queued the echo; the writer flushes it when the outlet is dropped.
-            Some(Ok(Message::Close(_))) => break,
+            Some(Ok(Message::Close(frame))) => {
+                client_close = Some(frame.map_or((close::NO_STATUS, String::new()), |f| {
+                    (u16::from(f.code), f.reason.to_string())
+                }));
+                break;
+            }
             Some(Ok(_)) => continue,
         };
         let req = match frame::parse_request(text.as_str()) {
@@ -759,9 +783,18 @@ async fn session(
         gw.remove_presence(&key);
         gw.broadcast_presence();
     }
+    // As upstream's disconnect lines: the client's code and reason, `n/a` without a close
+    // frame.
+    let (code, reason) = match &client_close {
+        Some((code, reason)) => (code.to_string(), crate::util::log_safe(reason, 123)),
+        None => ("n/a".to_string(), String::new()),
+    };
     gw.logger.info(
         "gateway/ws",
-        format!("client disconnected conn={conn_id} remote={remote}"),
+        format!(
+            "client disconnected conn={conn_id} remote={remote} code={code} reason={}",
+            if reason.is_empty() { "n/a" } else { &reason }
+        ),
     );
     // The last outlet goes: the writer flushes (a close echo tungstenite queued) and ends;
     // `Writer`'s drop aborts it if the socket does not take the flush in time.

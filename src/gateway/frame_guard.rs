@@ -120,23 +120,19 @@ impl Parser {
 }
 
 /// A socket whose reads are checked against a [`Limit`]. Bytes that arrived with the
-/// request head are served first, through the same check.
+/// request head reach it first: hyper's upgraded socket serves them before new reads.
 pub struct Guarded<S> {
     inner: S,
     limit: Arc<Limit>,
     parser: Parser,
-    prefix: Vec<u8>,
-    prefix_at: usize,
 }
 
 impl<S> Guarded<S> {
-    pub fn new(inner: S, prefix: Vec<u8>, limit: Arc<Limit>) -> Self {
+    pub fn new(inner: S, limit: Arc<Limit>) -> Self {
         Guarded {
             inner,
             limit,
             parser: Parser::default(),
-            prefix,
-            prefix_at: 0,
         }
     }
 
@@ -166,16 +162,6 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
         }
         let before = buf.filled().len();
         let this = &mut *self;
-        if this.prefix_at < this.prefix.len() {
-            let n = buf.remaining().min(this.prefix.len() - this.prefix_at);
-            buf.put_slice(&this.prefix[this.prefix_at..this.prefix_at + n]);
-            this.prefix_at += n;
-            if this.prefix_at == this.prefix.len() {
-                this.prefix = Vec::new();
-                this.prefix_at = 0;
-            }
-            return Poll::Ready(this.observe(&buf.filled()[before..]));
-        }
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => Poll::Ready(this.observe(&buf.filled()[before..])),
             other => other,

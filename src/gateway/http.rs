@@ -1,399 +1,375 @@
-//! HTTP on the gateway port: a bounded request-head reader, the WebSocket upgrade checks
-//! and reply, and the probe endpoints (`/health`, `/healthz`, `/ready`, `/readyz`,
-//! `/startup`, `/startupz`).
+//! HTTP on the gateway port, served by hyper 1: the connection limits, the front that sorts
+//! each request into a WebSocket upgrade, a refusal or a route, and the route table.
+//!
+//! The routes are entries of [`ROUTES`] (path, methods, async handler). The probe endpoints
+//! (`/health`, `/healthz`, `/ready`, `/readyz`, `/startup`, `/startupz`) are the first;
+//! the OpenAI-compatible endpoints, the Control UI and `/metrics` join as entries.
 
+use super::state::Gateway;
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Largest request head accepted; a longer one is answered 431 without reading further.
+/// Largest request head (request line and headers) accepted; past it hyper answers 431
+/// without reading further.
 pub const MAX_HEAD_BYTES: usize = 32 * 1024;
 /// Header lines accepted in a head (more: 431).
-const MAX_HEADERS: usize = 64;
+pub const MAX_HEADERS: usize = 64;
+/// How long a client has to send a whole request head.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A parsed request head.
-#[derive(Debug, Clone, Default)]
-pub struct RequestHead {
-    pub method: String,
-    pub path: String,
-    pub headers: Vec<(String, String)>,
+/// A response body: whole today; a stream (server-sent events) where a route needs one.
+pub type Body = BoxBody<Bytes, Infallible>;
+pub type Request = hyper::Request<hyper::body::Incoming>;
+pub type Response = hyper::Response<Body>;
+
+/// The HTTP/1.1 connection settings every socket of the port is served with: the bounded
+/// head, its read timeout, and one request per connection (a probe connects, asks, goes;
+/// an upgrade leaves HTTP behind).
+pub fn server() -> hyper::server::conn::http1::Builder {
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .max_header_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(2 * MAX_HEAD_BYTES)
+        .keep_alive(false)
+        .title_case_headers(true);
+    b
 }
 
-/// Why no head could be read.
-#[derive(Debug, PartialEq, Eq)]
-pub enum HeadError {
-    /// The peer closed (or the socket failed) before a whole head arrived: nothing to answer.
-    Closed,
-    /// Over [`MAX_HEAD_BYTES`] or [`MAX_HEADERS`]: 431.
-    TooLarge,
-    /// Not HTTP: 400.
-    Malformed,
+fn body(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
 }
 
-impl RequestHead {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
+/// A response with the headers every answer of the port carries.
+fn respond(status: StatusCode, content_type: &'static str, text: impl Into<Bytes>) -> Response {
+    let mut r = hyper::Response::new(body(text));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
 
-    /// The request asks for a WebSocket (valid or not: see [`RequestHead::upgrade_problem`]).
-    pub fn wants_websocket(&self) -> bool {
-        self.header("upgrade")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
-    }
+pub fn json(status: StatusCode, value: Value) -> Response {
+    respond(status, "application/json; charset=utf-8", value.to_string())
+}
 
-    /// What is wrong with a WebSocket upgrade request (RFC 6455 §4.2.1), as the response to
-    /// send instead of 101; `None` when it may be upgraded.
-    pub fn upgrade_problem(&self) -> Option<Response> {
-        if self.method != "GET" {
-            let mut r = Response::text(405, "Method Not Allowed", "WebSocket upgrade requires GET");
-            r.extra_headers.push(("Allow", "GET".into()));
-            return Some(r);
-        }
-        let connection_upgrade = self.header("connection").is_some_and(|v| {
+pub fn text(status: StatusCode, message: &'static str) -> Response {
+    respond(status, "text/plain; charset=utf-8", message)
+}
+
+fn with_header(mut r: Response, name: header::HeaderName, value: &'static str) -> Response {
+    r.headers_mut()
+        .insert(name, HeaderValue::from_static(value));
+    r
+}
+
+/// The whole text of a fixed response, for a socket refused before any HTTP is read (the
+/// pre-auth budget is taken at accept).
+pub fn raw_response(status: StatusCode, message: &str) -> String {
+    format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{message}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        message.len()
+    )
+}
+
+/// What the front does with a request.
+pub enum Front {
+    /// A valid WebSocket upgrade.
+    Upgrade,
+    /// An answer that needs no handler (a bad upgrade, an unknown path, a wrong method).
+    Answer(Response),
+    /// A route's handler answers.
+    Route(&'static Route),
+}
+
+/// Sort a request by its method, path and headers (no I/O: the fuzz target calls this).
+pub fn front(method: &Method, path: &str, headers: &HeaderMap) -> Front {
+    if wants_websocket(headers) {
+        return match upgrade_problem(method, headers) {
+            Some(r) => Front::Answer(r),
+            None => Front::Upgrade,
+        };
+    }
+    match resolve(method, path) {
+        Ok(route) => Front::Route(route),
+        Err(r) => Front::Answer(r),
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The request asks for a WebSocket (valid or not: see [`upgrade_problem`]).
+pub fn wants_websocket(headers: &HeaderMap) -> bool {
+    header_str(headers, header::UPGRADE).is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
+}
+
+/// What is wrong with a WebSocket upgrade request (RFC 6455 §4.2.1), as the response to
+/// send instead of 101; `None` when it may be upgraded.
+pub fn upgrade_problem(method: &Method, headers: &HeaderMap) -> Option<Response> {
+    if method != Method::GET {
+        return Some(with_header(
+            text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "WebSocket upgrade requires GET",
+            ),
+            header::ALLOW,
+            "GET",
+        ));
+    }
+    let connection_upgrade = headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
             v.split(',')
                 .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-        });
-        if !connection_upgrade {
-            return Some(Response::text(
-                400,
-                "Bad Request",
-                "Missing or invalid Connection header",
-            ));
-        }
-        if self.header("sec-websocket-version").map(str::trim) != Some("13") {
-            let mut r = Response::text(
-                426,
-                "Upgrade Required",
+        })
+    });
+    if !connection_upgrade {
+        return Some(text(
+            StatusCode::BAD_REQUEST,
+            "Missing or invalid Connection header",
+        ));
+    }
+    if header_str(headers, header::SEC_WEBSOCKET_VERSION).map(str::trim) != Some("13") {
+        return Some(with_header(
+            text(
+                StatusCode::UPGRADE_REQUIRED,
                 "Missing or invalid Sec-WebSocket-Version header",
-            );
-            r.extra_headers.push(("Sec-WebSocket-Version", "13".into()));
-            return Some(r);
-        }
-        let key_ok = self.header("sec-websocket-key").is_some_and(|k| {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD
-                .decode(k.trim())
-                .is_ok_and(|b| b.len() == 16)
-        });
-        if !key_ok {
-            return Some(Response::text(
-                400,
-                "Bad Request",
-                "Missing or invalid Sec-WebSocket-Key header",
-            ));
-        }
-        None
+            ),
+            header::SEC_WEBSOCKET_VERSION,
+            "13",
+        ));
     }
-}
-
-/// Parse what has arrived of a request head: `Ok(Some((head, len)))` once complete (`len`
-/// bytes of `buf` are the head), `Ok(None)` while more may come.
-pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => {
-            let head = RequestHead {
-                method: req.method.unwrap_or_default().to_string(),
-                path: req.path.unwrap_or("/").to_string(),
-                headers: req
-                    .headers
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.name.to_string(),
-                            String::from_utf8_lossy(h.value).into_owned(),
-                        )
-                    })
-                    .collect(),
-            };
-            Ok(Some((head, len)))
-        }
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => Err(HeadError::TooLarge),
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
-        Err(_) => Err(HeadError::Malformed),
+    if websocket_key(headers).is_none() {
+        return Some(text(
+            StatusCode::BAD_REQUEST,
+            "Missing or invalid Sec-WebSocket-Key header",
+        ));
     }
+    None
 }
 
-/// Read and parse one request head, never holding more than [`MAX_HEAD_BYTES`]. Returns
-/// the head and any bytes the client sent after it (the first WebSocket frames).
-pub async fn read_head<S: AsyncRead + Unpin>(
-    stream: &mut S,
-) -> Result<(RequestHead, Vec<u8>), HeadError> {
-    let mut buf: Vec<u8> = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    loop {
-        let room = (MAX_HEAD_BYTES + 1)
-            .saturating_sub(buf.len())
-            .min(chunk.len());
-        let n = stream
-            .read(&mut chunk[..room])
-            .await
-            .map_err(|_| HeadError::Closed)?;
-        if n == 0 {
-            return Err(HeadError::Closed);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some((head, len)) = parse_head(&buf)? {
-            return Ok((head, buf.split_off(len)));
-        }
+/// The client's `Sec-WebSocket-Key` when it is the base64 of 16 bytes.
+fn websocket_key(headers: &HeaderMap) -> Option<&str> {
+    use base64::Engine;
+    let key = header_str(headers, header::SEC_WEBSOCKET_KEY)?.trim();
+    base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .is_ok_and(|b| b.len() == 16)
+        .then_some(key)
+}
+
+/// The `101 Switching Protocols` answer to a checked upgrade request.
+pub fn switching_protocols(headers: &HeaderMap) -> Response {
+    let key = websocket_key(headers).unwrap_or_default();
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let mut r = hyper::Response::new(body(Bytes::new()));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
+    r
 }
 
-/// The `101 Switching Protocols` reply for a checked upgrade request.
-pub async fn write_upgrade<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    key: &str,
-) -> std::io::Result<()> {
-    let accept =
-        tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.trim().as_bytes());
-    let resp = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-    );
-    stream.write_all(resp.as_bytes()).await?;
-    stream.flush().await
+// ---- routes ----
+
+/// A route's handler: the gateway and the request in, the response out.
+pub type Handler = fn(Arc<Gateway>, Request) -> Pin<Box<dyn Future<Output = Response> + Send>>;
+
+/// One entry of the route table.
+pub struct Route {
+    pub path: &'static str,
+    pub methods: &'static [Method],
+    /// The `Allow` header of a 405 (the methods, as listed).
+    pub allow: &'static str,
+    pub handler: Handler,
 }
 
-/// A finished HTTP response.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub reason: &'static str,
-    pub extra_headers: Vec<(&'static str, String)>,
-    pub body: String,
-    pub content_type: &'static str,
-}
+const PROBE_METHODS: &[Method] = &[Method::GET, Method::HEAD];
 
-impl Response {
-    pub fn json(status: u16, reason: &'static str, body: Value) -> Self {
-        Response {
-            status,
-            reason,
-            extra_headers: Vec::new(),
-            body: body.to_string(),
-            content_type: "application/json; charset=utf-8",
-        }
-    }
+/// The routes of the port. HEAD is answered like GET without the body (hyper drops it).
+pub static ROUTES: &[Route] = &[
+    probe("/health", live),
+    probe("/healthz", live),
+    probe("/ready", ready),
+    probe("/readyz", ready),
+    probe("/startup", startup),
+    probe("/startupz", startup),
+];
 
-    pub fn text(status: u16, reason: &'static str, body: &str) -> Self {
-        Response {
-            status,
-            reason,
-            extra_headers: Vec::new(),
-            body: body.to_string(),
-            content_type: "text/plain; charset=utf-8",
-        }
-    }
-
-    pub async fn write<S: AsyncWrite + Unpin>(
-        &self,
-        stream: &mut S,
-        head_only: bool,
-    ) -> std::io::Result<()> {
-        let mut out = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nConnection: close\r\n",
-            self.status,
-            self.reason,
-            self.content_type,
-            self.body.len()
-        );
-        for (k, v) in &self.extra_headers {
-            out.push_str(&format!("{k}: {v}\r\n"));
-        }
-        out.push_str("\r\n");
-        if !head_only {
-            out.push_str(&self.body);
-        }
-        stream.write_all(out.as_bytes()).await?;
-        stream.flush().await
-    }
-}
-
-/// What the probe endpoints need to know.
-pub struct ProbeState {
-    pub ready: bool,
-    pub draining: bool,
-    pub uptime_ms: u64,
-}
-
-/// Route a plain HTTP request.
-pub fn route(head: &RequestHead, st: &ProbeState) -> Response {
-    let path = head.path.split('?').next().unwrap_or("/");
-    let known = matches!(
+const fn probe(path: &'static str, handler: Handler) -> Route {
+    Route {
         path,
-        "/health" | "/healthz" | "/ready" | "/readyz" | "/startup" | "/startupz"
-    );
-    if !known {
-        return Response::json(
-            404,
-            "Not Found",
+        methods: PROBE_METHODS,
+        allow: "GET, HEAD",
+        handler,
+    }
+}
+
+/// The route for a path and method, or the answer when there is none (404, 405).
+pub fn resolve(method: &Method, path: &str) -> Result<&'static Route, Response> {
+    let Some(route) = ROUTES.iter().find(|r| r.path == path) else {
+        return Err(json(
+            StatusCode::NOT_FOUND,
             json!({"ok": false, "error": "not found", "path": path}),
-        );
+        ));
+    };
+    if !route.methods.contains(method) {
+        return Err(with_header(
+            json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"ok": false, "error": "method not allowed"}),
+            ),
+            header::ALLOW,
+            route.allow,
+        ));
     }
-    if head.method != "GET" && head.method != "HEAD" {
-        let mut r = Response::json(
-            405,
-            "Method Not Allowed",
-            json!({"ok": false, "error": "method not allowed"}),
-        );
-        r.extra_headers.push(("Allow", "GET, HEAD".into()));
-        return r;
-    }
-    match path {
-        "/health" | "/healthz" => Response::json(200, "OK", json!({"ok": true, "status": "live"})),
-        "/ready" | "/readyz" => {
-            let failing: Vec<&str> = if st.draining {
-                vec!["draining"]
-            } else {
-                vec![]
-            };
-            let body = json!({"ready": st.ready && !st.draining, "failing": failing, "uptimeMs": st.uptime_ms});
-            if st.ready && !st.draining {
-                Response::json(200, "OK", body)
-            } else {
-                Response::json(503, "Service Unavailable", body)
-            }
-        }
-        _ => {
-            let status = if st.draining {
-                "draining"
-            } else if st.ready {
-                "started"
-            } else {
-                "starting"
-            };
-            Response::json(
-                200,
-                "OK",
-                json!({"ok": true, "status": status, "version": env!("CARGO_PKG_VERSION")}),
-            )
-        }
-    }
+    Ok(route)
+}
+
+fn ready_now(gw: &Gateway) -> Response {
+    let draining = gw.draining.load(std::sync::atomic::Ordering::SeqCst);
+    let failing: Vec<&str> = if draining { vec!["draining"] } else { vec![] };
+    let body = json!({"ready": !draining, "failing": failing, "uptimeMs": gw.uptime_ms()});
+    let status = if draining {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    json(status, body)
+}
+
+fn startup_now(gw: &Gateway) -> Response {
+    let draining = gw.draining.load(std::sync::atomic::Ordering::SeqCst);
+    // A gateway answers HTTP only once it is serving: "starting" is never seen here.
+    let status = if draining { "draining" } else { "started" };
+    json(
+        StatusCode::OK,
+        json!({"ok": true, "status": status, "version": env!("CARGO_PKG_VERSION")}),
+    )
+}
+
+fn live(_: Arc<Gateway>, _: Request) -> Pin<Box<dyn Future<Output = Response> + Send>> {
+    Box::pin(async { json(StatusCode::OK, json!({"ok": true, "status": "live"})) })
+}
+
+fn ready(gw: Arc<Gateway>, _: Request) -> Pin<Box<dyn Future<Output = Response> + Send>> {
+    Box::pin(async move { ready_now(&gw) })
+}
+
+fn startup(gw: Arc<Gateway>, _: Request) -> Pin<Box<dyn Future<Output = Response> + Send>> {
+    Box::pin(async move { startup_now(&gw) })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn rfc6455_accept_key() {
-        let mut out = Vec::new();
-        write_upgrade(&mut out, "dGhlIHNhbXBsZSBub25jZQ==")
-            .await
-            .unwrap();
-        let text = String::from_utf8(out).unwrap();
-        assert!(
-            text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
-            "{text}"
-        );
+    fn upgrade_headers(extra: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("upgrade", "websocket"),
+            ("connection", "keep-alive, Upgrade"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]
+        .iter()
+        .chain(extra)
+        {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
     }
 
-    #[tokio::test]
-    async fn heads_are_bounded_and_keep_what_follows() {
-        let mut input: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\x81\x85abc";
-        let (head, rest) = read_head(&mut input).await.unwrap();
-        assert_eq!((head.method.as_str(), head.path.as_str()), ("GET", "/"));
-        assert_eq!(rest, b"\x81\x85abc");
-        // A header line that never ends: refused at the cap, not buffered without bound.
-        let mut endless = tokio::io::repeat(b'a');
-        let mut prefixed =
-            tokio::io::AsyncReadExt::chain(&b"GET / HTTP/1.1\r\nX-A: "[..], &mut endless);
+    #[test]
+    fn rfc6455_accept_key() {
+        let r = switching_protocols(&upgrade_headers(&[]));
+        assert_eq!(r.status(), 101);
         assert_eq!(
-            read_head(&mut prefixed).await.unwrap_err(),
-            HeadError::TooLarge
-        );
-        let many: String = (0..80).map(|i| format!("X-{i}: v\r\n")).collect();
-        let text = format!("GET / HTTP/1.1\r\n{many}\r\n");
-        assert_eq!(
-            read_head(&mut text.as_bytes()).await.unwrap_err(),
-            HeadError::TooLarge
-        );
-        assert_eq!(
-            read_head(&mut &b"\x16\x03\x01 not http\r\n\r\n"[..])
-                .await
-                .unwrap_err(),
-            HeadError::Malformed
-        );
-        assert_eq!(
-            read_head(&mut &b"GET / HT"[..]).await.unwrap_err(),
-            HeadError::Closed
+            r.headers()["sec-websocket-accept"],
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 
     #[test]
     fn upgrade_requests_are_checked() {
-        let head = |extra: &[(&str, &str)]| {
-            let mut headers = vec![
-                ("Upgrade".to_string(), "websocket".to_string()),
-                ("Connection".to_string(), "keep-alive, Upgrade".to_string()),
-                ("Sec-WebSocket-Version".to_string(), "13".to_string()),
-                (
-                    "Sec-WebSocket-Key".to_string(),
-                    "dGhlIHNhbXBsZSBub25jZQ==".to_string(),
-                ),
-            ];
-            for (k, v) in extra {
-                headers.retain(|(n, _)| !n.eq_ignore_ascii_case(k));
-                headers.push((k.to_string(), v.to_string()));
-            }
-            RequestHead {
-                method: "GET".into(),
-                path: "/".into(),
-                headers,
-            }
-        };
-        assert!(head(&[]).upgrade_problem().is_none());
-        let v8 = head(&[("Sec-WebSocket-Version", "8")])
-            .upgrade_problem()
-            .unwrap();
-        assert_eq!(v8.status, 426);
-        assert_eq!(
-            v8.extra_headers,
-            vec![("Sec-WebSocket-Version", "13".to_string())]
-        );
+        let get = Method::GET;
+        assert!(upgrade_problem(&get, &upgrade_headers(&[])).is_none());
+        let v8 =
+            upgrade_problem(&get, &upgrade_headers(&[("sec-websocket-version", "8")])).unwrap();
+        assert_eq!(v8.status(), 426);
+        assert_eq!(v8.headers()["sec-websocket-version"], "13");
         for key in ["", "short", "dGhlIHNhbXBsZSBub25jZQ"] {
-            let r = head(&[("Sec-WebSocket-Key", key)])
-                .upgrade_problem()
-                .unwrap();
-            assert_eq!(r.status, 400, "{key:?}");
+            let r = upgrade_problem(&get, &upgrade_headers(&[("sec-websocket-key", key)])).unwrap();
+            assert_eq!(r.status(), 400, "{key:?}");
         }
+        let r = upgrade_problem(&get, &upgrade_headers(&[("connection", "close")])).unwrap();
+        assert_eq!(r.status(), 400);
+        let r = upgrade_problem(&Method::POST, &upgrade_headers(&[])).unwrap();
         assert_eq!(
-            head(&[("Connection", "close")])
-                .upgrade_problem()
-                .unwrap()
-                .status,
-            400
+            (r.status().as_u16(), r.headers()["allow"].to_str().unwrap()),
+            (405, "GET")
         );
     }
 
     #[test]
-    fn routes() {
-        let st = ProbeState {
-            ready: true,
-            draining: false,
-            uptime_ms: 1,
-        };
-        let get = |m: &str, p: &str| RequestHead {
-            method: m.into(),
-            path: p.into(),
-            headers: vec![],
+    fn the_front_sorts_requests() {
+        let none = HeaderMap::new();
+        assert!(matches!(
+            front(&Method::GET, "/", &upgrade_headers(&[])),
+            Front::Upgrade
+        ));
+        assert!(
+            matches!(front(&Method::HEAD, "/healthz", &none), Front::Route(r) if r.path == "/healthz")
+        );
+        let Front::Answer(r) = front(&Method::POST, "/health", &none) else {
+            panic!("a POST to a probe has no handler")
         };
         assert_eq!(
-            route(&get("GET", "/healthz"), &st).body,
-            r#"{"ok":true,"status":"live"}"#
+            (r.status().as_u16(), r.headers()["allow"].to_str().unwrap()),
+            (405, "GET, HEAD")
         );
-        let r = route(&get("POST", "/health"), &st);
-        assert_eq!(r.status, 405);
-        assert_eq!(r.extra_headers, vec![("Allow", "GET, HEAD".to_string())]);
-        assert_eq!(route(&get("GET", "/nope"), &st).status, 404);
-        let draining = ProbeState {
-            ready: true,
-            draining: true,
-            uptime_ms: 1,
+        let Front::Answer(r) = front(&Method::GET, "/nope", &none) else {
+            panic!("unknown paths have no handler")
         };
-        assert_eq!(route(&get("GET", "/readyz"), &draining).status, 503);
+        assert_eq!(r.status(), 404);
+        // Every route's path is unique and serves GET.
+        for (i, r) in ROUTES.iter().enumerate() {
+            assert!(ROUTES[..i].iter().all(|o| o.path != r.path), "{}", r.path);
+            assert!(r.methods.contains(&Method::GET));
+        }
+    }
+
+    #[test]
+    fn the_refusal_at_accept_is_whole_http() {
+        let r = raw_response(StatusCode::SERVICE_UNAVAILABLE, "busy");
+        assert!(r.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{r}");
+        assert!(r.ends_with(
+            "Content-Length: 4\r\nCache-Control: no-store\r\nConnection: close\r\n\r\nbusy"
+        ));
     }
 }

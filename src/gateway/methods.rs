@@ -114,7 +114,8 @@ pub const METHODS: &[Method] = &[
     Method {
         name: m::LOGS_TAIL,
         needs: Requirement::Scope(READ),
-        run: Run::Inline,
+        // Reads up to 1 MB of the log file: never on an async worker.
+        run: Run::Blocking,
         handler: |gw, _, p| logs_tail(gw, p),
     },
     Method {

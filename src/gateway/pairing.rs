@@ -25,12 +25,12 @@ pub struct Ingress {
 }
 
 impl Ingress {
-    pub fn from_head(head: &super::http::RequestHead) -> Self {
+    pub fn from_headers(headers: &hyper::header::HeaderMap) -> Self {
         let h = |n: &str| {
-            head.header(n)
-                .map(str::trim)
+            headers
+                .get(n)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
                 .filter(|v| !v.is_empty())
-                .map(String::from)
         };
         Ingress {
             host: h("host"),

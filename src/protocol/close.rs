@@ -1,6 +1,8 @@
 //! WebSocket close codes and reasons used by the gateway (spec 1.12).
 
 pub const NORMAL: u16 = 1000;
+/// RFC 6455 §7.4.1: a close frame without a status code.
+pub const NO_STATUS: u16 = 1005;
 pub const PROTOCOL_ERROR: u16 = 1002;
 /// RFC 6455 §7.4.1: a text frame that is not UTF-8.
 pub const INVALID_PAYLOAD: u16 = 1007;

@@ -50,7 +50,7 @@ fn real_cli_at(bin: &PathBuf, profile: &Profile, url: &str, token: &str, args: &
 fn real_cli_gateway_call_health_succeeds_against_this_gateway() {
     let Some(bin) = peer_bin() else { return };
     let p = Profile::local_token();
-    let gw = Gateway::start(&p, &[], &[]);
+    let mut gw = Gateway::start(&p, &[], &[]);
     let cmd = real_cli_at(
         &bin,
         &p,
@@ -63,6 +63,10 @@ fn real_cli_gateway_call_health_succeeds_against_this_gateway() {
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(v["ok"], true);
     assert_eq!(v["defaultAgentId"], "main");
+    // The real client ended with a close frame of its own (Node `ws` sends one without a
+    // status: 1005), not a socket that vanished (`code=n/a`); its echo went back at once.
+    let line = gw.wait_for_line("client disconnected", Duration::from_secs(10));
+    assert!(line.contains("code=1005 reason=n/a"), "{line}");
 }
 
 #[test]
