@@ -78,6 +78,10 @@ pub enum Command {
     Setup(SetupArgs),
     /// Diagnose the installation against every runbook symptom (read-only).
     /// Exit 0 healthy, 1 warnings, 2 errors, 3 the doctor could not run.
+    ///
+    /// Pairing and cron state comes from <state>/state/openclaw.sqlite, the store of OpenClaw
+    /// 2026.9.6 (opened read-only, never locked for writing), and from the legacy JSON files
+    /// of older installations; a store that cannot be read leaves those facts unknown.
     Doctor(DoctorArgs),
     /// Device pairing: list, approve, reject and remove devices (exit 0 done, 1 refused or failed).
     ///

@@ -168,22 +168,37 @@ pub const KNOWN: &[(&str, &str)] = &[
         "the state directory is accessible by group or others",
     ),
     (
+        "state.store",
+        "the SQLite state store (<state>/state/openclaw.sqlite, read-only): path, schema version, the version that wrote it, or why it cannot be read",
+    ),
+    (
+        "state.store_error",
+        "why the state store cannot be read (locked, corrupt, not a store); the state facts are then unknown",
+    ),
+    (
+        "state.store_newer_schema",
+        "the warning when the store's schema is newer than this build knows (it is only read)",
+    ),
+    (
         "state.pending_devices",
-        "live device pairing requests (devices/pending.json, 5 min TTL) with the exact approve command",
+        "live device pairing requests (the store's device_pairing_pending, or devices/pending.json; 5 min TTL) with the exact approve command",
     ),
     (
         "state.pending_dm_pairing",
-        "pending DM pairing requests (credentials/*-pairing.json)",
+        "pending DM pairing requests (the store's channel_pairing_requests, or credentials/*-pairing.json)",
     ),
     (
         "state.device_auth_stale",
-        "this CLI's cached device tokens (identity/device-auth.json) that the gateway will refuse",
+        "this CLI's cached device tokens (the store's device_auth_tokens, or identity/device-auth.json) that the gateway will refuse",
     ),
     (
         "state.device_scope_drift",
         "paired devices whose token carries scopes beyond their approval",
     ),
-    ("state.cron_errors", "cron jobs whose last run failed"),
+    (
+        "state.cron_errors",
+        "cron jobs whose last run failed (the store's cron_jobs, or cron/jobs.json)",
+    ),
     (
         "service.runtime",
         "service runtime status (running, stopped)",

@@ -2,6 +2,11 @@
 //! `<state>/identity/device-auth.json`, upstream's shape
 //! `{version: 1, deviceId, tokens: {<role>: {token, role, scopes, updatedAtMs}}}`, mode 0600.
 //! A cache for another device id (the identity was replaced) is ignored and overwritten.
+//!
+//! On a 2026.9.6+ installation the cache lives in the SQLite store (`device_auth_tokens`):
+//! it is read from there, and this build does not write a legacy file beside it (the store
+//! write path comes with the store's gateway side); a token not cached is asked for again
+//! with the shared credentials.
 
 use crate::config::secret::Secret;
 use crate::config::write::{atomic_write, ensure_private_dir};
@@ -23,8 +28,22 @@ fn read(state_dir: &Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(path(state_dir)).ok()?).ok()
 }
 
+/// The state dir keeps its state in the SQLite store.
+fn store_backed(state_dir: &Path) -> bool {
+    super::store::path(state_dir).is_file()
+}
+
+/// The store's cache entry of `device_id`, in the file's shape.
+fn read_store(state_dir: &Path, device_id: &str) -> Option<Value> {
+    let store = super::store::Store::open_read_only(state_dir).ok()?;
+    store.device_auth_tokens().ok()?.remove(device_id)
+}
+
 pub fn load(state_dir: &Path, device_id: &str, role: &str) -> Option<Stored> {
-    let v = read(state_dir)?;
+    let v = match read(state_dir) {
+        Some(v) => v,
+        None => read_store(state_dir, device_id)?,
+    };
     if v["deviceId"].as_str() != Some(device_id) {
         return None;
     }
@@ -59,6 +78,9 @@ pub fn save(
     token: &str,
     scopes: &[String],
 ) -> std::io::Result<()> {
+    if store_backed(state_dir) && read(state_dir).is_none() {
+        return Ok(());
+    }
     let mut v = read(state_dir)
         .filter(|v| v["deviceId"].as_str() == Some(device_id) && v["tokens"].is_object())
         .unwrap_or_else(|| json!({"version": 1, "deviceId": device_id, "tokens": {}}));

@@ -64,12 +64,16 @@ impl DeviceIdentity {
         device::encode_b64url(&self.key.sign(payload.as_bytes()).to_bytes())
     }
 
-    /// Load the identity, or `None` when the file does not exist.
+    /// Load the identity: `identity/device.json`, or on a 2026.9.6+ installation the store's
+    /// `device_identities` row `primary` (read-only), so this CLI signs as the device the
+    /// real gateway knows. `None` when neither exists.
     pub fn load(state_dir: &Path) -> Result<Option<Self>, IdentityError> {
         let path = Self::path(state_dir);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Self::load_from_store(state_dir)
+            }
             Err(source) => return Err(IdentityError::Read { path, source }),
         };
         let invalid = |why: &str| IdentityError::Invalid {
@@ -78,22 +82,73 @@ impl DeviceIdentity {
         };
         let file: IdentityFile =
             serde_json::from_str(&text).map_err(|e| invalid(&e.to_string()))?;
-        let seed = device::decode_private_key_pem(&file.private_key_pem)
+        Self::from_pem(
+            &path,
+            file.device_id,
+            &file.public_key_pem,
+            &file.private_key_pem,
+            file.created_at_ms,
+        )
+        .map(Some)
+    }
+
+    /// The store's `primary` identity. A store that exists but cannot be read is an error:
+    /// creating a second identity beside it would split the device in two.
+    fn load_from_store(state_dir: &Path) -> Result<Option<Self>, IdentityError> {
+        use super::store::{Store, StoreError};
+        let store_path = super::store::path(state_dir);
+        let invalid = |why: String| IdentityError::Invalid {
+            path: store_path.clone(),
+            why,
+        };
+        let store = match Store::open_read_only(state_dir) {
+            Ok(s) => s,
+            Err(StoreError::Missing(_)) => return Ok(None),
+            Err(e) => return Err(invalid(e.to_string())),
+        };
+        match store
+            .primary_identity()
+            .map_err(|e| invalid(e.to_string()))?
+        {
+            None => Ok(None),
+            Some(row) => Self::from_pem(
+                &store_path,
+                row.device_id,
+                &row.public_key_pem,
+                &row.private_key_pem,
+                row.created_at_ms,
+            )
+            .map(Some),
+        }
+    }
+
+    fn from_pem(
+        path: &Path,
+        device_id: String,
+        public_key_pem: &str,
+        private_key_pem: &str,
+        created_at_ms: u64,
+    ) -> Result<Self, IdentityError> {
+        let invalid = |why: &str| IdentityError::Invalid {
+            path: path.to_path_buf(),
+            why: why.to_string(),
+        };
+        let seed = device::decode_private_key_pem(private_key_pem)
             .ok_or_else(|| invalid("privateKeyPem is not an Ed25519 PKCS#8 key"))?;
         let key = SigningKey::from_bytes(&seed);
         let raw = key.verifying_key().to_bytes();
-        if device::decode_public_key(&file.public_key_pem) != Some(raw) {
+        if device::decode_public_key(public_key_pem) != Some(raw) {
             return Err(invalid("publicKeyPem does not match privateKeyPem"));
         }
-        if device::device_id(&raw) != file.device_id {
+        if device::device_id(&raw) != device_id {
             return Err(invalid("deviceId is not the SHA-256 of the public key"));
         }
-        Ok(Some(DeviceIdentity {
-            device_id: file.device_id,
+        Ok(DeviceIdentity {
+            device_id,
             public_key_raw: raw,
-            created_at_ms: file.created_at_ms,
+            created_at_ms,
             key,
-        }))
+        })
     }
 
     /// Load the identity, creating it (mode 0600, dir 0700) when missing.

@@ -4,6 +4,7 @@ pub mod device_auth;
 pub mod devices;
 pub mod dm_pairing;
 pub mod identity;
+pub mod store;
 
 use crate::config::write::ensure_private_dir;
 use std::os::unix::fs::OpenOptionsExt;

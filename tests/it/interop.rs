@@ -130,6 +130,79 @@ fn peer_gateway() -> Option<(String, String)> {
     }
 }
 
+/// The real gateway's profile (`OPENCLAW_PEER_STATE_DIR`, `OPENCLAW_PEER_CONFIG`): its
+/// state dir, which that gateway holds open while it runs.
+fn peer_profile() -> Option<(PathBuf, PathBuf)> {
+    match (
+        std::env::var_os("OPENCLAW_PEER_STATE_DIR"),
+        std::env::var_os("OPENCLAW_PEER_CONFIG"),
+    ) {
+        (Some(s), Some(c)) if !s.is_empty() => Some((s.into(), c.into())),
+        _ => {
+            assert!(
+                std::env::var("OPENCLAW_PEER_URL").is_err(),
+                "OPENCLAW_PEER_URL is set without OPENCLAW_PEER_STATE_DIR and OPENCLAW_PEER_CONFIG"
+            );
+            eprintln!(
+                "INTEROP SKIPPED: OPENCLAW_PEER_STATE_DIR is not set (no real gateway running)"
+            );
+            None
+        }
+    }
+}
+
+/// The doctor on the real gateway's own installation, while it runs: the store is read
+/// (read-only, beside the live WAL), the CLI signs as the host's device from the store's
+/// `primary` identity (full read access, no `probe.scope-limited`), and nothing is
+/// written into the state dir.
+#[test]
+fn the_doctor_reads_a_live_real_installation_without_writing_to_it() {
+    let Some((state, config)) = peer_profile() else {
+        return;
+    };
+    let Some((url, _)) = peer_gateway() else {
+        return;
+    };
+    let port = url.rsplit(':').next().unwrap().to_string();
+    let listing = |dir: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = listing(&state);
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", state.parent().unwrap().join("home"))
+        .env("OPENCLAW_STATE_DIR", &state)
+        .env("OPENCLAW_CONFIG_PATH", &config)
+        .env("OPENCLAW_GATEWAY_PORT", &port)
+        .env("NO_COLOR", "1")
+        .args(["doctor", "--json"]);
+    let (_, out, err) = run(c, T);
+    let d: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let store = &d["facts"]["state.store"];
+    assert_eq!(store["readable"], true, "{store:#}");
+    assert_eq!(store["schemaVersion"], 18, "{store:#}");
+    assert_eq!(store["appVersion"], "2026.9.6", "{store:#}");
+    assert_eq!(finding(&d, "state.store-readable")["status"], "ok");
+    let f = finding(&d, "probe.scope-limited");
+    assert_eq!(f["status"], "ok", "{f:#}");
+    let f = finding(&d, "gateway.rpc-failed-while-running");
+    assert_eq!(f["status"], "ok", "{f:#}");
+    assert_eq!(
+        listing(&state),
+        before,
+        "the doctor wrote into {}",
+        state.display()
+    );
+    assert!(!state.join("identity").exists());
+}
+
 #[test]
 fn this_probe_reads_the_real_gateway_with_rpc_ok() {
     let Some((url, token)) = peer_gateway() else {
@@ -323,16 +396,15 @@ fn device_pairing_lists_work_both_ways() {
     assert!(v["pending"].is_array() && v["paired"].is_array(), "{v:#}");
 }
 
-/// Run a function of the real OpenClaw's `dist/` (found by its name among a module's
-/// exports, so the bundle's hashed file names and export letters do not matter) with JSON
-/// arguments, and return what it printed.
-fn upstream_fn(bin: &std::path::Path, module_prefix: &str, function: &str, args: &str) -> String {
+/// The real package's module under `dist/` whose name starts with `module_prefix` and that
+/// defines `function`.
+fn upstream_module(bin: &std::path::Path, module_prefix: &str, function: &str) -> PathBuf {
     let dist = std::fs::canonicalize(bin)
         .unwrap()
         .parent()
         .unwrap()
         .join("dist");
-    let module = std::fs::read_dir(&dist)
+    std::fs::read_dir(&dist)
         .unwrap()
         .flatten()
         .map(|e| e.path())
@@ -348,7 +420,88 @@ fn upstream_fn(bin: &std::path::Path, module_prefix: &str, function: &str, args:
                 "no {module_prefix}*.mjs defines {function} in {}",
                 dist.display()
             )
-        });
+        })
+}
+
+/// Await an async function of the real package with `OPENCLAW_STATE_DIR=state_dir`: the
+/// real code writes the real store. Returns its JSON result.
+fn upstream_async(
+    bin: &std::path::Path,
+    module_prefix: &str,
+    function: &str,
+    args: &str,
+    state_dir: &std::path::Path,
+) -> Value {
+    let module = upstream_module(bin, module_prefix, function);
+    let script = format!(
+        "const m = await import({module:?}); const f = Object.values(m).find(x => typeof x === 'function' && x.name === {function:?}); const r = await f(...{args}); process.stdout.write(JSON.stringify(r ?? null)); process.exit(0);",
+        module = module.display().to_string(),
+    );
+    let out = Command::new("node")
+        .args(["--input-type=module", "-e", &script])
+        .env("OPENCLAW_STATE_DIR", state_dir)
+        .env("HOME", state_dir.parent().unwrap())
+        .env("OPENCLAW_OFFLINE", "1")
+        .output()
+        .expect("node (the peer's runtime) on PATH");
+    assert!(
+        out.status.success(),
+        "{function}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// A state dir whose SQLite store the real 2026.9.6 wrote (a device pairing request, a DM
+/// pairing request) is read by this doctor: the findings name the real request id and code.
+/// Before, the doctor read only the legacy JSON files and gave an all-clear.
+#[test]
+fn the_doctor_reads_pending_pairing_from_the_real_sqlite_store() {
+    let Some(bin) = peer_bin() else { return };
+    let p = Profile::local_token();
+    let state = p.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let device = upstream_async(
+        &bin,
+        "device-pairing-",
+        "requestDevicePairing",
+        r#"[{"deviceId": "1f0a5c3e9b7d4a2c8e6f0b1d3a5c7e9f1b3d5f7a9c1e3a5c7e9b1d3f5a7c9e1b", "publicKey": "cHVibGljLWtleQ", "displayName": "pixel", "platform": "android", "clientId": "openclaw-android", "clientMode": "ui", "role": "operator", "scopes": ["operator.read"], "remoteIp": "192.0.2.5"}]"#,
+        &state,
+    );
+    let request_id = device["request"]["requestId"].as_str().unwrap().to_string();
+    let dm = upstream_async(
+        &bin,
+        "pairing-store-",
+        "upsertChannelPairingRequest",
+        r#"[{"channel": "telegram", "id": "123456789", "accountId": "work", "meta": {"username": "alice"}}]"#,
+        &state,
+    );
+    let code = dm["code"].as_str().unwrap().to_string();
+    assert!(state.join("state/openclaw.sqlite").exists());
+    assert!(!state.join("devices/pending.json").exists());
+
+    let d = doctor_json(&p);
+    assert_finding(
+        &d,
+        "state.device-pairing-pending",
+        "warn",
+        &format!("openclaw devices approve {request_id}"),
+    );
+    assert_finding(
+        &d,
+        "state.dm-pairing-pending",
+        "warn",
+        &format!("openclaw pairing approve telegram {code}"),
+    );
+    assert_eq!(finding(&d, "state.store-readable")["status"], "ok");
+    assert_eq!(finding(&d, "state.store-schema-newer")["status"], "ok");
+}
+
+/// Run a function of the real OpenClaw's `dist/` (found by its name among a module's
+/// exports, so the bundle's hashed file names and export letters do not matter) with JSON
+/// arguments, and return what it printed.
+fn upstream_fn(bin: &std::path::Path, module_prefix: &str, function: &str, args: &str) -> String {
+    let module = upstream_module(bin, module_prefix, function);
     let script = format!(
         "const m = await import({module:?}); const f = Object.values(m).find(x => typeof x === 'function' && x.name === {function:?}); process.stdout.write(f(...{args}));",
         module = module.display().to_string(),

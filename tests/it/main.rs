@@ -22,6 +22,7 @@ mod secrets;
 mod service;
 mod snapshot;
 mod ssh;
+mod state_store;
 mod status;
 mod support;
 mod triage_inputs;

@@ -437,6 +437,24 @@ pub fn finding(report: &Value, id: &str) -> Value {
         .unwrap_or_else(|| panic!("no finding {id}"))
 }
 
+/// The finding `id` has `status` and its JSON mentions `text` (a command, an id).
+pub fn assert_finding(report: &Value, id: &str, status: &str, text: &str) {
+    let f = finding(report, id);
+    assert_eq!(f["status"], status, "{id}: {f:#}");
+    assert!(
+        f.to_string().contains(text),
+        "{id} does not mention {text:?}: {f:#}"
+    );
+}
+
+/// `openclaw doctor --json` for a profile.
+pub fn doctor_json(p: &Profile) -> Value {
+    let mut c = p.command();
+    c.args(["doctor", "--json"]);
+    let (_, out, err) = run(c, Duration::from_secs(60));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"))
+}
+
 /// The fix for `action` in a `doctor --fix --json` report.
 pub fn fix_of(report: &Value, action: &str) -> Value {
     report["fixes"]
