@@ -362,8 +362,10 @@ pub struct DoctorArgs {
     /// /lib/systemd/system) for other gateway-like services.
     #[arg(long)]
     pub deep: bool,
-    /// Also write a support bundle (tar.gz): redacted config, doctor/probe/status JSON,
-    /// recent logs, environment markers, manifest. Refused if a secret would leak.
+    /// Also write a support bundle (tar.gz): redacted config, doctor/probe/status JSON, the
+    /// state rows the doctor read (state.json: pairing requests, paired devices, cron jobs;
+    /// token values replaced by fingerprints), recent logs, environment markers, manifest.
+    /// Refused if a secret would leak.
     #[arg(long, value_name = "FILE")]
     pub bundle: Option<std::path::PathBuf>,
 }
@@ -374,9 +376,12 @@ pub enum DoctorCommand {
     ///
     /// Inputs must be regular files (a FIFO or device is refused, never waited on). A
     /// `.log.gz` is decompressed; a gzip-compressed tar is read as a support bundle, as a
-    /// stream with nothing written to disk, each entry capped at 32 MiB and the bundle at
-    /// 128 MiB of expansion. A line with no end past 1 MiB is scanned by its first 1 MiB.
-    /// What was capped is said in the report's inputs.
+    /// stream, each entry capped at 32 MiB and the bundle at 128 MiB of expansion; nothing
+    /// is written to disk but a state store copy (openclaw.sqlite) in a bundle, staged in a
+    /// private temporary file for SQLite and removed after. A line with no end past 1 MiB is
+    /// scanned by its first 1 MiB. What was capped is said in the report's inputs. A copy of
+    /// a state store (openclaw.sqlite) or a bundle's state.json gives the pairing and cron
+    /// findings offline.
     Triage(TriageArgs),
     /// Seed each runbook fault into a throwaway profile (running the gateway library where
     /// needed) and show that the doctor detects it. Exit 0 when every scenario passes.
@@ -393,7 +398,7 @@ pub struct SelftestArgs {
 #[derive(Debug, Args)]
 pub struct TriageArgs {
     /// Files to read: logs (JSON lines or plain text, gzip or not), a config, probe/status
-    /// JSON, support bundles.
+    /// JSON, support bundles, a copy of a state store (openclaw.sqlite).
     #[arg(required = true)]
     pub paths: Vec<std::path::PathBuf>,
     #[command(flatten)]

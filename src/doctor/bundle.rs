@@ -169,6 +169,12 @@ pub fn assemble(
             serde_json::to_string_pretty(v).unwrap_or_default(),
         ));
     }
+    // The state rows the doctor reads (store or legacy files), token values fingerprinted.
+    files.push((
+        "state.json".into(),
+        serde_json::to_string_pretty(&crate::doctor::probes::state::export(state_dir))
+            .unwrap_or_default(),
+    ));
     for (name, path) in [
         ("logs/openclaw.log", log_file.to_path_buf()),
         (

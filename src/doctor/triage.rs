@@ -87,7 +87,56 @@ pub enum InputKind {
     Config,
     ProbeJson,
     StatusJson,
+    /// A support bundle's `state.json` (the state rows the doctor read, tokens fingerprinted).
+    StateJson,
+    /// A copy of a state store (`openclaw.sqlite`).
+    Store,
     Log,
+}
+
+/// The first bytes of every SQLite database file.
+const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
+
+/// Set the state facts from a state export or a store copy, or leave them unknown with the
+/// reason.
+fn apply_state(result: Result<Vec<(&'static str, Value)>, String>, facts: &mut Facts) {
+    match result {
+        Ok(found) => {
+            for (k, v) in found {
+                facts.set(k, v);
+            }
+            facts.probe("state", ProbeStatus::Ok);
+        }
+        Err(why) => facts.probe("state", ProbeStatus::Error(why)),
+    }
+}
+
+/// A store copy inside a bundle: SQLite reads files, so it goes to a private temporary
+/// file for the read and is removed after.
+fn store_from_bytes(bytes: &[u8], source: &str) -> Result<Vec<(&'static str, Value)>, String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut nonce = [0u8; 8];
+    getrandom::getrandom(&mut nonce).map_err(|e| e.to_string())?;
+    let path = std::env::temp_dir().join(format!(
+        "openclaw-triage-{}-{}.sqlite",
+        std::process::id(),
+        hex::encode(nonce)
+    ));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(bytes));
+    let result = written
+        .map_err(|e| format!("{source}: cannot stage the store copy: {e}"))
+        .and_then(|()| {
+            super::probes::state::facts_from_store_file(&path)
+                .map_err(|e| e.replace(&path.display().to_string(), source))
+        });
+    let _ = std::fs::remove_file(&path);
+    result
 }
 
 /// What a plain file is; `f` is rewound afterwards.
@@ -96,6 +145,9 @@ fn classify(f: &mut std::fs::File) -> std::io::Result<(InputKind, Option<Value>)
     let mut first = Vec::new();
     (&mut *f).take(64 * 1024).read_to_end(&mut first)?;
     f.rewind()?;
+    if first.starts_with(SQLITE_MAGIC) {
+        return Ok((InputKind::Store, None));
+    }
     if let Some(i) = memchr::memchr(b'\n', &first) {
         first.truncate(i + 1);
     }
@@ -126,6 +178,9 @@ fn document_kind(text: &str) -> Option<(InputKind, Option<Value>)> {
         }
         if v.get("rpc").is_some() && v.get("port").is_some() {
             return Some((InputKind::StatusJson, Some(v)));
+        }
+        if v.get("source").is_some() && (v.get("rows").is_some() || v.get("error").is_some()) {
+            return Some((InputKind::StateJson, Some(v)));
         }
     }
     if let Ok(doc) = config::json5::parse(text) {
@@ -436,6 +491,10 @@ fn gather_bundle(
             InputKind::ProbeJson
         } else if name.ends_with("status.json") {
             InputKind::StatusJson
+        } else if name.ends_with("state.json") {
+            InputKind::StateJson
+        } else if name.ends_with(".sqlite") {
+            InputKind::Store
         } else if name.contains("logs/") {
             InputKind::Log
         } else {
@@ -454,16 +513,23 @@ fn gather_bundle(
             described.push(format!("{source} (log{})", truncation_note(truncated)));
             continue;
         }
+        let cap = if kind == InputKind::Store {
+            MAX_BUNDLE_ENTRY_BYTES
+        } else {
+            MAX_DOCUMENT_BYTES
+        };
         let mut bytes = Vec::new();
-        let mut capped = Capped::new(&mut entry, MAX_DOCUMENT_BYTES);
+        let mut capped = Capped::new(&mut entry, cap);
         capped
             .read_to_end(&mut bytes)
             .map_err(|e| format!("{source}: {e}"))?;
         if capped.hit {
-            notes.push(format!(
-                "{name} is over {} MiB; not read",
-                MAX_DOCUMENT_BYTES >> 20
-            ));
+            notes.push(format!("{name} is over {} MiB; not read", cap >> 20));
+            continue;
+        }
+        if kind == InputKind::Store {
+            described.push(format!("{source} (state store copy)"));
+            apply_state(store_from_bytes(&bytes, &source), facts);
             continue;
         }
         let text = String::from_utf8_lossy(&bytes);
@@ -477,6 +543,12 @@ fn gather_bundle(
             InputKind::ProbeJson => {
                 facts_from_probe(&serde_json::from_str(&text).unwrap_or(Value::Null), facts)
             }
+            InputKind::StateJson => apply_state(
+                super::probes::state::facts_from_export(
+                    &serde_json::from_str(&text).unwrap_or(Value::Null),
+                ),
+                facts,
+            ),
             _ => {
                 let v = serde_json::from_str(&text).unwrap_or(Value::Null);
                 apply_status(&v, &source, matcher, facts, hits);
@@ -536,6 +608,13 @@ pub fn gather(
                 if let Some(v) = &doc {
                     apply_status(v, &src, matcher, &mut facts, &mut hits);
                 }
+            }
+            InputKind::StateJson => apply_state(
+                super::probes::state::facts_from_export(doc.as_ref().unwrap_or(&Value::Null)),
+                &mut facts,
+            ),
+            InputKind::Store => {
+                apply_state(super::probes::state::facts_from_store_file(p), &mut facts)
             }
             InputKind::Log => {
                 let truncated = scan_file(&mut f, &src, matcher, &mut hits).map_err(unreadable)?;

@@ -92,3 +92,58 @@ fn a_newer_store_is_read_with_a_warning_naming_both_versions() {
     );
     assert_eq!(finding(&d, "state.device-pairing-pending")["status"], "ok");
 }
+
+/// The support bundle carries the state rows (tokens fingerprinted, never their values), and
+/// triage of the bundle, or of a copy of the store itself, gives the same findings offline.
+#[test]
+fn bundles_carry_the_state_and_triage_reads_it_or_a_store_copy() {
+    let p = Profile::local_token();
+    let c = store(&p, 18);
+    let now = openclaw::util::now_ms() as i64;
+    c.execute(
+        "INSERT INTO device_pairing_pending (request_id, device_id, public_key, role, ts) \
+         VALUES ('req-in-bundle', 'dev1', 'pk', 'operator', ?1)",
+        [now],
+    )
+    .unwrap();
+    c.execute_batch(
+        r#"INSERT INTO device_pairing_paired (device_id, public_key, role, tokens_json,
+             created_at_ms, approved_at_ms) VALUES ('dev2', 'pk2', 'operator',
+             '{"operator":{"token":"device-token-that-must-not-leave","role":"operator","scopes":[]}}', 1, 2);"#,
+    )
+    .unwrap();
+    // Checkpoint so a plain copy of the main file holds the rows (as `sqlite3 .backup` would).
+    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    let bundle = p.path().join("bundle.tar.gz");
+    let mut cmd = p.command();
+    cmd.args(["doctor", "--json", "--bundle"]).arg(&bundle);
+    let (_, out, err) = run(cmd, std::time::Duration::from_secs(60));
+    assert!(bundle.exists(), "{out} {err}");
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&bundle).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("openclaw-bundle/state.json"));
+    assert!(text.contains("req-in-bundle"));
+    assert!(!text.contains("device-token-that-must-not-leave"));
+    assert!(text.contains("sha256:"));
+
+    let copy = p.path().join("user-sent-openclaw.sqlite");
+    std::fs::copy(p.path().join("state/state/openclaw.sqlite"), &copy).unwrap();
+    for input in [&bundle, &copy] {
+        let mut cmd = p.command();
+        cmd.args(["doctor", "triage", "--json"]).arg(input);
+        let (_, out, err) = run(cmd, std::time::Duration::from_secs(60));
+        let d: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+        assert_finding(
+            &d,
+            "state.device-pairing-pending",
+            "warn",
+            "openclaw devices approve req-in-bundle",
+        );
+    }
+}

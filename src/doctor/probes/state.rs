@@ -9,19 +9,22 @@ fn read_json(p: &std::path::Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
 }
 
-/// Where the pairing and cron state was read from.
-struct StateRows {
+/// Where the pairing and cron state was read from. It is also the support bundle's
+/// `state.json` (token values replaced by fingerprints), which triage evaluates offline.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StateRows {
     /// `devices/pending.json` shape: requests keyed by request id.
-    pending: Value,
+    pub pending: Value,
     /// `devices/paired.json` shape: devices keyed by device id.
-    paired: Value,
+    pub paired: Value,
     /// `identity/device-auth.json` shape (this CLI's cached tokens), if any.
-    device_auth: Option<Value>,
+    pub device_auth: Option<Value>,
     /// This host's own device id (`identity/device.json`, or the store's `primary` identity).
-    own_device_id: Option<String>,
+    pub own_device_id: Option<String>,
     /// `(channel, request)` DM pairing requests.
-    dm: Vec<(String, Value)>,
-    cron_jobs: Vec<Value>,
+    pub dm: Vec<(String, Value)>,
+    pub cron_jobs: Vec<Value>,
 }
 
 /// The state of a 2026.9.6+ installation, from its SQLite store (read-only).
@@ -113,7 +116,7 @@ fn merge(mut store: StateRows, legacy: StateRows) -> StateRows {
 }
 
 /// The facts that come from the pairing and cron state.
-const STATE_FACTS: [&str; 5] = [
+pub const STATE_FACTS: [&str; 5] = [
     "state.pending_devices",
     "state.pending_dm_pairing",
     "state.device_auth_stale",
@@ -187,13 +190,100 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
             return out;
         }
     };
-    f.extend(evaluate(&rows));
+    f.extend(evaluate(&rows, crate::util::now_ms()));
     ProbeOutput::ok(f)
 }
 
+/// The state as the support bundle carries it: the rows the doctor reads, every token value
+/// replaced by a fingerprint (equal tokens stay equal, none leaves the host), and where they
+/// came from.
+pub fn export(state_dir: &std::path::Path) -> Value {
+    let (source, rows) = match Store::open_read_only(state_dir) {
+        Ok(s) => match from_store(&s) {
+            Ok(rows) => (
+                json!({"store": s.path().display().to_string(), "schemaVersion": s.schema().version,
+                       "appVersion": s.schema().app_version}),
+                merge(rows, from_legacy_files(state_dir)),
+            ),
+            Err(e) => return json!({"error": e.to_string()}),
+        },
+        Err(StoreError::Missing(_)) => (json!("legacy JSON files"), from_legacy_files(state_dir)),
+        Err(e) => return json!({"error": e.to_string()}),
+    };
+    let mut v = serde_json::to_value(rows).unwrap_or(Value::Null);
+    fingerprint_tokens(&mut v);
+    json!({"source": source, "exportedAtMs": crate::util::now_ms(), "rows": v})
+}
+
+/// Replace the value of every `token` field with `sha256:<first 16 hex>`.
+fn fingerprint_tokens(v: &mut Value) {
+    use sha2::Digest;
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                match x {
+                    Value::String(t) if k == "token" => {
+                        *x = json!(format!(
+                            "sha256:{}",
+                            &hex::encode(sha2::Sha256::digest(t.as_bytes()))[..16]
+                        ));
+                    }
+                    _ => fingerprint_tokens(x),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(fingerprint_tokens),
+        _ => {}
+    }
+}
+
+/// The state facts from a bundle's `state.json`; `Err` with the reason the state could not
+/// be read where the bundle was made (or the file is not a state export).
+pub fn facts_from_export(v: &Value) -> Result<Vec<(&'static str, Value)>, String> {
+    if let Some(e) = v["error"].as_str() {
+        return Err(format!(
+            "the state store could not be read where the bundle was made: {e}"
+        ));
+    }
+    let rows: StateRows = serde_json::from_value(v["rows"].clone())
+        .map_err(|e| format!("state.json is not a state export: {e}"))?;
+    let at = v["exportedAtMs"]
+        .as_u64()
+        .unwrap_or_else(crate::util::now_ms);
+    Ok(evaluate(&rows, at))
+}
+
+/// The state facts from a copy of a store file (a user's `openclaw.sqlite`).
+pub fn facts_from_store_file(file: &std::path::Path) -> Result<Vec<(&'static str, Value)>, String> {
+    let store = Store::open_file_read_only(file).map_err(|e| e.to_string())?;
+    let rows = from_store(&store).map_err(|e| e.to_string())?;
+    // A copy says nothing of when it was taken: the file's modification time is the best
+    // witness (a copy keeps it with `cp -p`, and is at least as new as its rows otherwise).
+    let at = std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or_else(crate::util::now_ms, |d| d.as_millis() as u64)
+        .min(crate::util::now_ms());
+    let mut facts = evaluate(&rows, at);
+    facts.push((
+        "state.store",
+        json!({"path": file.display().to_string(), "present": true, "readable": true,
+               "schemaVersion": store.schema().version, "appVersion": store.schema().app_version,
+               "newerThanThisBuild": store.schema().newer_than_this_build()}),
+    ));
+    facts.push((
+        "state.store_newer_schema",
+        json!(store.schema().newer_warning()),
+    ));
+    facts.push(("state.store_error", Value::Null));
+    Ok(facts)
+}
+
 /// The pairing and cron facts, whatever the source.
-fn evaluate(rows: &StateRows) -> Vec<(&'static str, Value)> {
-    let now = crate::util::now_ms();
+/// `now`: the time the rows were read (a bundle's export time offline, so a request that was
+/// live when the bundle was made still counts when support reads it days later).
+fn evaluate(rows: &StateRows, now: u64) -> Vec<(&'static str, Value)> {
     // Expired device requests no longer count (5 minutes, upstream's TTL).
     let live = |r: &Value| {
         r["ts"]
@@ -306,4 +396,44 @@ fn scope_drift(paired: &Value) -> Vec<Value> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_is_judged_at_the_time_it_was_made() {
+        let day_ago = crate::util::now_ms() - 86_400_000;
+        let export = json!({
+            "source": "legacy JSON files",
+            "exportedAtMs": day_ago + 60_000,
+            "rows": {"pending": {"r1": {"requestId": "r1", "ts": day_ago}}},
+        });
+        let facts = facts_from_export(&export).unwrap();
+        let pending = &facts
+            .iter()
+            .find(|(k, _)| *k == "state.pending_devices")
+            .unwrap()
+            .1;
+        assert_eq!(pending[0]["approve"], "openclaw devices approve r1");
+        // Judged now, the same request has expired.
+        let rows: StateRows = serde_json::from_value(export["rows"].clone()).unwrap();
+        let now = evaluate(&rows, crate::util::now_ms());
+        assert_eq!(now[0].1, json!([]));
+        assert!(facts_from_export(&json!({"source": "x", "error": "busy"}))
+            .unwrap_err()
+            .contains("busy"));
+    }
+
+    #[test]
+    fn token_values_become_fingerprints() {
+        let mut v = json!({"paired": {"d": {"tokens": {"operator": {"token": "secret-a"}}}},
+                           "deviceAuth": {"tokens": {"operator": {"token": "secret-a"}}}});
+        fingerprint_tokens(&mut v);
+        let a = &v["paired"]["d"]["tokens"]["operator"]["token"];
+        assert!(a.as_str().unwrap().starts_with("sha256:"));
+        assert_eq!(a, &v["deviceAuth"]["tokens"]["operator"]["token"]);
+        assert!(!v.to_string().contains("secret-a"));
+    }
 }
