@@ -86,16 +86,19 @@ pub enum Command {
     /// Device pairing: list, approve, reject and remove devices (exit 0 done, 1 refused or failed).
     ///
     /// Works through the gateway's device.pair.* RPCs. On the local loopback target, when the
-    /// gateway refuses this CLI itself (`pairing required`) or is not running, it works on
-    /// <state>/devices/pending.json and paired.json instead, which the running gateway reads on
-    /// every check. Local clients are approved silently unless
+    /// gateway refuses this CLI itself (`pairing required`) or is not running, it works on the
+    /// SQLite store (<state>/state/openclaw.sqlite, tables device_pairing_pending and
+    /// device_pairing_paired, as OpenClaw 2026.9.6 keeps them) instead, which the running
+    /// gateway reads on every check. Local clients are approved silently unless
     /// gateway.nodes.pairing.autoApproveLocal is false; requests expire after 5 minutes.
     Devices(DevicesArgs),
     /// DM pairing for chat senders: list pending codes and approve them (exit 0 done, 1 failed).
     ///
-    /// Requests live in <state>/credentials/<channel>-pairing.json (8-character codes, 1 hour,
-    /// at most 3 pending per account); approving moves the sender to
-    /// <channel>[-<account>]-allowFrom.json.
+    /// Requests live in the SQLite store's channel_pairing_requests (8-character codes, 1 hour,
+    /// at most 3 pending per account); approving moves the sender to the account's
+    /// channel_pairing_allow_entries. An older installation's
+    /// <state>/credentials/<channel>-pairing.json and -allowFrom.json files are read until the
+    /// first change imports them (renamed *.migrated).
     Pairing(PairingArgs),
 }
 

@@ -3,10 +3,9 @@
 //! `{version: 1, deviceId, tokens: {<role>: {token, role, scopes, updatedAtMs}}}`, mode 0600.
 //! A cache for another device id (the identity was replaced) is ignored and overwritten.
 //!
-//! On a 2026.9.6+ installation the cache lives in the SQLite store (`device_auth_tokens`):
-//! it is read from there, and this build does not write a legacy file beside it (the store
-//! write path comes with the store's gateway side); a token not cached is asked for again
-//! with the shared credentials.
+//! Where the state dir has the SQLite store (2026.9.6+, or this build's gateway ran there),
+//! the cache is the store's `device_auth_tokens` rows (one per device and role), as the
+//! real CLI keeps it; a token only the legacy file holds is still used.
 
 use crate::config::secret::Secret;
 use crate::config::write::{atomic_write, ensure_private_dir};
@@ -40,9 +39,13 @@ fn read_store(state_dir: &Path, device_id: &str) -> Option<Value> {
 }
 
 pub fn load(state_dir: &Path, device_id: &str, role: &str) -> Option<Stored> {
-    let v = match read(state_dir) {
-        Some(v) => v,
-        None => read_store(state_dir, device_id)?,
+    let from_file = || read(state_dir).filter(|v| v["tokens"][role]["token"].is_string());
+    let v = if store_backed(state_dir) {
+        read_store(state_dir, device_id)
+            .filter(|v| v["tokens"][role]["token"].is_string())
+            .or_else(from_file)?
+    } else {
+        from_file()?
     };
     if v["deviceId"].as_str() != Some(device_id) {
         return None;
@@ -78,8 +81,19 @@ pub fn save(
     token: &str,
     scopes: &[String],
 ) -> std::io::Result<()> {
-    if store_backed(state_dir) && read(state_dir).is_none() {
-        return Ok(());
+    if store_backed(state_dir) {
+        let scopes = serde_json::to_string(scopes).map_err(std::io::Error::other)?;
+        let now = crate::util::now_ms() as i64;
+        return in_store(state_dir, |tx| {
+            tx.execute(
+                "INSERT INTO device_auth_tokens (device_id, role, token, scopes_json, updated_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (device_id, role) DO UPDATE SET \
+                 token = excluded.token, scopes_json = excluded.scopes_json, updated_at_ms = excluded.updated_at_ms \
+                 WHERE token != excluded.token OR scopes_json != excluded.scopes_json",
+                rusqlite::params![device_id, role, token, scopes, now],
+            )
+            .map(|_| ())
+        });
     }
     let mut v = read(state_dir)
         .filter(|v| v["deviceId"].as_str() == Some(device_id) && v["tokens"].is_object())
@@ -95,8 +109,27 @@ pub fn save(
     write(state_dir, &v)
 }
 
+/// A write to the store's cache rows.
+fn in_store(
+    state_dir: &Path,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
+) -> std::io::Result<()> {
+    super::store::Store::open(state_dir)
+        .and_then(|mut s| s.write(f))
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
 /// Drop a token the gateway no longer accepts.
 pub fn forget(state_dir: &Path, device_id: &str, role: &str) -> std::io::Result<()> {
+    if store_backed(state_dir) {
+        in_store(state_dir, |tx| {
+            tx.execute(
+                "DELETE FROM device_auth_tokens WHERE device_id = ?1 AND role = ?2",
+                [device_id, role],
+            )
+            .map(|_| ())
+        })?;
+    }
     let Some(mut v) = read(state_dir) else {
         return Ok(());
     };

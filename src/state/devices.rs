@@ -1,10 +1,13 @@
-//! The device pairing store (spec 8.2, upstream `src/infra/device-pairing.ts`):
-//! `<state>/devices/pending.json` (requests keyed by requestId, 5 minute TTL) and
-//! `<state>/devices/paired.json` (devices keyed by deviceId). Entries are kept as JSON objects
-//! so fields this build does not know (written by upstream) survive a rewrite. Every change
-//! is an atomic 0600 write; a file that does not parse is moved aside, never overwritten.
+//! The device pairing store (spec 8.2, upstream `src/infra/device-pairing.ts`), in the
+//! profile's SQLite store as the real 2026.9.6 keeps it: `device_pairing_pending` (requests,
+//! 5 minute TTL) and `device_pairing_paired` (devices, their tokens in `tokens_json`), read
+//! and written as upstream's JSON entries (`pending.json` / `paired.json` shapes). Every
+//! change is one `BEGIN IMMEDIATE` transaction, so the gateway and any number of CLIs lose
+//! no write. An older installation's `devices/paired.json` is imported on the first change
+//! (the store's rows win) and the legacy files are renamed `*.migrated`, as upstream does;
+//! until then it is read as it is.
 
-use crate::config::write::atomic_write;
+use super::store::{Store, StoreError, PAIRED, PENDING};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -171,16 +174,22 @@ fn token_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// The store on disk. Every operation takes an advisory lock on `devices/.lock`, reads both
-/// files, and writes back what it changed, so the gateway and the CLI's local fallback
-/// (`openclaw devices approve` when the gateway refuses it) never lose each other's writes.
-#[derive(Debug)]
+/// The device pairing tables of a state dir. The store is opened on first use and kept.
 pub struct DeviceStore {
-    dir: PathBuf,
+    state_dir: PathBuf,
+    store: std::sync::Mutex<Option<Store>>,
     warnings: std::sync::Mutex<Vec<String>>,
 }
 
-/// Both files, as read under the lock.
+impl std::fmt::Debug for DeviceStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceStore")
+            .field("state_dir", &self.state_dir)
+            .finish()
+    }
+}
+
+/// Both tables, as read in one transaction.
 struct Files {
     pending: Map<String, Value>,
     paired: Map<String, Value>,
@@ -195,101 +204,174 @@ fn read_map(path: &Path, warnings: &mut Vec<String>) -> Map<String, Value> {
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(m)) => m,
         _ => {
-            let aside = path.with_extension(format!("json.corrupt-{}", crate::util::now_ms()));
-            let moved = std::fs::rename(path, &aside).is_ok();
             warnings.push(format!(
-                "{} is not a JSON object; {} and starting empty",
-                path.display(),
-                if moved {
-                    format!("moved it to {}", aside.display())
-                } else {
-                    "could not move it aside".to_string()
-                }
+                "{} is not a JSON object; it is left as it is and not imported",
+                path.display()
             ));
             Map::new()
         }
     }
 }
 
+fn io(e: StoreError) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// A legacy paired entry fit for the table (upstream's `normalizeLegacyPairedDevice`).
+fn importable(entry: &Value) -> bool {
+    entry["publicKey"]
+        .as_str()
+        .is_some_and(|k| !k.trim().is_empty())
+        && entry["createdAtMs"].is_u64()
+        && entry["approvedAtMs"].is_u64()
+}
+
 impl DeviceStore {
+    /// The legacy `devices` directory.
     pub fn dir(state_dir: &Path) -> PathBuf {
         state_dir.join("devices")
     }
 
     pub fn at(state_dir: &Path) -> DeviceStore {
         DeviceStore {
-            dir: Self::dir(state_dir),
+            state_dir: state_dir.to_path_buf(),
+            store: std::sync::Mutex::new(None),
             warnings: std::sync::Mutex::new(Vec::new()),
         }
     }
 
-    /// The `devices` directory.
-    pub fn path(&self) -> &Path {
-        &self.dir
+    /// The store file.
+    pub fn path(&self) -> PathBuf {
+        super::store::path(&self.state_dir)
     }
 
-    /// Problems found while reading (a corrupt file moved aside), for the caller to log.
+    /// Problems and migrations found while reading, for the caller to log.
     pub fn take_warnings(&self) -> Vec<String> {
         std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Run `f` over both files under the lock; write back what it marked dirty.
-    fn with<T>(&self, f: impl FnOnce(&mut Files) -> T) -> std::io::Result<T> {
-        let _lock = super::DirLock::take(&self.dir)?;
-        let mut warnings = Vec::new();
-        let mut files = Files {
-            pending: read_map(&self.dir.join("pending.json"), &mut warnings),
-            paired: read_map(&self.dir.join("paired.json"), &mut warnings),
-            pending_dirty: false,
-            paired_dirty: false,
-        };
-        if !warnings.is_empty() {
+    fn warn(&self, w: Vec<String>) {
+        if !w.is_empty() {
             self.warnings
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .extend(warnings);
+                .extend(w);
         }
-        let out = f(&mut files);
-        if files.pending_dirty {
-            self.save("pending.json", &files.pending)?;
+    }
+
+    /// The legacy files of an installation that has no store yet, read as they are.
+    fn legacy(&self) -> Files {
+        let dir = Self::dir(&self.state_dir);
+        let mut warnings = Vec::new();
+        let files = Files {
+            pending: read_map(&dir.join("pending.json"), &mut warnings),
+            paired: read_map(&dir.join("paired.json"), &mut warnings),
+            pending_dirty: false,
+            paired_dirty: false,
+        };
+        self.warn(warnings);
+        files
+    }
+
+    /// Read both tables (no write, and nothing created: without a store, the legacy files).
+    fn read<T>(&self, f: impl FnOnce(&mut Files) -> T) -> std::io::Result<T> {
+        let mut guard = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            if !self.path().is_file() {
+                return Ok(f(&mut self.legacy()));
+            }
+            *guard = Some(Store::open(&self.state_dir).map_err(io)?);
         }
-        if files.paired_dirty {
-            self.save("paired.json", &files.paired)?;
+        let store = guard.as_mut().expect("opened above");
+        let conn = store.connection();
+        let mut files = Files {
+            pending: PENDING.read(conn).map_err(|e| io(store.error(e)))?,
+            paired: PAIRED.read(conn).map_err(|e| io(store.error(e)))?,
+            pending_dirty: false,
+            paired_dirty: false,
+        };
+        Ok(f(&mut files))
+    }
+
+    /// Run `f` over both tables in one write transaction and write back what it marked
+    /// dirty. The first write imports a legacy `paired.json`.
+    fn with<T>(&self, f: impl FnOnce(&mut Files) -> T) -> std::io::Result<T> {
+        let mut guard = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = Some(Store::open(&self.state_dir).map_err(io)?);
         }
+        let store = guard.as_mut().expect("opened above");
+        let dir = Self::dir(&self.state_dir);
+        let legacy_paired = dir.join("paired.json");
+        let legacy_pending = dir.join("pending.json");
+        let legacy = legacy_paired.is_file() || legacy_pending.is_file();
+        let mut warnings = Vec::new();
+        let old = if legacy {
+            read_map(&legacy_paired, &mut warnings)
+        } else {
+            Map::new()
+        };
+        let (out, migrated) = store
+            .write(|tx| {
+                let mut files = Files {
+                    pending: PENDING.read(tx)?,
+                    paired: PAIRED.read(tx)?,
+                    pending_dirty: false,
+                    paired_dirty: false,
+                };
+                let mut migrated = None;
+                if legacy {
+                    let (mut imported, mut kept) = (0usize, 0usize);
+                    for (id, entry) in old {
+                        if files.paired.contains_key(&id) {
+                            kept += 1;
+                        } else if importable(&entry) {
+                            let mut entry = entry;
+                            entry["deviceId"] = json!(id);
+                            files.paired.insert(id, entry);
+                            imported += 1;
+                        }
+                    }
+                    if imported > 0 {
+                        PAIRED.write(tx, &files.paired)?;
+                    }
+                    migrated = Some(format!("device pairing store migrated to SQLite: imported {imported} paired device(s), kept {kept} existing record(s)"));
+                }
+                let out = f(&mut files);
+                if files.pending_dirty {
+                    PENDING.write(tx, &files.pending)?;
+                }
+                if files.paired_dirty {
+                    PAIRED.write(tx, &files.paired)?;
+                }
+                Ok((out, migrated))
+            })
+            .map_err(io)?;
+        if let Some(m) = migrated {
+            // As upstream: the legacy files stay, renamed, so the import runs once.
+            for p in [&legacy_paired, &legacy_pending, &dir.join("bootstrap.json")] {
+                if p.is_file() {
+                    let _ = std::fs::rename(p, p.with_extension("json.migrated"));
+                }
+            }
+            warnings.push(m);
+        }
+        self.warn(warnings);
         Ok(out)
     }
 
-    fn save(&self, name: &str, map: &Map<String, Value>) -> std::io::Result<()> {
-        let mut body = serde_json::to_vec_pretty(map).map_err(std::io::Error::other)?;
-        body.push(b'\n');
-        atomic_write(&self.dir.join(name), &body, 0o600)
-    }
-
-    /// Without a devices dir there is nothing paired; reading must not create it.
-    fn exists(&self) -> bool {
-        self.dir.is_dir()
-    }
-
     pub fn paired(&self, device_id: &str) -> std::io::Result<Option<Value>> {
-        if !self.exists() {
-            return Ok(None);
-        }
-        self.with(|f| f.paired.get(device_id).cloned())
+        self.read(|f| f.paired.get(device_id).cloned())
     }
 
     pub fn pending(&self, request_id: &str) -> std::io::Result<Option<Value>> {
-        if !self.exists() {
-            return Ok(None);
-        }
-        self.with(|f| f.pending.get(request_id).cloned())
+        self.read(|f| f.pending.get(request_id).cloned())
     }
 
-    /// `{pending, paired}` (raw entries; callers redact tokens for display).
+    /// `{pending, paired}` (raw entries; callers redact tokens for display). Expired
+    /// requests are left out (and dropped by the next change).
     pub fn list(&self, now_ms: u64) -> std::io::Result<Value> {
-        if !self.exists() {
-            return Ok(json!({"pending": [], "paired": []}));
-        }
-        self.with(|f| {
+        self.read(|f| {
             f.prune(now_ms);
             let mut pending: Vec<Value> = f.pending.values().cloned().collect();
             pending.sort_by_key(|r| r.get("ts").and_then(Value::as_u64).unwrap_or(0));
@@ -783,11 +865,12 @@ mod tests {
         let s2 = DeviceStore::at(d.path());
         assert!(s2.paired("dev1").unwrap().is_some());
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(d.path().join("devices/paired.json"))
+        let mode = std::fs::metadata(crate::state::store::path(d.path()))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        assert!(!d.path().join("devices/paired.json").exists());
     }
 
     #[test]
@@ -809,14 +892,18 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(t1["token"], t2["token"], "reused");
-        let file = d.path().join("devices/paired.json");
-        let before = std::fs::read_to_string(&file).unwrap();
+        let wal = crate::state::store::path(d.path()).with_extension("sqlite-wal");
+        let before = std::fs::metadata(&wal).unwrap().len();
         s.ensure_token("dev1", "operator", &read, sat, 30_000)
             .unwrap();
         assert_eq!(
-            std::fs::read_to_string(&file).unwrap(),
+            std::fs::metadata(&wal).unwrap().len(),
             before,
-            "no rewrite within a minute"
+            "no write within a minute"
+        );
+        assert_eq!(
+            s.paired("dev1").unwrap().unwrap()["tokens"]["operator"]["lastUsedAtMs"],
+            3_000
         );
         s.ensure_token(
             "dev1",
@@ -877,7 +964,7 @@ mod tests {
     }
 
     #[test]
-    fn expired_requests_are_dropped_and_corrupt_files_moved_aside() {
+    fn expired_requests_are_dropped_and_corrupt_legacy_files_left_alone() {
         let d = tempfile::tempdir().unwrap();
         let s = DeviceStore::at(d.path());
         let read = vec!["operator.read".to_string()];
@@ -885,14 +972,54 @@ mod tests {
             .unwrap();
         let l = s.list(1_000 + PENDING_TTL_MS + 1).unwrap();
         assert_eq!(l["pending"], json!([]));
-        std::fs::write(d.path().join("devices/paired.json"), "{ nope").unwrap();
+        // An older installation (no store) whose paired.json does not parse.
+        let old = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(old.path().join("devices")).unwrap();
+        std::fs::write(old.path().join("devices/paired.json"), "{ nope").unwrap();
+        let s = DeviceStore::at(old.path());
         assert!(s.paired("x").unwrap().is_none());
         let w = s.take_warnings();
         assert_eq!(w.len(), 1, "{w:?}");
-        let aside = std::fs::read_dir(d.path().join("devices"))
-            .unwrap()
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().contains("corrupt"));
-        assert!(aside);
+        assert!(w[0].contains("not imported"), "{w:?}");
+        assert!(old.path().join("devices/paired.json").exists());
+        assert!(
+            !crate::state::store::path(old.path()).exists(),
+            "reads create nothing"
+        );
+    }
+
+    #[test]
+    fn a_legacy_paired_json_is_read_then_imported_on_the_first_change() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("devices")).unwrap();
+        let legacy = json!({
+            "old1": {"deviceId": "old1", "publicKey": "pk-old", "role": "operator",
+                     "roles": ["operator"], "scopes": ["operator.read"],
+                     "approvedScopes": ["operator.read"], "createdAtMs": 5, "approvedAtMs": 6,
+                     "tokens": {"operator": {"token": "t-old", "role": "operator",
+                                             "scopes": ["operator.read"], "createdAtMs": 6}}},
+            "broken": {"deviceId": "broken"},
+        });
+        std::fs::write(d.path().join("devices/paired.json"), legacy.to_string()).unwrap();
+        let s = DeviceStore::at(d.path());
+        assert_eq!(s.paired("old1").unwrap().unwrap()["publicKey"], "pk-old");
+        let read = vec!["operator.read".to_string()];
+        s.request(&claim(&read), Reason::NotPaired, false, 1_000)
+            .unwrap();
+        let w = s.take_warnings();
+        assert!(
+            w.iter().any(|w| w == "device pairing store migrated to SQLite: imported 1 paired device(s), kept 0 existing record(s)"),
+            "{w:?}"
+        );
+        assert!(d.path().join("devices/paired.json.migrated").exists());
+        assert!(!d.path().join("devices/paired.json").exists());
+        let store = crate::state::store::Store::open_read_only(d.path()).unwrap();
+        let paired = store.paired_devices().unwrap();
+        assert_eq!(paired["old1"]["tokens"]["operator"]["token"], "t-old");
+        assert!(!paired.contains_key("broken"));
+        // A second change imports nothing again.
+        s.request(&claim(&read), Reason::NotPaired, false, 2_000)
+            .unwrap();
+        assert!(s.take_warnings().is_empty());
     }
 }

@@ -3,9 +3,10 @@
 //! lastSeenAt, meta}]}` and the allowlists `<channel>-allowFrom.json` (default account) or
 //! `<channel>-<account>-allowFrom.json` `{version:1, allowFrom:[…]}`. Codes are 8 characters
 //! from an alphabet without look-alikes; requests live one hour; at most 3 pending per
-//! account. Every change is made under a lock and written atomically (0600).
+//! account. In the SQLite store (upstream 2026.9.6's `channel_pairing_requests` and
+//! `channel_pairing_allow_entries`), one transaction per change; the files above are an
+//! older installation's, read until the first change imports them (renamed `*.migrated`).
 
-use crate::config::write::atomic_write;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -61,9 +62,12 @@ fn random_code() -> std::io::Result<String> {
         .collect())
 }
 
-/// The stores for one state dir.
+/// The DM pairing state of one state dir: the store's `channel_pairing_requests` and
+/// `channel_pairing_allow_entries` (upstream's tables), or an older installation's files
+/// until its first change imports them.
 #[derive(Debug, Clone)]
 pub struct DmPairing {
+    state_dir: PathBuf,
     dir: PathBuf,
 }
 
@@ -78,9 +82,21 @@ pub enum Upsert {
     Full,
 }
 
+/// One channel's state, as read in a transaction.
+struct Channel {
+    requests: Vec<Value>,
+    /// Allowlists by account id.
+    allow: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+fn io(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
 impl DmPairing {
     pub fn at(state_dir: &Path) -> Self {
         DmPairing {
+            state_dir: state_dir.to_path_buf(),
             dir: state_dir.join("credentials"),
         }
     }
@@ -101,7 +117,7 @@ impl DmPairing {
         }
     }
 
-    fn read(path: &Path, key: &str) -> Vec<Value> {
+    fn read_file(path: &Path, key: &str) -> Vec<Value> {
         std::fs::read_to_string(path)
             .ok()
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
@@ -109,26 +125,207 @@ impl DmPairing {
             .unwrap_or_default()
     }
 
-    fn write(path: &Path, key: &str, items: &[Value]) -> std::io::Result<()> {
-        let mut body = serde_json::to_vec_pretty(&json!({"version": 1, key: items}))
-            .map_err(std::io::Error::other)?;
-        body.push(b'\n');
-        atomic_write(path, &body, 0o600)
+    /// The legacy allowlist files of `channel`: `(account, path)`.
+    fn legacy_allow_files(&self, channel: &str) -> Vec<(String, PathBuf)> {
+        let channel = safe_name(channel);
+        let mut out = Vec::new();
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return out;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == format!("{channel}-allowFrom.json") {
+                out.push((DEFAULT_ACCOUNT.to_string(), e.path()));
+            } else if let Some(account) = name
+                .strip_prefix(&format!("{channel}-"))
+                .and_then(|r| r.strip_suffix("-allowFrom.json"))
+            {
+                out.push((account.to_string(), e.path()));
+            }
+        }
+        out
     }
 
-    fn live(reqs: Vec<Value>, now_ms: u64) -> (Vec<Value>, bool) {
-        let before = reqs.len();
-        let kept: Vec<Value> = reqs
-            .into_iter()
-            .filter(|r| {
-                r["createdAt"]
+    /// A channel as its legacy files hold it.
+    fn legacy(&self, channel: &str) -> Channel {
+        let mut allow = std::collections::BTreeMap::new();
+        for (account, path) in self.legacy_allow_files(channel) {
+            let list =
+                crate::util::string_list(Some(&Value::Array(Self::read_file(&path, "allowFrom"))));
+            allow.insert(account, list);
+        }
+        Channel {
+            requests: Self::read_file(&self.pairing_path(channel), "requests"),
+            allow,
+        }
+    }
+
+    fn read_store(c: &rusqlite::Connection, channel: &str) -> rusqlite::Result<Channel> {
+        let key = safe_name(channel);
+        let mut st = c.prepare(
+            "SELECT account_id, request_id, code, created_at, last_seen_at, meta_json \
+             FROM channel_pairing_requests WHERE channel_key = ?1 ORDER BY created_at, request_id",
+        )?;
+        let requests = st
+            .query_map([&key], |r| {
+                let account: String = r.get(0)?;
+                let mut meta = r
+                    .get::<_, Option<String>>(5)?
+                    .and_then(|m| serde_json::from_str::<Value>(&m).ok())
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| json!({}));
+                meta["accountId"] = json!(account);
+                Ok(json!({
+                    "id": r.get::<_, String>(1)?, "code": r.get::<_, String>(2)?,
+                    "createdAt": r.get::<_, String>(3)?, "lastSeenAt": r.get::<_, String>(4)?,
+                    "meta": meta,
+                }))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut st = c.prepare(
+            "SELECT account_id, entry FROM channel_pairing_allow_entries WHERE channel_key = ?1 \
+             ORDER BY account_id, sort_order, entry",
+        )?;
+        let mut allow: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for row in st.query_map([&key], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })? {
+            let (account, entry) = row?;
+            allow.entry(account).or_default().push(entry);
+        }
+        Ok(Channel { requests, allow })
+    }
+
+    fn write_store(
+        c: &rusqlite::Connection,
+        channel: &str,
+        state: &Channel,
+        now_ms: u64,
+    ) -> rusqlite::Result<()> {
+        let key = safe_name(channel);
+        c.execute(
+            "DELETE FROM channel_pairing_requests WHERE channel_key = ?1",
+            [&key],
+        )?;
+        let mut ins = c.prepare(
+            "INSERT OR REPLACE INTO channel_pairing_requests (channel_key, account_id, request_id, code, created_at, last_seen_at, meta_json) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for r in &state.requests {
+            ins.execute(rusqlite::params![
+                key,
+                account_of(r),
+                r["id"].as_str().unwrap_or_default(),
+                r["code"].as_str().unwrap_or_default(),
+                r["createdAt"].as_str().unwrap_or_default(),
+                r["lastSeenAt"]
                     .as_str()
-                    .and_then(parse_iso_ms)
-                    .is_some_and(|t| now_ms.saturating_sub(t) <= PENDING_TTL_MS)
-            })
+                    .or(r["createdAt"].as_str())
+                    .unwrap_or_default(),
+                r["meta"].to_string(),
+            ])?;
+        }
+        c.execute(
+            "DELETE FROM channel_pairing_allow_entries WHERE channel_key = ?1",
+            [&key],
+        )?;
+        let mut ins = c.prepare(
+            "INSERT OR IGNORE INTO channel_pairing_allow_entries (channel_key, account_id, entry, sort_order, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (account, entries) in &state.allow {
+            for (i, e) in entries.iter().enumerate() {
+                ins.execute(rusqlite::params![key, account, e, i as i64, now_ms as i64])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Read a channel (no write, nothing created: without a store, the legacy files).
+    fn read(&self, channel: &str) -> std::io::Result<Channel> {
+        if !super::store::path(&self.state_dir).is_file() {
+            return Ok(self.legacy(channel));
+        }
+        let store = super::store::Store::open(&self.state_dir).map_err(io)?;
+        let mut state = Self::read_store(store.connection(), channel).map_err(io)?;
+        // Legacy files not imported yet (this build's older CLI wrote them) still count.
+        let old = self.legacy(channel);
+        Self::merge(&mut state, old);
+        Ok(state)
+    }
+
+    /// The store's state wins; what only the legacy files hold is added.
+    fn merge(state: &mut Channel, old: Channel) {
+        for r in old.requests {
+            if !state
+                .requests
+                .iter()
+                .any(|s| s["id"] == r["id"] && account_of(s) == account_of(&r))
+            {
+                state.requests.push(r);
+            }
+        }
+        for (account, entries) in old.allow {
+            let list = state.allow.entry(account).or_default();
+            for e in entries {
+                if !list.contains(&e) {
+                    list.push(e);
+                }
+            }
+        }
+    }
+
+    /// Run `f` over a channel in one write transaction and write it back. The legacy files
+    /// of the channel are imported by the first change and renamed `*.migrated`.
+    fn change<T>(
+        &self,
+        channel: &str,
+        now_ms: u64,
+        f: impl FnOnce(&mut Channel) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        let mut store = super::store::Store::open(&self.state_dir).map_err(io)?;
+        let old = self.legacy(channel);
+        let mut legacy_files: Vec<PathBuf> = self
+            .legacy_allow_files(channel)
+            .into_iter()
+            .map(|(_, p)| p)
             .collect();
-        let pruned = kept.len() != before;
-        (kept, pruned)
+        if self.pairing_path(channel).is_file() {
+            legacy_files.push(self.pairing_path(channel));
+        }
+        let mut failure = None;
+        let out = store
+            .write(|tx| {
+                let mut state = Self::read_store(tx, channel)?;
+                Self::merge(&mut state, old);
+                match f(&mut state) {
+                    Ok(out) => {
+                        Self::write_store(tx, channel, &state, now_ms)?;
+                        Ok(Some(out))
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        Ok(None)
+                    }
+                }
+            })
+            .map_err(io)?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        for p in legacy_files {
+            let _ = std::fs::rename(&p, p.with_extension("json.migrated"));
+        }
+        Ok(out.expect("set when f succeeded"))
+    }
+
+    fn live(reqs: &mut Vec<Value>, now_ms: u64) {
+        reqs.retain(|r| {
+            r["createdAt"]
+                .as_str()
+                .and_then(parse_iso_ms)
+                .is_some_and(|t| now_ms.saturating_sub(t) <= PENDING_TTL_MS)
+        });
     }
 
     /// Pending requests (live ones), oldest first, for one account or all.
@@ -138,15 +335,8 @@ impl DmPairing {
         account: Option<&str>,
         now_ms: u64,
     ) -> std::io::Result<Vec<Value>> {
-        let path = self.pairing_path(channel);
-        if !path.exists() {
-            return Ok(Vec::new());
-        }
-        let _lock = super::DirLock::take(&self.dir)?;
-        let (reqs, pruned) = Self::live(Self::read(&path, "requests"), now_ms);
-        if pruned {
-            Self::write(&path, "requests", &reqs)?;
-        }
+        let mut reqs = self.read(channel)?.requests;
+        Self::live(&mut reqs, now_ms);
         let want = account.map(|a| a.trim().to_lowercase());
         let mut out: Vec<Value> = reqs
             .into_iter()
@@ -170,43 +360,42 @@ impl DmPairing {
         meta: &serde_json::Map<String, Value>,
         now_ms: u64,
     ) -> std::io::Result<Upsert> {
-        let _lock = super::DirLock::take(&self.dir)?;
-        let path = self.pairing_path(channel);
         let account = account
             .map(|a| a.trim().to_lowercase())
             .filter(|a| !a.is_empty())
             .unwrap_or_else(|| DEFAULT_ACCOUNT.into());
-        let (mut reqs, _) = Self::live(Self::read(&path, "requests"), now_ms);
         let mut meta = meta.clone();
         meta.insert("accountId".into(), json!(account));
-        let now = iso(now_ms);
-        if let Some(r) = reqs
-            .iter_mut()
-            .find(|r| r["id"].as_str() == Some(sender) && account_of(r) == account)
-        {
-            r["lastSeenAt"] = json!(now);
-            r["meta"] = Value::Object(meta);
-            let code = r["code"].as_str().unwrap_or_default().to_string();
-            Self::write(&path, "requests", &reqs)?;
-            return Ok(Upsert::Existing(code));
-        }
-        if reqs.iter().filter(|r| account_of(r) == account).count() >= MAX_PENDING {
-            Self::write(&path, "requests", &reqs)?;
-            return Ok(Upsert::Full);
-        }
-        let taken: Vec<String> = reqs
-            .iter()
-            .filter_map(|r| r["code"].as_str().map(str::to_uppercase))
-            .collect();
-        let mut code = random_code()?;
-        while taken.contains(&code) {
-            code = random_code()?;
-        }
-        reqs.push(json!({
-            "id": sender, "code": code, "createdAt": now, "lastSeenAt": now, "meta": meta,
-        }));
-        Self::write(&path, "requests", &reqs)?;
-        Ok(Upsert::Created(code))
+        self.change(channel, now_ms, |state| {
+            let reqs = &mut state.requests;
+            Self::live(reqs, now_ms);
+            let now = iso(now_ms);
+            if let Some(r) = reqs
+                .iter_mut()
+                .find(|r| r["id"].as_str() == Some(sender) && account_of(r) == account)
+            {
+                r["lastSeenAt"] = json!(now);
+                r["meta"] = Value::Object(meta);
+                return Ok(Upsert::Existing(
+                    r["code"].as_str().unwrap_or_default().to_string(),
+                ));
+            }
+            if reqs.iter().filter(|r| account_of(r) == account).count() >= MAX_PENDING {
+                return Ok(Upsert::Full);
+            }
+            let taken: Vec<String> = reqs
+                .iter()
+                .filter_map(|r| r["code"].as_str().map(str::to_uppercase))
+                .collect();
+            let mut code = random_code()?;
+            while taken.contains(&code) {
+                code = random_code()?;
+            }
+            reqs.push(json!({
+                "id": sender, "code": code, "createdAt": now, "lastSeenAt": now, "meta": meta,
+            }));
+            Ok(Upsert::Created(code))
+        })
     }
 
     /// Approve by code: the request leaves the pending list and its sender joins the
@@ -222,36 +411,35 @@ impl DmPairing {
         if code.is_empty() {
             return Ok(None);
         }
-        let _lock = super::DirLock::take(&self.dir)?;
-        let path = self.pairing_path(channel);
-        let (mut reqs, pruned) = Self::live(Self::read(&path, "requests"), now_ms);
         let want = account.map(|a| a.trim().to_lowercase());
-        let Some(i) = reqs.iter().position(|r| {
-            r["code"].as_str().map(str::to_uppercase).as_deref() == Some(code.as_str())
-                && want.as_deref().is_none_or(|a| account_of(r) == a)
-        }) else {
-            if pruned {
-                Self::write(&path, "requests", &reqs)?;
+        self.change(channel, now_ms, |state| {
+            Self::live(&mut state.requests, now_ms);
+            let Some(i) = state.requests.iter().position(|r| {
+                r["code"].as_str().map(str::to_uppercase).as_deref() == Some(code.as_str())
+                    && want.as_deref().is_none_or(|a| account_of(r) == a)
+            }) else {
+                return Ok(None);
+            };
+            let entry = state.requests.remove(i);
+            let list = state.allow.entry(account_of(&entry)).or_default();
+            if let Some(id) = entry["id"].as_str() {
+                if !list.iter().any(|e| e == id) {
+                    list.push(id.to_string());
+                }
             }
-            return Ok(None);
-        };
-        let entry = reqs.remove(i);
-        let allow_path = self.allow_from_path(channel, Some(&account_of(&entry)));
-        let mut allow = Self::read(&allow_path, "allowFrom");
-        let id = entry["id"].clone();
-        if !allow.contains(&id) {
-            allow.push(id);
-            Self::write(&allow_path, "allowFrom", &allow)?;
-        }
-        Self::write(&path, "requests", &reqs)?;
-        Ok(Some(entry))
+            Ok(Some(entry))
+        })
     }
 
     pub fn allow_from(&self, channel: &str, account: Option<&str>) -> Vec<String> {
-        crate::util::string_list(Some(&Value::Array(Self::read(
-            &self.allow_from_path(channel, account),
-            "allowFrom",
-        ))))
+        let account = account
+            .map(|a| a.trim().to_lowercase())
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| DEFAULT_ACCOUNT.into());
+        self.read(channel)
+            .ok()
+            .and_then(|mut s| s.allow.remove(&account))
+            .unwrap_or_default()
     }
 }
 
@@ -312,11 +500,55 @@ mod tests {
             .list("telegram", None, t0 + PENDING_TTL_MS + 1)
             .unwrap()
             .is_empty());
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(s.pairing_path("telegram"))
+        // In the store, under upstream's table and column names.
+        let store = crate::state::store::Store::open_read_only(d.path()).unwrap();
+        assert!(store
+            .dm_pairing_requests()
             .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+            .iter()
+            .all(|(c, _)| c == "telegram"));
+        assert!(!s.pairing_path("telegram").exists());
+    }
+
+    #[test]
+    fn legacy_files_are_read_then_imported_by_the_first_change() {
+        let d = tempfile::tempdir().unwrap();
+        let s = DmPairing::at(d.path());
+        std::fs::create_dir_all(d.path().join("credentials")).unwrap();
+        let t0 = 1_800_000_000_000u64;
+        std::fs::write(
+            s.pairing_path("telegram"),
+            json!({"version": 1, "requests": [{"id": "old", "code": "ABCDEFGH",
+                "createdAt": iso(t0), "lastSeenAt": iso(t0), "meta": {"accountId": "default"}}]})
+            .to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            s.allow_from_path("telegram", Some("work")),
+            json!({"version": 1, "allowFrom": ["friend"]}).to_string(),
+        )
+        .unwrap();
+        assert_eq!(s.list("telegram", None, t0).unwrap()[0]["id"], "old");
+        assert_eq!(
+            s.allow_from("telegram", Some("work")),
+            vec!["friend".to_string()]
+        );
+        assert!(
+            !crate::state::store::path(d.path()).exists(),
+            "reads create nothing"
+        );
+        s.approve("telegram", "abcdefgh", None, t0)
+            .unwrap()
+            .unwrap();
+        assert!(!s.pairing_path("telegram").exists());
+        assert!(d
+            .path()
+            .join("credentials/telegram-pairing.json.migrated")
+            .exists());
+        assert_eq!(s.allow_from("telegram", None), vec!["old".to_string()]);
+        assert_eq!(
+            s.allow_from("telegram", Some("work")),
+            vec!["friend".to_string()]
+        );
     }
 }

@@ -24,6 +24,11 @@ pub const SCHEMA_VERSION: i64 = 18;
 pub const SCHEMA_FROM: &str = "2026.9.6";
 /// How long a read waits for a writer's lock (a WAL reader waits only on recovery).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a write waits for another writer (the gateway and several CLIs at once).
+pub const WRITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Upstream's DDL for the whole store, as 2026.9.6 creates it (the fixture it came from).
+const UPSTREAM_SCHEMA: &str = include_str!("../../fixtures/state/openclaw-2026.9.6-schema.sql");
 
 /// `<state>/state/openclaw.sqlite`.
 pub fn path(state_dir: &Path) -> PathBuf {
@@ -42,6 +47,10 @@ pub enum StoreError {
     Corrupt { path: PathBuf, detail: String },
     #[error("{} has no schema_meta row 'primary': not an OpenClaw state store", .0.display())]
     NotAStore(PathBuf),
+    /// A schema this build does not write (newer, or older and not yet migrated by
+    /// upstream): reads work, writes are refused.
+    #[error("{} is read-only for this build: {why}", path.display())]
+    ReadOnly { path: PathBuf, why: String },
     #[error("{}: {detail}", path.display())]
     Other { path: PathBuf, detail: String },
 }
@@ -143,12 +152,133 @@ impl Store {
         })
     }
 
+    /// Open the store of `state_dir` for reading and writing, creating it with upstream's
+    /// whole schema (`PRAGMA user_version` and the `schema_meta` row `primary` at
+    /// [`SCHEMA_VERSION`], so the real gateway takes it as its own) when it does not exist.
+    /// WAL, a busy timeout, `synchronous=FULL`; the file is private (0600, dir 0700).
+    pub fn open(state_dir: &Path) -> Result<Store, StoreError> {
+        // Processes that create a new store at the same moment can meet in the switch to
+        // WAL, where SQLite answers `database is locked` without waiting: try again, bounded.
+        let deadline = std::time::Instant::now() + WRITE_BUSY_TIMEOUT;
+        loop {
+            match Self::open_once(state_dir) {
+                Err(StoreError::Busy { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(state_dir: &Path) -> Result<Store, StoreError> {
+        let file = path(state_dir);
+        let io = |e: std::io::Error| StoreError::Other {
+            path: file.clone(),
+            detail: e.to_string(),
+        };
+        crate::config::write::ensure_private_dir(state_dir).map_err(io)?;
+        crate::config::write::ensure_private_dir(&state_dir.join("state")).map_err(io)?;
+        let err = |e| StoreError::from_sqlite(&file, e);
+        let mut conn = Connection::open_with_flags(
+            &file,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
+        }
+        conn.busy_timeout(WRITE_BUSY_TIMEOUT).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "wal")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "full")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(err)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let tables: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if tables == 0 {
+            let now = crate::util::now_ms() as i64;
+            tx.execute_batch(UPSTREAM_SCHEMA).map_err(err)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(err)?;
+            tx.execute(
+                "INSERT INTO schema_meta (meta_key, role, schema_version, agent_id, app_version, created_at, updated_at) \
+                 VALUES ('primary', 'global', ?1, NULL, ?2, ?3, ?3)",
+                rusqlite::params![SCHEMA_VERSION, env!("CARGO_PKG_VERSION"), now],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        let schema = read_schema(&conn, &file)?;
+        Ok(Store {
+            conn,
+            path: file,
+            schema,
+        })
+    }
+
+    /// Whether this build may write the store: only at the schema version it knows.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        let why = match self.schema.version.cmp(&SCHEMA_VERSION) {
+            std::cmp::Ordering::Equal => return Ok(()),
+            std::cmp::Ordering::Greater => self.schema.newer_warning().unwrap_or_default(),
+            std::cmp::Ordering::Less => format!(
+                "the state store has schema version {}; this build knows version {SCHEMA_VERSION} ({SCHEMA_FROM}) and does not migrate it (run the real OpenClaw {SCHEMA_FROM} once, or its `openclaw doctor --fix`)",
+                self.schema.version
+            ),
+        };
+        Err(StoreError::ReadOnly {
+            path: self.path.clone(),
+            why,
+        })
+    }
+
+    /// Run `f` in a write transaction (`BEGIN IMMEDIATE`: the write lock first, so a
+    /// read-modify-write never interleaves with another process's); committed when `f`
+    /// returns `Ok`, rolled back otherwise.
+    pub fn write<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        self.check_writable()?;
+        let path = self.path.clone();
+        let err = |e| StoreError::from_sqlite(&path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let out = f(&tx).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     pub fn schema(&self) -> &SchemaInfo {
         &self.schema
+    }
+
+    /// The connection, for the table readers of this module's users.
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// A SQLite error on this store, as a [`StoreError`] naming the file.
+    pub(crate) fn error(&self, e: rusqlite::Error) -> StoreError {
+        self.err(e)
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -171,22 +301,13 @@ impl Store {
     /// `devices/pending.json` entries (`requestId`, `deviceId`, `publicKey`, `role`,
     /// `roles`, `scopes`, `clientId`, `clientMode`, `remoteIp`, `silent`, `isRepair`, `ts`).
     pub fn pending_devices(&self) -> Result<Map<String, Value>, StoreError> {
-        let sql = "SELECT request_id, device_id, public_key, display_name, platform, device_family, \
-                   client_id, client_mode, browser_origin, role, roles_json, scopes_json, remote_ip, \
-                   silent, is_repair, ts, refreshed_at_ms FROM device_pairing_pending ORDER BY ts";
-        self.keyed(sql, |r| object_row(r, PENDING_COLUMNS))
+        PENDING.read(&self.conn).map_err(|e| self.err(e))
     }
 
     /// Paired devices keyed by device id, as upstream's `devices/paired.json` entries (the
     /// token values included: callers redact what they show).
     pub fn paired_devices(&self) -> Result<Map<String, Value>, StoreError> {
-        let sql =
-            "SELECT device_id, public_key, display_name, operator_label, platform, device_family, \
-                   client_id, client_mode, browser_origin, role, roles_json, scopes_json, \
-                   approved_scopes_json, remote_ip, tokens_json, approved_via, created_at_ms, \
-                   approved_at_ms, last_seen_at_ms, last_seen_reason \
-                   FROM device_pairing_paired ORDER BY approved_at_ms DESC, device_id";
-        self.keyed(sql, |r| object_row(r, PAIRED_COLUMNS))
+        PAIRED.read(&self.conn).map_err(|e| self.err(e))
     }
 
     /// The CLI's cached device tokens (upstream's `identity/device-auth.json`, moved to
@@ -347,7 +468,7 @@ fn read_schema(conn: &Connection, file: &Path) -> Result<SchemaInfo, StoreError>
 }
 
 /// How a column becomes a JSON field.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Col {
     Text,
     Int,
@@ -357,63 +478,154 @@ enum Col {
     Json,
 }
 
-/// `device_pairing_pending`, in the SELECT's column order, as `pending.json` keys.
-const PENDING_COLUMNS: &[(&str, Col)] = &[
-    ("requestId", Col::Text),
-    ("deviceId", Col::Text),
-    ("publicKey", Col::Text),
-    ("displayName", Col::Text),
-    ("platform", Col::Text),
-    ("deviceFamily", Col::Text),
-    ("clientId", Col::Text),
-    ("clientMode", Col::Text),
-    ("browserOrigin", Col::Text),
-    ("role", Col::Text),
-    ("roles", Col::Json),
-    ("scopes", Col::Json),
-    ("remoteIp", Col::Text),
-    ("silent", Col::Bool),
-    ("isRepair", Col::Bool),
-    ("ts", Col::Int),
-    ("refreshedAtMs", Col::Int),
-];
+/// A table whose rows are JSON objects keyed by their first column, in upstream's shapes:
+/// the one description both reads and writes it.
+pub(crate) struct Table {
+    name: &'static str,
+    /// `(column, JSON key, kind)`; the first is the key.
+    cols: &'static [(&'static str, &'static str, Col)],
+    order: &'static str,
+}
 
-/// `device_pairing_paired`, in the SELECT's column order, as `paired.json` keys.
-const PAIRED_COLUMNS: &[(&str, Col)] = &[
-    ("deviceId", Col::Text),
-    ("publicKey", Col::Text),
-    ("displayName", Col::Text),
-    ("operatorLabel", Col::Text),
-    ("platform", Col::Text),
-    ("deviceFamily", Col::Text),
-    ("clientId", Col::Text),
-    ("clientMode", Col::Text),
-    ("browserOrigin", Col::Text),
-    ("role", Col::Text),
-    ("roles", Col::Json),
-    ("scopes", Col::Json),
-    ("approvedScopes", Col::Json),
-    ("remoteIp", Col::Text),
-    ("tokens", Col::Json),
-    ("approvedVia", Col::Text),
-    ("createdAtMs", Col::Int),
-    ("approvedAtMs", Col::Int),
-    ("lastSeenAtMs", Col::Int),
-    ("lastSeenReason", Col::Text),
-];
+/// `device_pairing_pending` as `pending.json` entries.
+pub(crate) const PENDING: Table = Table {
+    name: "device_pairing_pending",
+    cols: &[
+        ("request_id", "requestId", Col::Text),
+        ("device_id", "deviceId", Col::Text),
+        ("public_key", "publicKey", Col::Text),
+        ("display_name", "displayName", Col::Text),
+        ("platform", "platform", Col::Text),
+        ("device_family", "deviceFamily", Col::Text),
+        ("client_id", "clientId", Col::Text),
+        ("client_mode", "clientMode", Col::Text),
+        ("browser_origin", "browserOrigin", Col::Text),
+        ("role", "role", Col::Text),
+        ("roles_json", "roles", Col::Json),
+        ("scopes_json", "scopes", Col::Json),
+        ("remote_ip", "remoteIp", Col::Text),
+        ("silent", "silent", Col::Bool),
+        ("is_repair", "isRepair", Col::Bool),
+        ("ts", "ts", Col::Int),
+        ("refreshed_at_ms", "refreshedAtMs", Col::Int),
+    ],
+    order: "ts, request_id",
+};
 
-/// A row as `(first column, object of the non-null columns)`.
-fn object_row(r: &rusqlite::Row<'_>, cols: &[(&str, Col)]) -> rusqlite::Result<(String, Value)> {
-    let mut o = Map::new();
-    for (i, (key, col)) in cols.iter().enumerate() {
-        match col {
-            Col::Text => put(&mut o, key, r.get::<_, Option<String>>(i)?),
-            Col::Int => put(&mut o, key, r.get::<_, Option<i64>>(i)?),
-            Col::Bool => put_bool(&mut o, key, r.get::<_, Option<i64>>(i)?),
-            Col::Json => put_json(&mut o, key, r.get::<_, Option<String>>(i)?),
-        }
+/// `device_pairing_paired` as `paired.json` entries (node surfaces kept as they are).
+pub(crate) const PAIRED: Table = Table {
+    name: "device_pairing_paired",
+    cols: &[
+        ("device_id", "deviceId", Col::Text),
+        ("public_key", "publicKey", Col::Text),
+        ("display_name", "displayName", Col::Text),
+        ("operator_label", "operatorLabel", Col::Text),
+        ("platform", "platform", Col::Text),
+        ("device_family", "deviceFamily", Col::Text),
+        ("client_id", "clientId", Col::Text),
+        ("client_mode", "clientMode", Col::Text),
+        ("browser_origin", "browserOrigin", Col::Text),
+        ("role", "role", Col::Text),
+        ("roles_json", "roles", Col::Json),
+        ("scopes_json", "scopes", Col::Json),
+        ("approved_scopes_json", "approvedScopes", Col::Json),
+        ("remote_ip", "remoteIp", Col::Text),
+        ("tokens_json", "tokens", Col::Json),
+        ("approved_via", "approvedVia", Col::Text),
+        ("node_surface_json", "nodeSurface", Col::Json),
+        ("pending_node_surface_json", "pendingNodeSurface", Col::Json),
+        ("created_at_ms", "createdAtMs", Col::Int),
+        ("approved_at_ms", "approvedAtMs", Col::Int),
+        ("last_seen_at_ms", "lastSeenAtMs", Col::Int),
+        ("last_seen_reason", "lastSeenReason", Col::Text),
+    ],
+    order: "approved_at_ms DESC, device_id",
+};
+
+impl Table {
+    fn columns(&self) -> String {
+        self.cols
+            .iter()
+            .map(|(c, _, _)| *c)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
-    Ok((r.get(0)?, Value::Object(o)))
+
+    /// Every row, keyed by the first column.
+    pub(crate) fn read(&self, c: &Connection) -> rusqlite::Result<Map<String, Value>> {
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY {}",
+            self.columns(),
+            self.name,
+            self.order
+        );
+        let mut st = c.prepare(&sql)?;
+        let rows = st.query_map([], |r| {
+            let mut o = Map::new();
+            for (i, (_, key, col)) in self.cols.iter().enumerate() {
+                match col {
+                    Col::Text => put(&mut o, key, r.get::<_, Option<String>>(i)?),
+                    Col::Int => put(&mut o, key, r.get::<_, Option<i64>>(i)?),
+                    Col::Bool => put_bool(&mut o, key, r.get::<_, Option<i64>>(i)?),
+                    Col::Json => put_json(&mut o, key, r.get::<_, Option<String>>(i)?),
+                }
+            }
+            Ok((r.get::<_, String>(0)?, Value::Object(o)))
+        })?;
+        rows.collect()
+    }
+
+    /// Make the table hold exactly `rows` (keyed as [`Table::read`] returns them): rows
+    /// whose key is gone are deleted, the others written whole. JSON keys without a column
+    /// are not kept. A row missing a `NOT NULL` column fails the write (and its
+    /// transaction).
+    pub(crate) fn write(&self, c: &Connection, rows: &Map<String, Value>) -> rusqlite::Result<()> {
+        let key = self.cols[0].0;
+        let existing: Vec<String> = {
+            let mut st = c.prepare(&format!("SELECT {key} FROM {}", self.name))?;
+            let keys = st.query_map([], |r| r.get::<_, String>(0))?;
+            keys.collect::<rusqlite::Result<_>>()?
+        };
+        let mut delete = c.prepare(&format!("DELETE FROM {} WHERE {key} = ?1", self.name))?;
+        for k in existing.iter().filter(|k| !rows.contains_key(*k)) {
+            delete.execute([k])?;
+        }
+        let marks: Vec<String> = (1..=self.cols.len()).map(|i| format!("?{i}")).collect();
+        let mut upsert = c.prepare(&format!(
+            "INSERT OR REPLACE INTO {} ({}) VALUES ({})",
+            self.name,
+            self.columns(),
+            marks.join(", ")
+        ))?;
+        for (k, row) in rows {
+            let values: Vec<rusqlite::types::Value> = self
+                .cols
+                .iter()
+                .enumerate()
+                .map(|(i, (_, json_key, col))| {
+                    if i == 0 {
+                        return rusqlite::types::Value::Text(k.clone());
+                    }
+                    to_sql(row.get(*json_key), *col)
+                })
+                .collect();
+            upsert.execute(rusqlite::params_from_iter(values))?;
+        }
+        Ok(())
+    }
+}
+
+fn to_sql(v: Option<&Value>, col: Col) -> rusqlite::types::Value {
+    use rusqlite::types::Value as V;
+    match (v, col) {
+        (None | Some(Value::Null), _) => V::Null,
+        (Some(Value::String(s)), Col::Text) => V::Text(s.clone()),
+        (Some(Value::Number(n)), Col::Int) => n.as_i64().map_or(V::Null, V::Integer),
+        (Some(Value::Bool(b)), Col::Bool) => V::Integer(i64::from(*b)),
+        (Some(v), Col::Json) => V::Text(v.to_string()),
+        // A value of another type than the column's is left out, as upstream's import does.
+        _ => V::Null,
+    }
 }
 
 fn put<T: Into<Value>>(o: &mut Map<String, Value>, k: &str, v: Option<T>) {
@@ -439,9 +651,21 @@ fn put_json(o: &mut Map<String, Value>, k: &str, v: Option<String>) {
 pub(crate) mod tests {
     use super::*;
 
-    /// The upstream DDL, as the real 2026.9.6 creates it.
-    pub const UPSTREAM_SCHEMA: &str =
-        include_str!("../../fixtures/state/openclaw-2026.9.6-schema.sql");
+    #[test]
+    fn processes_creating_the_store_at_once_all_open_it() {
+        for _ in 0..5 {
+            let d = tempfile::tempdir().unwrap();
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    let p = d.path().to_path_buf();
+                    std::thread::spawn(move || Store::open(&p).map(|s| s.schema().version))
+                })
+                .collect();
+            for t in threads {
+                assert_eq!(t.join().unwrap().unwrap(), SCHEMA_VERSION);
+            }
+        }
+    }
 
     /// A store with upstream's schema and a `primary` row of `version`.
     pub fn upstream_store(dir: &Path, version: i64) -> Connection {

@@ -495,6 +495,129 @@ fn the_doctor_reads_pending_pairing_from_the_real_sqlite_store() {
     );
     assert_eq!(finding(&d, "state.store-readable")["status"], "ok");
     assert_eq!(finding(&d, "state.store-schema-newer")["status"], "ok");
+
+    // This CLI approves the sender in that store; the real package then finds it allowed.
+    let mut c = p.command();
+    c.args(["pairing", "approve", "telegram", &code, "--account", "work"]);
+    let (rc, out, err) = run(c, T);
+    assert_eq!(rc, 0, "{out} {err}");
+    let allowed = upstream_async(
+        &bin,
+        "pairing-store-",
+        "readChannelAllowFromStore",
+        &serde_json::json!(["telegram", {"OPENCLAW_STATE_DIR": state}, "work"]).to_string(),
+        &state,
+    );
+    assert_eq!(allowed, serde_json::json!(["123456789"]), "{allowed}");
+}
+
+/// Device pairing is interchangeable with the real OpenClaw through the store, both ways:
+/// a device the real package paired (its request, approval and token written by its own
+/// code) connects to this gateway with that token and no pairing again; a device this
+/// gateway paired has a token the real package verifies.
+#[test]
+fn paired_devices_and_their_tokens_are_shared_with_the_real_store_both_ways() {
+    let Some(bin) = peer_bin() else { return };
+    let p = Profile::local_token();
+    let state = p.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let id =
+        openclaw::state::identity::DeviceIdentity::load_or_create(&p.path().join("dev-a")).unwrap();
+    let req = upstream_async(
+        &bin,
+        "device-pairing-",
+        "requestDevicePairing",
+        &serde_json::json!([{"deviceId": id.device_id, "publicKey": id.public_key_b64url(),
+            "clientId": "cli", "clientMode": "cli", "platform": "linux", "role": "operator",
+            "scopes": ["operator.read"]}])
+        .to_string(),
+        &state,
+    );
+    let request_id = req["request"]["requestId"].as_str().unwrap().to_string();
+    let approved = upstream_async(
+        &bin,
+        "device-pairing-approval-",
+        "approveDevicePairing",
+        &serde_json::json!([request_id, {"callerScopes": ["operator.admin"]}]).to_string(),
+        &state,
+    );
+    assert_eq!(approved["status"], "approved", "{approved}");
+    let issued = upstream_async(
+        &bin,
+        "device-pairing-tokens-",
+        "ensureDeviceToken",
+        &serde_json::json!([{"deviceId": id.device_id, "role": "operator", "scopes": ["operator.read"]}])
+            .to_string(),
+        &state,
+    );
+    let token = issued["token"].as_str().unwrap().to_string();
+
+    // Real → ours: the device connects with its token alone, already paired.
+    let mut gw = Gateway::start(&p, &[], &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let res = rt.block_on(async {
+        let (_c, res) = device_token_connect(&gw.url(), &id, &token, &["operator.read"]).await;
+        res
+    });
+    assert_eq!(res["ok"], true, "{res:#}");
+    assert_eq!(
+        res["payload"]["auth"]["deviceToken"],
+        token.as_str(),
+        "{res:#}"
+    );
+    assert!(
+        !gw.seen
+            .iter()
+            .any(|l| l.contains("device pairing auto-approved")),
+        "no pairing again"
+    );
+
+    // Ours → real: a device this gateway pairs (silently, on loopback) gets a token the real
+    // code verifies from the same store.
+    let other =
+        openclaw::state::identity::DeviceIdentity::load_or_create(&p.path().join("dev-b")).unwrap();
+    let hello = rt.block_on(async {
+        let mut c = Client::open(&gw.url()).await;
+        let nonce = c.challenge["payload"]["nonce"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let params = token_signed(&other, &nonce);
+        c.send(
+            serde_json::json!({"type": "req", "id": "c", "method": "connect", "params": params}),
+        )
+        .await;
+        c.response("c").await
+    });
+    assert_eq!(hello["ok"], true, "{hello:#}");
+    let ours = hello["payload"]["auth"]["deviceToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    gw.wait_for_line(
+        &format!("device pairing auto-approved device={}", other.device_id),
+        T,
+    );
+    let verified = upstream_async(
+        &bin,
+        "device-pairing-tokens-",
+        "verifyDeviceToken",
+        &serde_json::json!([{"deviceId": other.device_id, "token": ours, "role": "operator",
+            "scopes": ["operator.read"]}])
+        .to_string(),
+        &state,
+    );
+    assert_eq!(verified, serde_json::json!({"ok": true}));
+    let wrong = upstream_async(
+        &bin,
+        "device-pairing-tokens-",
+        "verifyDeviceToken",
+        &serde_json::json!([{"deviceId": other.device_id, "token": "not-it", "role": "operator",
+            "scopes": ["operator.read"]}])
+        .to_string(),
+        &state,
+    );
+    assert_eq!(wrong["ok"], false, "{wrong}");
 }
 
 /// Run a function of the real OpenClaw's `dist/` (found by its name among a module's

@@ -2,7 +2,6 @@
 //! else, and `device.pair.*` approvals from an operator connection, against the real binary.
 
 use crate::support::*;
-use openclaw::protocol::device;
 use openclaw::state::identity::DeviceIdentity;
 use serde_json::{json, Value};
 use std::process::Command;
@@ -63,73 +62,27 @@ fn offline_doctor(p: &Profile) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"))
 }
 
-fn read_json(path: std::path::PathBuf) -> Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap()
+/// The paired devices in the profile's SQLite store, keyed by device id.
+fn paired_in_store(p: &Profile) -> Value {
+    let store = openclaw::state::store::Store::open_read_only(&p.path().join("state")).unwrap();
+    Value::Object(store.paired_devices().unwrap())
+}
+
+/// This CLI's cached device tokens, from the store's `device_auth_tokens` (the CLI's own
+/// device is the only one there): `{deviceId, tokens: {role: {token, scopes, …}}}`.
+fn device_auth_cache(p: &Profile) -> Value {
+    let store = openclaw::state::store::Store::open_read_only(&p.path().join("state")).unwrap();
+    let mut all = store.device_auth_tokens().unwrap();
+    assert!(all.len() <= 1, "{all:?}");
+    all.values_mut()
+        .next()
+        .map(std::mem::take)
+        .unwrap_or_else(|| serde_json::json!({"tokens": {}}))
 }
 
 /// Connect params signed by `id` for `scopes`.
 fn signed(id: &DeviceIdentity, nonce: &str, scopes: &[&str], client: (&str, &str)) -> Value {
     signed_with(id, nonce, scopes, client, json!({"token": TOKEN}), TOKEN)
-}
-
-/// Signed connect params with explicit `auth` (the signature covers `sig_token`).
-fn signed_with(
-    id: &DeviceIdentity,
-    nonce: &str,
-    scopes: &[&str],
-    client: (&str, &str),
-    auth: Value,
-    sig_token: &str,
-) -> Value {
-    let owned: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    let now = openclaw::util::now_ms();
-    let payload = device::payload_v3(&device::PayloadFields {
-        device_id: &id.device_id,
-        client_id: client.0,
-        client_mode: client.1,
-        role: "operator",
-        scopes: &owned,
-        signed_at_ms: now,
-        token: sig_token,
-        nonce,
-        platform: Some("linux"),
-        device_family: None,
-    });
-    let mut p = connect_params(client.0, client.1, scopes, auth);
-    p["device"] = json!({
-        "id": id.device_id, "publicKey": id.public_key_b64url(),
-        "signature": id.sign_b64url(&payload), "signedAt": now, "nonce": nonce,
-    });
-    p
-}
-
-/// Connect on loopback presenting only a device token.
-async fn device_token_connect(
-    url: &str,
-    id: &DeviceIdentity,
-    token: &str,
-    scopes: &[&str],
-) -> (Client, Value) {
-    let mut c = Client::open(url).await;
-    let nonce = c.challenge["payload"]["nonce"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let params = signed_with(
-        id,
-        &nonce,
-        scopes,
-        ("cli", "cli"),
-        json!({"deviceToken": token}),
-        token,
-    );
-    c.send(json!({"type": "req", "id": "c", "method": "connect", "params": params}))
-        .await;
-    let res = c.response("c").await;
-    (c, res)
 }
 
 /// Open (with extra headers), send a signed connect, return the client and response.
@@ -165,11 +118,11 @@ fn a_local_cli_is_paired_silently_and_recorded() {
         &format!("device pairing auto-approved device={id} role=operator"),
         T,
     );
-    let paired = read_json(p.path().join("state/devices/paired.json"));
+    let paired = paired_in_store(&p);
     assert_eq!(paired[&id]["approvedVia"], "silent", "{paired:#}");
     assert_eq!(paired[&id]["clientId"], "cli");
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(p.path().join("state/devices/paired.json"))
+    let mode = std::fs::metadata(p.path().join("state/state/openclaw.sqlite"))
         .unwrap()
         .permissions()
         .mode();
@@ -571,14 +524,14 @@ fn the_cli_caches_its_device_token_and_retries_with_it_on_loopback() {
     let mut gw = Gateway::start(&p, &[], &[]);
     let (code, _) = probe(&p, gw.port);
     assert_eq!(code, 0);
-    let cache = read_json(p.path().join("state/identity/device-auth.json"));
+    let cache = device_auth_cache(&p);
     let id = cli_device_id(&p);
     assert_eq!(cache["deviceId"], id.as_str());
     let token = cache["tokens"]["operator"]["token"]
         .as_str()
         .unwrap()
         .to_string();
-    let paired = read_json(p.path().join("state/devices/paired.json"));
+    let paired = paired_in_store(&p);
     assert_eq!(paired[&id]["tokens"]["operator"]["token"], token.as_str());
 
     // A wrong explicit token on loopback: one retry with the cached device token.
@@ -614,7 +567,7 @@ fn the_cli_caches_its_device_token_and_retries_with_it_on_loopback() {
         err.contains("device token mismatch") || err.contains("gateway token mismatch"),
         "{err}"
     );
-    let cache = read_json(p.path().join("state/identity/device-auth.json"));
+    let cache = device_auth_cache(&p);
     assert!(cache["tokens"].get("operator").is_none(), "{cache:#}");
 }
 
@@ -631,8 +584,7 @@ fn the_devices_cli_rotates_revokes_and_clears_without_printing_tokens() {
     let (code, _, err) = devices(&["list"]);
     assert_eq!(code, 0, "{err}");
     let id = cli_device_id(&p);
-    let before = read_json(p.path().join("state/identity/device-auth.json"))["tokens"]["operator"]
-        ["token"]
+    let before = device_auth_cache(&p)["tokens"]["operator"]["token"]
         .as_str()
         .unwrap()
         .to_string();
@@ -651,14 +603,13 @@ fn the_devices_cli_rotates_revokes_and_clears_without_printing_tokens() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["tokenDelivery"], "in-band");
     assert!(v.get("token").is_none(), "{v:#}");
-    let after = read_json(p.path().join("state/identity/device-auth.json"))["tokens"]["operator"]
-        ["token"]
+    let after = device_auth_cache(&p)["tokens"]["operator"]["token"]
         .as_str()
         .unwrap()
         .to_string();
     assert_ne!(before, after);
     assert!(!out.contains(&after) && !err.contains(&after));
-    let paired = read_json(p.path().join("state/devices/paired.json"));
+    let paired = paired_in_store(&p);
     assert_eq!(paired[&id]["tokens"]["operator"]["token"], after.as_str());
 
     let (code, out, _) = devices(&["revoke", "--device", &id, "--role", "operator"]);
@@ -741,8 +692,23 @@ fn dm_pairing_codes_are_listed_approved_and_reported_by_the_doctor() {
     );
     assert_eq!(rc, 0, "{out} {err}");
     assert_eq!(out.trim(), "Approved telegram sender 12345.");
-    let allow = read_json(state.join("credentials/telegram-allowFrom.json"));
-    assert_eq!(allow, json!({"version": 1, "allowFrom": ["12345"]}));
+    // In the store's allowlist table, as upstream keeps it.
+    let c = rusqlite::Connection::open(openclaw::state::store::path(&state)).unwrap();
+    let entries: Vec<(String, String, String)> = c
+        .prepare("SELECT channel_key, account_id, entry FROM channel_pairing_allow_entries")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        entries,
+        vec![("telegram".into(), "default".into(), "12345".into())]
+    );
+    assert_eq!(
+        store.allow_from("telegram", None),
+        vec!["12345".to_string()]
+    );
     let (_, out, _) = run(cli(&p, &["pairing", "list", "telegram"]), T);
     assert_eq!(out.trim(), "No pending telegram pairing requests.");
 }

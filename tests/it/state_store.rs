@@ -147,3 +147,159 @@ fn bundles_carry_the_state_and_triage_reads_it_or_a_store_copy() {
         );
     }
 }
+
+/// The gateway and several CLI processes write the store at once and lose nothing: signed
+/// devices pair silently through the gateway while `openclaw pairing approve` processes
+/// approve DM senders; then the gateway is killed with SIGKILL in the middle of a connect
+/// storm and the store is still consistent.
+#[test]
+fn concurrent_writers_lose_no_row_and_kill_9_leaves_the_store_consistent() {
+    use openclaw::state::dm_pairing::{DmPairing, Upsert};
+    use openclaw::state::identity::DeviceIdentity;
+    let p = Profile::local_token();
+    let state = p.path().join("state");
+    let dm = DmPairing::at(&state);
+    let now = openclaw::util::now_ms();
+    let mut codes = Vec::new();
+    for account in ["a1", "a2", "a3", "a4"] {
+        for sender in 0..3 {
+            let Upsert::Created(code) = dm
+                .upsert(
+                    "telegram",
+                    Some(account),
+                    &format!("{account}-s{sender}"),
+                    &serde_json::Map::new(),
+                    now,
+                )
+                .unwrap()
+            else {
+                panic!("created")
+            };
+            codes.push((account, code));
+        }
+    }
+    let mut gw = Gateway::start(&p, &[], &[]);
+    let url = gw.url();
+    let ids: Vec<DeviceIdentity> = (0..12)
+        .map(|i| DeviceIdentity::load_or_create(&p.path().join(format!("dev{i}"))).unwrap())
+        .collect();
+    let approvals: Vec<_> = codes
+        .iter()
+        .map(|(account, code)| {
+            let mut c = p.command();
+            c.args(["pairing", "approve", "telegram", code, "--account", account]);
+            c.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let hellos = rt.block_on(async {
+        let tasks: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let (url, id) = (url.clone(), id.device_id.clone());
+                let dir = p.path().join(format!(
+                    "dev{}",
+                    ids.iter().position(|x| x.device_id == id).unwrap()
+                ));
+                tokio::spawn(async move {
+                    let id = DeviceIdentity::load(&dir).unwrap().unwrap();
+                    let mut c = Client::open(&url).await;
+                    let nonce = c.challenge["payload"]["nonce"].as_str().unwrap().to_string();
+                    let params = token_signed(&id, &nonce);
+                    c.send(serde_json::json!({"type": "req", "id": "c", "method": "connect", "params": params}))
+                        .await;
+                    c.response("c").await
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    for h in &hellos {
+        assert_eq!(h["ok"], true, "{h:#}");
+    }
+    for mut a in approvals {
+        let status = a.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(a.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert!(status.success(), "{err}");
+    }
+    let store = openclaw::state::store::Store::open_read_only(&state).unwrap();
+    let paired = store.paired_devices().unwrap();
+    for id in &ids {
+        assert!(paired.contains_key(&id.device_id), "{} lost", id.device_id);
+    }
+    for account in ["a1", "a2", "a3", "a4"] {
+        let mut allowed = dm.allow_from("telegram", Some(account));
+        allowed.sort();
+        assert_eq!(
+            allowed,
+            (0..3)
+                .map(|s| format!("{account}-s{s}"))
+                .collect::<Vec<_>>(),
+            "{account}"
+        );
+    }
+    assert!(dm.list("telegram", None, now).unwrap().is_empty());
+
+    // SIGKILL while new devices are being paired.
+    let more: Vec<std::path::PathBuf> = (0..24)
+        .map(|i| {
+            let d = p.path().join(format!("late{i}"));
+            DeviceIdentity::load_or_create(&d).unwrap();
+            d
+        })
+        .collect();
+    rt.block_on(async {
+        let tasks: Vec<_> = more
+            .iter()
+            .cloned()
+            .map(|dir| {
+                let url = url.clone();
+                tokio::spawn(async move {
+                    let id = DeviceIdentity::load(&dir).unwrap().unwrap();
+                    use futures_util::{SinkExt, StreamExt};
+                    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await
+                    else {
+                        return;
+                    };
+                    let Some(Ok(first)) = ws.next().await else {
+                        return;
+                    };
+                    let challenge: serde_json::Value =
+                        serde_json::from_str(first.to_text().unwrap_or("{}")).unwrap_or_default();
+                    let nonce = challenge["payload"]["nonce"].as_str().unwrap_or_default().to_string();
+                    let params = token_signed(&id, &nonce);
+                    let req = serde_json::json!({"type": "req", "id": "c", "method": "connect", "params": params});
+                    let _ = ws
+                        .send(tokio_tungstenite::tungstenite::Message::text(req.to_string()))
+                        .await;
+                    let _ = ws.next().await;
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+        gw.signal(libc::SIGKILL);
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    let _ = gw.wait_exit(std::time::Duration::from_secs(5));
+    let c = rusqlite::Connection::open(openclaw::state::store::path(&state)).unwrap();
+    let check: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let store = openclaw::state::store::Store::open_read_only(&state).unwrap();
+    let paired = store.paired_devices().unwrap();
+    assert!(paired.len() >= 12, "{}", paired.len());
+    for (id, d) in &paired {
+        assert_eq!(d["deviceId"], id.as_str());
+        assert!(d["tokens"].is_object() || d.get("tokens").is_none(), "{d}");
+    }
+}

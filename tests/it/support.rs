@@ -437,6 +437,15 @@ pub fn finding(report: &Value, id: &str) -> Value {
         .unwrap_or_else(|| panic!("no finding {id}"))
 }
 
+/// Hold the write lock of a state dir's SQLite store (created if needed) until the returned
+/// connection is dropped, as a CLI in the middle of a change does.
+pub fn hold_store_write_lock(state_dir: &Path) -> rusqlite::Connection {
+    drop(openclaw::state::store::Store::open(state_dir).unwrap());
+    let c = rusqlite::Connection::open(openclaw::state::store::path(state_dir)).unwrap();
+    c.execute_batch("BEGIN IMMEDIATE").unwrap();
+    c
+}
+
 /// The finding `id` has `status` and its JSON mentions `text` (a command, an id).
 pub fn assert_finding(report: &Value, id: &str, status: &str, text: &str) {
     let f = finding(report, id);
@@ -474,4 +483,74 @@ pub fn status_kib(pid: u32, field: &str) -> u64 {
         .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0)
+}
+
+/// Signed connect params with explicit `auth` (the signature covers `sig_token`).
+pub fn signed_with(
+    id: &openclaw::state::identity::DeviceIdentity,
+    nonce: &str,
+    scopes: &[&str],
+    client: (&str, &str),
+    auth: Value,
+    sig_token: &str,
+) -> Value {
+    let owned: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    let now = openclaw::util::now_ms();
+    let payload =
+        openclaw::protocol::device::payload_v3(&openclaw::protocol::device::PayloadFields {
+            device_id: &id.device_id,
+            client_id: client.0,
+            client_mode: client.1,
+            role: "operator",
+            scopes: &owned,
+            signed_at_ms: now,
+            token: sig_token,
+            nonce,
+            platform: Some("linux"),
+            device_family: None,
+        });
+    let mut p = connect_params(client.0, client.1, scopes, auth);
+    p["device"] = json!({
+        "id": id.device_id, "publicKey": id.public_key_b64url(),
+        "signature": id.sign_b64url(&payload), "signedAt": now, "nonce": nonce,
+    });
+    p
+}
+
+/// Params of a `cli` device signed by `id`, with the shared token, asking `operator.read`.
+pub fn token_signed(id: &openclaw::state::identity::DeviceIdentity, nonce: &str) -> Value {
+    signed_with(
+        id,
+        nonce,
+        &["operator.read"],
+        ("cli", "cli"),
+        json!({"token": TOKEN}),
+        TOKEN,
+    )
+}
+
+/// Connect on loopback presenting only a device token.
+pub async fn device_token_connect(
+    url: &str,
+    id: &openclaw::state::identity::DeviceIdentity,
+    token: &str,
+    scopes: &[&str],
+) -> (Client, Value) {
+    let mut c = Client::open(url).await;
+    let nonce = c.challenge["payload"]["nonce"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let params = signed_with(
+        id,
+        &nonce,
+        scopes,
+        ("cli", "cli"),
+        json!({"deviceToken": token}),
+        token,
+    );
+    c.send(json!({"type": "req", "id": "c", "method": "connect", "params": params}))
+        .await;
+    let res = c.response("c").await;
+    (c, res)
 }
