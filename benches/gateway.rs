@@ -2,6 +2,7 @@
 //!
 //! - time from process start to the port accepting connections (median of 10 starts)
 //! - handshake + `health` round trips per second with 1, 16 and 256 concurrent clients
+//! - the same for a signed connect of a paired device (the pairing store on every connect)
 //! - idle RSS of the gateway with 0 and 1000 connected clients
 //! - wall time of `openclaw gateway probe --json` and `openclaw status --json` against it
 //! - wall time of `openclaw doctor --json` against a healthy gateway
@@ -81,6 +82,67 @@ async fn round_trips(port: u16, clients: usize, window: Duration) -> f64 {
     done.load(Ordering::Relaxed) as f64 / t0.elapsed().as_secs_f64()
 }
 
+/// Connect params signed by `id` (a `cli` device asking `operator.read`, shared token).
+fn signed(id: &openclaw::state::identity::DeviceIdentity, nonce: &str) -> Value {
+    let scopes = vec!["operator.read".to_string()];
+    let now = openclaw::util::now_ms();
+    let payload =
+        openclaw::protocol::device::payload_v3(&openclaw::protocol::device::PayloadFields {
+            device_id: &id.device_id,
+            client_id: "cli",
+            client_mode: "cli",
+            role: "operator",
+            scopes: &scopes,
+            signed_at_ms: now,
+            token: TOKEN,
+            nonce,
+            platform: Some("linux"),
+            device_family: None,
+        });
+    json!({
+        "minProtocol": 3, "maxProtocol": 4,
+        "client": {"id": "cli", "version": "bench", "platform": "linux", "mode": "cli"},
+        "role": "operator", "scopes": scopes, "auth": {"token": TOKEN},
+        "device": {"id": id.device_id, "publicKey": id.public_key_b64url(),
+                   "signature": id.sign_b64url(&payload), "signedAt": now, "nonce": nonce},
+    })
+}
+
+/// Signed connect + `health` + close of one paired device, sequentially: the pairing store
+/// is read (and its token checked) on every connect.
+async fn signed_round_trips(
+    port: u16,
+    id: &openclaw::state::identity::DeviceIdentity,
+    window: Duration,
+) -> f64 {
+    let once = || async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        let ch = ws.next().await.unwrap().unwrap();
+        let ch: Value = serde_json::from_str(ch.to_text().unwrap()).unwrap();
+        let req = json!({"type": "req", "id": "c", "method": "connect",
+            "params": signed(id, ch["payload"]["nonce"].as_str().unwrap())});
+        ws.send(Message::text(req.to_string())).await.unwrap();
+        wait_res(&mut ws, "c").await;
+        ws.send(Message::text(
+            r#"{"type":"req","id":"h","method":"health","params":{}}"#,
+        ))
+        .await
+        .unwrap();
+        wait_res(&mut ws, "h").await;
+        let _ = ws.close(None).await;
+    };
+    once().await; // pairs the device (silently, on loopback)
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    while t0.elapsed() < window {
+        once().await;
+        n += 1;
+    }
+    n as f64 / t0.elapsed().as_secs_f64()
+}
+
 fn rss_kib(pid: u32) -> u64 {
     common::proc_status(pid, "VmRSS:")
 }
@@ -110,6 +172,10 @@ fn main() {
         let rate = rt.block_on(round_trips(gw.port, clients, Duration::from_secs(3)));
         println!("handshake+health round trips/s with {clients:>3} concurrent clients: {rate:.0}");
     }
+    let ids = tempfile::tempdir().unwrap();
+    let id = openclaw::state::identity::DeviceIdentity::load_or_create(ids.path()).unwrap();
+    let rate = rt.block_on(signed_round_trips(gw.port, &id, Duration::from_secs(3)));
+    println!("signed connect+health of a paired device, round trips/s (1 client): {rate:.0}");
     drop(gw);
 
     let (gw, _) = start();

@@ -34,8 +34,9 @@ fn store_backed(state_dir: &Path) -> bool {
 
 /// The store's cache entry of `device_id`, in the file's shape.
 fn read_store(state_dir: &Path, device_id: &str) -> Option<Value> {
-    let store = super::store::Store::open_read_only(state_dir).ok()?;
-    store.device_auth_tokens().ok()?.remove(device_id)
+    super::store::with_shared(state_dir, |s| s.device_auth_tokens())
+        .ok()?
+        .remove(device_id)
 }
 
 pub fn load(state_dir: &Path, device_id: &str, role: &str) -> Option<Stored> {
@@ -82,6 +83,13 @@ pub fn save(
     scopes: &[String],
 ) -> std::io::Result<()> {
     if store_backed(state_dir) {
+        // Unchanged (the usual case: the gateway handed back the cached token): no write.
+        if read_store(state_dir, device_id).is_some_and(|v| {
+            v["tokens"][role]["token"].as_str() == Some(token)
+                && v["tokens"][role]["scopes"] == json!(scopes)
+        }) {
+            return Ok(());
+        }
         let scopes = serde_json::to_string(scopes).map_err(std::io::Error::other)?;
         let now = crate::util::now_ms() as i64;
         return in_store(state_dir, |tx| {
@@ -114,8 +122,7 @@ fn in_store(
     state_dir: &Path,
     f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
 ) -> std::io::Result<()> {
-    super::store::Store::open(state_dir)
-        .and_then(|mut s| s.write(f))
+    super::store::with_shared(state_dir, |s| s.write(f))
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 

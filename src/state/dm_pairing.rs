@@ -246,8 +246,10 @@ impl DmPairing {
         if !super::store::path(&self.state_dir).is_file() {
             return Ok(self.legacy(channel));
         }
-        let store = super::store::Store::open(&self.state_dir).map_err(io)?;
-        let mut state = Self::read_store(store.connection(), channel).map_err(io)?;
+        let mut state = super::store::with_shared(&self.state_dir, |store| {
+            Self::read_store(store.connection(), channel).map_err(|e| store.error(e))
+        })
+        .map_err(io)?;
         // Legacy files not imported yet (this build's older CLI wrote them) still count.
         let old = self.legacy(channel);
         Self::merge(&mut state, old);
@@ -283,7 +285,6 @@ impl DmPairing {
         now_ms: u64,
         f: impl FnOnce(&mut Channel) -> std::io::Result<T>,
     ) -> std::io::Result<T> {
-        let mut store = super::store::Store::open(&self.state_dir).map_err(io)?;
         let old = self.legacy(channel);
         let mut legacy_files: Vec<PathBuf> = self
             .legacy_allow_files(channel)
@@ -294,8 +295,8 @@ impl DmPairing {
             legacy_files.push(self.pairing_path(channel));
         }
         let mut failure = None;
-        let out = store
-            .write(|tx| {
+        let out = super::store::with_shared(&self.state_dir, |store| {
+            store.write(|tx| {
                 let mut state = Self::read_store(tx, channel)?;
                 Self::merge(&mut state, old);
                 match f(&mut state) {
@@ -309,7 +310,8 @@ impl DmPairing {
                     }
                 }
             })
-            .map_err(io)?;
+        })
+        .map_err(io)?;
         if let Some(e) = failure {
             return Err(e);
         }

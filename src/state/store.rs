@@ -35,6 +35,26 @@ pub fn path(state_dir: &Path) -> PathBuf {
     state_dir.join("state").join("openclaw.sqlite")
 }
 
+/// Run `f` on this process's connection to the store of `state_dir`, opened (read-write,
+/// created if absent) on first use and kept: SQLite parses upstream's whole schema (about
+/// 2 ms) on every new connection, so a short CLI command opens it once, not per lookup.
+pub fn with_shared<T>(
+    state_dir: &Path,
+    f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    static SHARED: std::sync::Mutex<Vec<Store>> = std::sync::Mutex::new(Vec::new());
+    let file = path(state_dir);
+    let mut open = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    let i = match open.iter().position(|s| s.path == file) {
+        Some(i) => i,
+        None => {
+            open.push(Store::open(state_dir)?);
+            open.len() - 1
+        }
+    };
+    f(&mut open[i])
+}
+
 /// Why the store could not be read. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -197,29 +217,32 @@ impl Store {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(err)?;
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let tables: i64 = tx
-            .query_row(
+        let count = |c: &Connection| -> rusqlite::Result<i64> {
+            c.query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
                 [],
                 |r| r.get(0),
             )
-            .map_err(err)?;
-        if tables == 0 {
-            let now = crate::util::now_ms() as i64;
-            tx.execute_batch(UPSTREAM_SCHEMA).map_err(err)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        };
+        // Only a new (empty) file takes the write lock here, to create the schema once.
+        if count(&conn).map_err(err)? == 0 {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(err)?;
-            tx.execute(
-                "INSERT INTO schema_meta (meta_key, role, schema_version, agent_id, app_version, created_at, updated_at) \
-                 VALUES ('primary', 'global', ?1, NULL, ?2, ?3, ?3)",
-                rusqlite::params![SCHEMA_VERSION, env!("CARGO_PKG_VERSION"), now],
-            )
-            .map_err(err)?;
+            if count(&tx).map_err(err)? == 0 {
+                let now = crate::util::now_ms() as i64;
+                tx.execute_batch(UPSTREAM_SCHEMA).map_err(err)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                    .map_err(err)?;
+                tx.execute(
+                    "INSERT INTO schema_meta (meta_key, role, schema_version, agent_id, app_version, created_at, updated_at) \
+                     VALUES ('primary', 'global', ?1, NULL, ?2, ?3, ?3)",
+                    rusqlite::params![SCHEMA_VERSION, env!("CARGO_PKG_VERSION"), now],
+                )
+                .map_err(err)?;
+            }
+            tx.commit().map_err(err)?;
         }
-        tx.commit().map_err(err)?;
         let schema = read_schema(&conn, &file)?;
         Ok(Store {
             conn,
