@@ -361,11 +361,31 @@ impl DeviceStore {
     }
 
     pub fn paired(&self, device_id: &str) -> std::io::Result<Option<Value>> {
-        self.read(|f| f.paired.get(device_id).cloned())
+        self.read_one(&PAIRED, device_id, |f| &f.paired)
     }
 
     pub fn pending(&self, request_id: &str) -> std::io::Result<Option<Value>> {
-        self.read(|f| f.pending.get(request_id).cloned())
+        self.read_one(&PENDING, request_id, |f| &f.pending)
+    }
+
+    /// One row by key (one indexed lookup, not both tables), or the legacy file's entry.
+    fn read_one(
+        &self,
+        table: &super::store::Table,
+        key: &str,
+        legacy: impl FnOnce(&Files) -> &Map<String, Value>,
+    ) -> std::io::Result<Option<Value>> {
+        let mut guard = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            if !self.path().is_file() {
+                return Ok(legacy(&self.legacy()).get(key).cloned());
+            }
+            *guard = Some(Store::open(&self.state_dir).map_err(io)?);
+        }
+        let store = guard.as_mut().expect("opened above");
+        table
+            .read_one(store.connection(), key)
+            .map_err(|e| io(store.error(e)))
     }
 
     /// `{pending, paired}` (raw entries; callers redact tokens for display). Expired
@@ -492,6 +512,13 @@ impl DeviceStore {
         satisfies: impl Fn(&[String], &str) -> bool,
         now_ms: u64,
     ) -> std::io::Result<Option<Value>> {
+        // The usual connect: the current token covers the scopes and its use was recorded
+        // less than a minute ago. One read, no write transaction.
+        if let Some(p) = self.paired(device_id)? {
+            if let Some(t) = reusable_without_write(&p, role, scopes, &satisfies, now_ms) {
+                return Ok(Some(t));
+            }
+        }
         let fresh = new_token()?;
         self.with(|f| {
             let p = f.paired.get_mut(device_id)?;
@@ -628,6 +655,33 @@ impl DeviceStore {
             Ok(out)
         })
     }
+}
+
+/// The device's current token for `role` when it may be handed back as it is: paired for
+/// the role within the approval, live, covering `scopes`, its use recorded within
+/// [`LAST_USED_GRANULARITY_MS`].
+fn reusable_without_write(
+    p: &Value,
+    role: &str,
+    scopes: &[String],
+    satisfies: &impl Fn(&[String], &str) -> bool,
+    now_ms: u64,
+) -> Option<Value> {
+    if !paired_roles(p).iter().any(|r| r == role) {
+        return None;
+    }
+    let approved = paired_scopes(p);
+    if !scopes.iter().all(|s| satisfies(&approved, s)) {
+        return None;
+    }
+    let t = p.get("tokens")?.get(role)?;
+    let live = t.get("revokedAtMs").is_none_or(Value::is_null);
+    let held = crate::util::string_list(t.get("scopes"));
+    let recent = t
+        .get("lastUsedAtMs")
+        .and_then(Value::as_u64)
+        .is_some_and(|last| now_ms.saturating_sub(last) < LAST_USED_GRANULARITY_MS);
+    (live && recent && scopes.iter().all(|s| satisfies(&held, s))).then(|| t.clone())
 }
 
 impl Files {

@@ -574,6 +574,20 @@ impl Table {
             .join(", ")
     }
 
+    /// A row as `(key, object of its non-null columns)`.
+    fn object(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Value)> {
+        let mut o = Map::new();
+        for (i, (_, key, col)) in self.cols.iter().enumerate() {
+            match col {
+                Col::Text => put(&mut o, key, r.get::<_, Option<String>>(i)?),
+                Col::Int => put(&mut o, key, r.get::<_, Option<i64>>(i)?),
+                Col::Bool => put_bool(&mut o, key, r.get::<_, Option<i64>>(i)?),
+                Col::Json => put_json(&mut o, key, r.get::<_, Option<String>>(i)?),
+            }
+        }
+        Ok((r.get::<_, String>(0)?, Value::Object(o)))
+    }
+
     /// Every row, keyed by the first column.
     pub(crate) fn read(&self, c: &Connection) -> rusqlite::Result<Map<String, Value>> {
         let sql = format!(
@@ -582,20 +596,22 @@ impl Table {
             self.name,
             self.order
         );
-        let mut st = c.prepare(&sql)?;
-        let rows = st.query_map([], |r| {
-            let mut o = Map::new();
-            for (i, (_, key, col)) in self.cols.iter().enumerate() {
-                match col {
-                    Col::Text => put(&mut o, key, r.get::<_, Option<String>>(i)?),
-                    Col::Int => put(&mut o, key, r.get::<_, Option<i64>>(i)?),
-                    Col::Bool => put_bool(&mut o, key, r.get::<_, Option<i64>>(i)?),
-                    Col::Json => put_json(&mut o, key, r.get::<_, Option<String>>(i)?),
-                }
-            }
-            Ok((r.get::<_, String>(0)?, Value::Object(o)))
-        })?;
+        let mut st = c.prepare_cached(&sql)?;
+        let rows = st.query_map([], |r| self.object(r))?;
         rows.collect()
+    }
+
+    /// The row with key `key`.
+    pub(crate) fn read_one(&self, c: &Connection, key: &str) -> rusqlite::Result<Option<Value>> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} = ?1",
+            self.columns(),
+            self.name,
+            self.cols[0].0
+        );
+        let mut st = c.prepare_cached(&sql)?;
+        st.query_row([key], |r| self.object(r).map(|(_, v)| v))
+            .optional()
     }
 
     /// Make the table hold exactly `rows` (keyed as [`Table::read`] returns them): rows
@@ -605,16 +621,16 @@ impl Table {
     pub(crate) fn write(&self, c: &Connection, rows: &Map<String, Value>) -> rusqlite::Result<()> {
         let key = self.cols[0].0;
         let existing: Vec<String> = {
-            let mut st = c.prepare(&format!("SELECT {key} FROM {}", self.name))?;
+            let mut st = c.prepare_cached(&format!("SELECT {key} FROM {}", self.name))?;
             let keys = st.query_map([], |r| r.get::<_, String>(0))?;
             keys.collect::<rusqlite::Result<_>>()?
         };
-        let mut delete = c.prepare(&format!("DELETE FROM {} WHERE {key} = ?1", self.name))?;
+        let mut delete = c.prepare_cached(&format!("DELETE FROM {} WHERE {key} = ?1", self.name))?;
         for k in existing.iter().filter(|k| !rows.contains_key(*k)) {
             delete.execute([k])?;
         }
         let marks: Vec<String> = (1..=self.cols.len()).map(|i| format!("?{i}")).collect();
-        let mut upsert = c.prepare(&format!(
+        let mut upsert = c.prepare_cached(&format!(
             "INSERT OR REPLACE INTO {} ({}) VALUES ({})",
             self.name,
             self.columns(),
