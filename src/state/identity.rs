@@ -173,6 +173,34 @@ impl DeviceIdentity {
             private_key_pem: device::private_key_pem(&seed),
             created_at_ms,
         };
+        // A store-backed state dir keeps the identity where the real CLI looks for it: the
+        // store's `primary` row. Another process may create it first: then that one is used.
+        if super::store::path(state_dir).is_file() {
+            let store_err = |e: super::store::StoreError| IdentityError::Invalid {
+                path: super::store::path(state_dir),
+                why: e.to_string(),
+            };
+            super::store::with_shared(state_dir, |s| {
+                s.write(|tx| {
+                    tx.execute(
+                        "INSERT INTO device_identities (identity_key, device_id, public_key_pem, private_key_pem, created_at_ms, updated_at_ms) \
+                         VALUES ('primary', ?1, ?2, ?3, ?4, ?4) ON CONFLICT (identity_key) DO NOTHING",
+                        rusqlite::params![
+                            file.device_id,
+                            file.public_key_pem,
+                            file.private_key_pem,
+                            created_at_ms as i64
+                        ],
+                    )
+                    .map(|_| ())
+                })
+            })
+            .map_err(store_err)?;
+            return Self::load_from_store(state_dir)?.ok_or_else(|| IdentityError::Invalid {
+                path: super::store::path(state_dir),
+                why: "the primary identity vanished after it was written".into(),
+            });
+        }
         ensure_private_dir(state_dir).map_err(write_err)?;
         ensure_private_dir(&state_dir.join("identity")).map_err(write_err)?;
         let body =
@@ -204,6 +232,23 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         let sig = a.sign_b64url("hello");
+        assert!(device::verify(&a.public_key_raw, "hello", &sig));
+    }
+
+    #[test]
+    fn a_store_backed_state_dir_keeps_the_identity_in_the_primary_row() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(crate::state::store::Store::open(dir.path()).unwrap());
+        let a = DeviceIdentity::load_or_create(dir.path()).unwrap();
+        assert!(!DeviceIdentity::path(dir.path()).exists(), "no legacy file");
+        let store = crate::state::store::Store::open_read_only(dir.path()).unwrap();
+        assert_eq!(
+            store.device_identity_ids().unwrap()["primary"],
+            a.device_id.as_str()
+        );
+        let b = DeviceIdentity::load_or_create(dir.path()).unwrap();
+        assert_eq!(a.device_id, b.device_id);
+        let sig = b.sign_b64url("hello");
         assert!(device::verify(&a.public_key_raw, "hello", &sig));
     }
 }

@@ -625,7 +625,8 @@ impl Table {
             let keys = st.query_map([], |r| r.get::<_, String>(0))?;
             keys.collect::<rusqlite::Result<_>>()?
         };
-        let mut delete = c.prepare_cached(&format!("DELETE FROM {} WHERE {key} = ?1", self.name))?;
+        let mut delete =
+            c.prepare_cached(&format!("DELETE FROM {} WHERE {key} = ?1", self.name))?;
         for k in existing.iter().filter(|k| !rows.contains_key(*k)) {
             delete.execute([k])?;
         }
