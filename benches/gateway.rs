@@ -55,6 +55,17 @@ async fn wait_res(ws: &mut Ws, id: &str) -> Value {
     }
 }
 
+/// `health` on a connected client, then close.
+async fn health_and_close(mut ws: Ws) {
+    ws.send(Message::text(
+        r#"{"type":"req","id":"h","method":"health","params":{}}"#,
+    ))
+    .await
+    .unwrap();
+    wait_res(&mut ws, "h").await;
+    let _ = ws.close(None).await;
+}
+
 async fn round_trips(port: u16, clients: usize, window: Duration) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + window;
@@ -63,14 +74,7 @@ async fn round_trips(port: u16, clients: usize, window: Duration) -> f64 {
         let done = done.clone();
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
-                let mut ws = connect(port).await;
-                ws.send(Message::text(
-                    r#"{"type":"req","id":"h","method":"health","params":{}}"#,
-                ))
-                .await
-                .unwrap();
-                wait_res(&mut ws, "h").await;
-                let _ = ws.close(None).await;
+                health_and_close(connect(port).await).await;
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -125,13 +129,7 @@ async fn signed_round_trips(
             "params": signed(id, ch["payload"]["nonce"].as_str().unwrap())});
         ws.send(Message::text(req.to_string())).await.unwrap();
         wait_res(&mut ws, "c").await;
-        ws.send(Message::text(
-            r#"{"type":"req","id":"h","method":"health","params":{}}"#,
-        ))
-        .await
-        .unwrap();
-        wait_res(&mut ws, "h").await;
-        let _ = ws.close(None).await;
+        health_and_close(ws).await;
     };
     once().await; // pairs the device (silently, on loopback)
     let t0 = Instant::now();

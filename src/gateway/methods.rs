@@ -142,42 +142,22 @@ pub const METHODS: &[Method] = &[
         run: Run::Inline,
         handler: identity_method,
     },
-    Method {
-        name: m::DEVICE_PAIR_LIST,
-        needs: Requirement::Scope(PAIRING),
-        run: Run::Blocking,
-        handler: |gw, c, _| devices::list(gw, c),
-    },
-    Method {
-        name: m::DEVICE_PAIR_APPROVE,
-        needs: Requirement::Scope(PAIRING),
-        run: Run::Blocking,
-        handler: |gw, c, p| devices::approve(gw, c, &object(p)?),
-    },
-    Method {
-        name: m::DEVICE_PAIR_REJECT,
-        needs: Requirement::Scope(PAIRING),
-        run: Run::Blocking,
-        handler: |gw, c, p| devices::reject(gw, c, &object(p)?),
-    },
-    Method {
-        name: m::DEVICE_PAIR_REMOVE,
-        needs: Requirement::Scope(PAIRING),
-        run: Run::Blocking,
-        handler: |gw, c, p| devices::remove(gw, c, &object(p)?),
-    },
-    Method {
-        name: m::DEVICE_TOKEN_ROTATE,
-        needs: Requirement::Scope(PAIRING),
-        run: Run::Blocking,
-        handler: |gw, c, p| devices::rotate(gw, c, &object(p)?),
-    },
-    Method {
-        name: m::DEVICE_TOKEN_REVOKE,
-        needs: Requirement::Scope(PAIRING),
-        run: Run::Blocking,
-        handler: |gw, c, p| devices::revoke(gw, c, &object(p)?),
-    },
+    pairing_store(m::DEVICE_PAIR_LIST, |gw, c, _| devices::list(gw, c)),
+    pairing_store(m::DEVICE_PAIR_APPROVE, |gw, c, p| {
+        devices::approve(gw, c, &object(p)?)
+    }),
+    pairing_store(m::DEVICE_PAIR_REJECT, |gw, c, p| {
+        devices::reject(gw, c, &object(p)?)
+    }),
+    pairing_store(m::DEVICE_PAIR_REMOVE, |gw, c, p| {
+        devices::remove(gw, c, &object(p)?)
+    }),
+    pairing_store(m::DEVICE_TOKEN_ROTATE, |gw, c, p| {
+        devices::rotate(gw, c, &object(p)?)
+    }),
+    pairing_store(m::DEVICE_TOKEN_REVOKE, |gw, c, p| {
+        devices::revoke(gw, c, &object(p)?)
+    }),
     Method {
         name: m::GATEWAY_RESTART_REQUEST,
         needs: Requirement::Scope(ADMIN),
@@ -185,6 +165,17 @@ pub const METHODS: &[Method] = &[
         handler: restart_request,
     },
 ];
+
+/// A `device.pair.*` / `device.token.*` method: `operator.pairing`, on the blocking pool
+/// (the store's write transaction may wait for another process).
+const fn pairing_store(name: &'static str, handler: Handler) -> Method {
+    Method {
+        name,
+        needs: Requirement::Scope(PAIRING),
+        run: Run::Blocking,
+        handler,
+    }
+}
 
 /// The method named `name`, if this gateway serves it.
 pub fn find(name: &str) -> Option<&'static Method> {

@@ -7,7 +7,7 @@
 //! (the store's rows win) and the legacy files are renamed `*.migrated`, as upstream does;
 //! until then it is read as it is.
 
-use super::store::{Store, StoreError, PAIRED, PENDING};
+use super::store::{with_shared, StoreError, PAIRED, PENDING};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -174,10 +174,12 @@ fn token_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// The device pairing tables of a state dir. The store is opened on first use and kept.
+/// The device pairing tables of a state dir, over the process's shared store connection
+/// ([`super::store::with_shared`]).
 pub struct DeviceStore {
     state_dir: PathBuf,
-    store: std::sync::Mutex<Option<Store>>,
+    /// The store file was seen (reads then skip the check; it is never removed under us).
+    store_seen: std::sync::atomic::AtomicBool,
     warnings: std::sync::Mutex<Vec<String>>,
 }
 
@@ -235,7 +237,7 @@ impl DeviceStore {
     pub fn at(state_dir: &Path) -> DeviceStore {
         DeviceStore {
             state_dir: state_dir.to_path_buf(),
-            store: std::sync::Mutex::new(None),
+            store_seen: std::sync::atomic::AtomicBool::new(false),
             warnings: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -273,34 +275,39 @@ impl DeviceStore {
         files
     }
 
+    /// Whether the store exists (reads must not create it).
+    fn has_store(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.store_seen.load(Ordering::Relaxed) {
+            return true;
+        }
+        let seen = self.path().is_file();
+        self.store_seen.store(seen, Ordering::Relaxed);
+        seen
+    }
+
     /// Read both tables (no write, and nothing created: without a store, the legacy files).
     fn read<T>(&self, f: impl FnOnce(&mut Files) -> T) -> std::io::Result<T> {
-        let mut guard = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.is_none() {
-            if !self.path().is_file() {
-                return Ok(f(&mut self.legacy()));
-            }
-            *guard = Some(Store::open(&self.state_dir).map_err(io)?);
+        if !self.has_store() {
+            return Ok(f(&mut self.legacy()));
         }
-        let store = guard.as_mut().expect("opened above");
-        let conn = store.connection();
-        let mut files = Files {
-            pending: PENDING.read(conn).map_err(|e| io(store.error(e)))?,
-            paired: PAIRED.read(conn).map_err(|e| io(store.error(e)))?,
-            pending_dirty: false,
-            paired_dirty: false,
-        };
+        let mut files = with_shared(&self.state_dir, |store| {
+            let conn = store.connection();
+            let read = |t: &super::store::Table| t.read(conn).map_err(|e| store.error(e));
+            Ok(Files {
+                pending: read(&PENDING)?,
+                paired: read(&PAIRED)?,
+                pending_dirty: false,
+                paired_dirty: false,
+            })
+        })
+        .map_err(io)?;
         Ok(f(&mut files))
     }
 
     /// Run `f` over both tables in one write transaction and write back what it marked
     /// dirty. The first write imports a legacy `paired.json`.
     fn with<T>(&self, f: impl FnOnce(&mut Files) -> T) -> std::io::Result<T> {
-        let mut guard = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.is_none() {
-            *guard = Some(Store::open(&self.state_dir).map_err(io)?);
-        }
-        let store = guard.as_mut().expect("opened above");
         let dir = Self::dir(&self.state_dir);
         let legacy_paired = dir.join("paired.json");
         let legacy_pending = dir.join("pending.json");
@@ -311,32 +318,18 @@ impl DeviceStore {
         } else {
             Map::new()
         };
-        let (out, migrated) = store
-            .write(|tx| {
+        let (out, migrated) = with_shared(&self.state_dir, |store| {
+            store.write(|tx| {
                 let mut files = Files {
                     pending: PENDING.read(tx)?,
                     paired: PAIRED.read(tx)?,
                     pending_dirty: false,
                     paired_dirty: false,
                 };
-                let mut migrated = None;
-                if legacy {
-                    let (mut imported, mut kept) = (0usize, 0usize);
-                    for (id, entry) in old {
-                        if files.paired.contains_key(&id) {
-                            kept += 1;
-                        } else if importable(&entry) {
-                            let mut entry = entry;
-                            entry["deviceId"] = json!(id);
-                            files.paired.insert(id, entry);
-                            imported += 1;
-                        }
-                    }
-                    if imported > 0 {
-                        PAIRED.write(tx, &files.paired)?;
-                    }
-                    migrated = Some(format!("device pairing store migrated to SQLite: imported {imported} paired device(s), kept {kept} existing record(s)"));
-                }
+                let migrated = legacy.then(|| {
+                    let (imported, kept) = files.import(old);
+                    format!("device pairing store migrated to SQLite: imported {imported} paired device(s), kept {kept} existing record(s)")
+                });
                 let out = f(&mut files);
                 if files.pending_dirty {
                     PENDING.write(tx, &files.pending)?;
@@ -346,7 +339,10 @@ impl DeviceStore {
                 }
                 Ok((out, migrated))
             })
-            .map_err(io)?;
+        })
+        .map_err(io)?;
+        self.store_seen
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(m) = migrated {
             // As upstream: the legacy files stay, renamed, so the import runs once.
             for p in [&legacy_paired, &legacy_pending, &dir.join("bootstrap.json")] {
@@ -375,17 +371,15 @@ impl DeviceStore {
         key: &str,
         legacy: impl FnOnce(&Files) -> &Map<String, Value>,
     ) -> std::io::Result<Option<Value>> {
-        let mut guard = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.is_none() {
-            if !self.path().is_file() {
-                return Ok(legacy(&self.legacy()).get(key).cloned());
-            }
-            *guard = Some(Store::open(&self.state_dir).map_err(io)?);
+        if !self.has_store() {
+            return Ok(legacy(&self.legacy()).get(key).cloned());
         }
-        let store = guard.as_mut().expect("opened above");
-        table
-            .read_one(store.connection(), key)
-            .map_err(|e| io(store.error(e)))
+        with_shared(&self.state_dir, |store| {
+            table
+                .read_one(store.connection(), key)
+                .map_err(|e| store.error(e))
+        })
+        .map_err(io)
     }
 
     /// `{pending, paired}` (raw entries; callers redact tokens for display). Expired
@@ -685,6 +679,23 @@ fn reusable_without_write(
 }
 
 impl Files {
+    /// Add a legacy `paired.json`'s devices the store does not have (the store's rows win,
+    /// entries upstream would not import are skipped). Returns (imported, kept).
+    fn import(&mut self, legacy: Map<String, Value>) -> (usize, usize) {
+        let (mut imported, mut kept) = (0, 0);
+        for (id, mut entry) in legacy {
+            if self.paired.contains_key(&id) {
+                kept += 1;
+            } else if importable(&entry) {
+                entry["deviceId"] = json!(id);
+                self.paired.insert(id, entry);
+                imported += 1;
+            }
+        }
+        self.paired_dirty |= imported > 0;
+        (imported, kept)
+    }
+
     /// Drop expired requests.
     fn prune(&mut self, now_ms: u64) {
         let before = self.pending.len();

@@ -162,26 +162,10 @@ impl DmPairing {
 
     fn read_store(c: &rusqlite::Connection, channel: &str) -> rusqlite::Result<Channel> {
         let key = safe_name(channel);
-        let mut st = c.prepare(
-            "SELECT account_id, request_id, code, created_at, last_seen_at, meta_json \
-             FROM channel_pairing_requests WHERE channel_key = ?1 ORDER BY created_at, request_id",
-        )?;
-        let requests = st
-            .query_map([&key], |r| {
-                let account: String = r.get(0)?;
-                let mut meta = r
-                    .get::<_, Option<String>>(5)?
-                    .and_then(|m| serde_json::from_str::<Value>(&m).ok())
-                    .filter(Value::is_object)
-                    .unwrap_or_else(|| json!({}));
-                meta["accountId"] = json!(account);
-                Ok(json!({
-                    "id": r.get::<_, String>(1)?, "code": r.get::<_, String>(2)?,
-                    "createdAt": r.get::<_, String>(3)?, "lastSeenAt": r.get::<_, String>(4)?,
-                    "meta": meta,
-                }))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let requests = super::store::channel_requests(c, Some(&key))?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
         let mut st = c.prepare(
             "SELECT account_id, entry FROM channel_pairing_allow_entries WHERE channel_key = ?1 \
              ORDER BY account_id, sort_order, entry",

@@ -95,31 +95,27 @@ impl DeviceIdentity {
     /// The store's `primary` identity. A store that exists but cannot be read is an error:
     /// creating a second identity beside it would split the device in two.
     fn load_from_store(state_dir: &Path) -> Result<Option<Self>, IdentityError> {
-        use super::store::{Store, StoreError};
         let store_path = super::store::path(state_dir);
-        let invalid = |why: String| IdentityError::Invalid {
-            path: store_path.clone(),
-            why,
-        };
-        let store = match Store::open_read_only(state_dir) {
-            Ok(s) => s,
-            Err(StoreError::Missing(_)) => return Ok(None),
-            Err(e) => return Err(invalid(e.to_string())),
-        };
-        match store
-            .primary_identity()
-            .map_err(|e| invalid(e.to_string()))?
-        {
-            None => Ok(None),
-            Some(row) => Self::from_pem(
+        if !store_path.is_file() {
+            return Ok(None);
+        }
+        // The process's one connection: the token cache is read from it next.
+        let row = super::store::with_shared(state_dir, |s| s.primary_identity()).map_err(|e| {
+            IdentityError::Invalid {
+                path: store_path.clone(),
+                why: e.to_string(),
+            }
+        })?;
+        row.map(|row| {
+            Self::from_pem(
                 &store_path,
                 row.device_id,
                 &row.public_key_pem,
                 &row.private_key_pem,
                 row.created_at_ms,
             )
-            .map(Some),
-        }
+        })
+        .transpose()
     }
 
     fn from_pem(

@@ -301,10 +301,6 @@ impl Store {
 
     /// A SQLite error on this store, as a [`StoreError`] naming the file.
     pub(crate) fn error(&self, e: rusqlite::Error) -> StoreError {
-        self.err(e)
-    }
-
-    fn err(&self, e: rusqlite::Error) -> StoreError {
         StoreError::from_sqlite(&self.path, e)
     }
 
@@ -313,24 +309,25 @@ impl Store {
         let mut st = self
             .conn
             .prepare("PRAGMA quick_check(5)")
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.error(e))?;
         let rows = st
             .query_map([], |r| r.get::<_, String>(0))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+            .map_err(|e| self.error(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(e))
     }
 
     /// Pending device pairing requests keyed by request id, as upstream's
     /// `devices/pending.json` entries (`requestId`, `deviceId`, `publicKey`, `role`,
     /// `roles`, `scopes`, `clientId`, `clientMode`, `remoteIp`, `silent`, `isRepair`, `ts`).
     pub fn pending_devices(&self) -> Result<Map<String, Value>, StoreError> {
-        PENDING.read(&self.conn).map_err(|e| self.err(e))
+        PENDING.read(&self.conn).map_err(|e| self.error(e))
     }
 
     /// Paired devices keyed by device id, as upstream's `devices/paired.json` entries (the
     /// token values included: callers redact what they show).
     pub fn paired_devices(&self) -> Result<Map<String, Value>, StoreError> {
-        PAIRED.read(&self.conn).map_err(|e| self.err(e))
+        PAIRED.read(&self.conn).map_err(|e| self.error(e))
     }
 
     /// The CLI's cached device tokens (upstream's `identity/device-auth.json`, moved to
@@ -393,36 +390,13 @@ impl Store {
                 },
             )
             .optional()
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.error(e))
     }
 
     /// DM pairing requests per channel, as upstream's `credentials/<channel>-pairing.json`
     /// requests (`id`, `code`, `createdAt`, `lastSeenAt`, `meta` with `accountId`).
     pub fn dm_pairing_requests(&self) -> Result<Vec<(String, Value)>, StoreError> {
-        let sql = "SELECT channel_key, account_id, request_id, code, created_at, last_seen_at, meta_json \
-                   FROM channel_pairing_requests ORDER BY channel_key, created_at, request_id";
-        self.rows(sql, |r| {
-            let channel: String = r.get(0)?;
-            let account: String = r.get(1)?;
-            let mut meta = match r.get::<_, Option<String>>(6)? {
-                Some(m) => serde_json::from_str::<Value>(&m).unwrap_or(Value::Null),
-                None => Value::Null,
-            };
-            if !meta.is_object() {
-                meta = json!({});
-            }
-            if meta.get("accountId").is_none() {
-                meta["accountId"] = Value::String(account);
-            }
-            let request = json!({
-                "id": r.get::<_, String>(2)?,
-                "code": r.get::<_, String>(3)?,
-                "createdAt": r.get::<_, String>(4)?,
-                "lastSeenAt": r.get::<_, String>(5)?,
-                "meta": meta,
-            });
-            Ok((channel, request))
-        })
+        channel_requests(&self.conn, None).map_err(|e| self.error(e))
     }
 
     /// Cron jobs (`cron_jobs.job_json` with its `state_json`), in upstream's order.
@@ -455,9 +429,10 @@ impl Store {
     where
         F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<(String, Value)>,
     {
-        let mut st = self.conn.prepare(sql).map_err(|e| self.err(e))?;
-        let rows = st.query_map([], f).map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        let mut st = self.conn.prepare(sql).map_err(|e| self.error(e))?;
+        let rows = st.query_map([], f).map_err(|e| self.error(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(e))
     }
 
     /// [`Store::rows`] keyed by their first column.
@@ -467,6 +442,37 @@ impl Store {
     {
         Ok(self.rows(sql, f)?.into_iter().collect())
     }
+}
+
+/// `channel_pairing_requests` (of one channel, or all) as `(channel, request)` in the
+/// legacy file's request shape (`id`, `code`, `createdAt`, `lastSeenAt`, `meta` with the
+/// row's `accountId`), oldest first.
+pub(crate) fn channel_requests(
+    c: &Connection,
+    channel: Option<&str>,
+) -> rusqlite::Result<Vec<(String, Value)>> {
+    let mut st = c.prepare_cached(
+        "SELECT channel_key, account_id, request_id, code, created_at, last_seen_at, meta_json \
+         FROM channel_pairing_requests WHERE ?1 IS NULL OR channel_key = ?1 \
+         ORDER BY channel_key, created_at, request_id",
+    )?;
+    let rows = st.query_map([channel], |r| {
+        let mut meta = r
+            .get::<_, Option<String>>(6)?
+            .and_then(|m| serde_json::from_str::<Value>(&m).ok())
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({}));
+        meta["accountId"] = Value::String(r.get(1)?);
+        let request = json!({
+            "id": r.get::<_, String>(2)?,
+            "code": r.get::<_, String>(3)?,
+            "createdAt": r.get::<_, String>(4)?,
+            "lastSeenAt": r.get::<_, String>(5)?,
+            "meta": meta,
+        });
+        Ok((r.get::<_, String>(0)?, request))
+    })?;
+    rows.collect()
 }
 
 fn read_schema(conn: &Connection, file: &Path) -> Result<SchemaInfo, StoreError> {

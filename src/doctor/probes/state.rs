@@ -1,7 +1,7 @@
 //! The state directory: permissions, pending pairing requests, cron failures.
 
 use super::{ProbeContext, ProbeOutput};
-use crate::state::store::{Store, StoreError};
+use crate::state::store::{SchemaInfo, Store, StoreError};
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 
@@ -124,6 +124,38 @@ pub const STATE_FACTS: [&str; 5] = [
     "state.cron_errors",
 ];
 
+/// The state rows of a state dir and the schema of the store they came from (`None`: no
+/// store, an older installation's legacy files). Until this build's own gateway wrote the
+/// store, a state dir it served may hold requests in the legacy files beside it: those
+/// count too (the store wins for a key both hold).
+fn gather(dir: &std::path::Path) -> Result<(Option<SchemaInfo>, StateRows), StoreError> {
+    match Store::open_read_only(dir) {
+        Ok(s) => Ok((
+            Some(s.schema().clone()),
+            merge(from_store(&s)?, from_legacy_files(dir)),
+        )),
+        Err(StoreError::Missing(_)) => Ok((None, from_legacy_files(dir))),
+        Err(e) => Err(e),
+    }
+}
+
+/// The facts of a store that was read.
+fn store_facts(path: &std::path::Path, schema: &SchemaInfo) -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "state.store",
+            json!({
+                "path": path.display().to_string(), "present": true, "readable": true,
+                "schemaVersion": schema.version, "appVersion": schema.app_version,
+                "newerThanThisBuild": schema.newer_than_this_build(),
+                "warning": schema.newer_warning(),
+            }),
+        ),
+        ("state.store_newer_schema", json!(schema.newer_warning())),
+        ("state.store_error", Value::Null),
+    ]
+}
+
 pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
     let dir = &ctx.paths.state_dir;
     let meta = std::fs::metadata(dir);
@@ -142,28 +174,12 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
     // exists but cannot be read leaves the facts unknown, with the reason: never a false
     // all-clear from the legacy files it replaced.
     let store_path = crate::state::store::path(dir);
-    let rows = match Store::open_read_only(dir).and_then(|s| {
-        let rows = from_store(&s)?;
-        Ok((s.schema().clone(), rows))
-    }) {
-        Ok((schema, rows)) => {
-            f.push((
-                "state.store",
-                json!({
-                    "path": store_path.display().to_string(), "present": true, "readable": true,
-                    "schemaVersion": schema.version, "appVersion": schema.app_version,
-                    "newerThanThisBuild": schema.newer_than_this_build(),
-                    "warning": schema.newer_warning(),
-                }),
-            ));
-            f.push(("state.store_newer_schema", json!(schema.newer_warning())));
-            f.push(("state.store_error", Value::Null));
-            // Until this build's own gateway writes the store, a state dir it served has its
-            // requests in the legacy files beside the store: those count too (the store wins
-            // for a key both hold, as upstream's one-time import left the files in place).
-            merge(rows, from_legacy_files(dir))
+    let rows = match gather(dir) {
+        Ok((Some(schema), rows)) => {
+            f.extend(store_facts(&store_path, &schema));
+            rows
         }
-        Err(StoreError::Missing(_)) => {
+        Ok((None, rows)) => {
             f.push((
                 "state.store",
                 json!({"path": store_path.display().to_string(), "present": false,
@@ -171,7 +187,7 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
             ));
             f.push(("state.store_newer_schema", Value::Null));
             f.push(("state.store_error", Value::Null));
-            from_legacy_files(dir)
+            rows
         }
         Err(e) => {
             let reason = e.to_string();
@@ -198,16 +214,13 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
 /// replaced by a fingerprint (equal tokens stay equal, none leaves the host), and where they
 /// came from.
 pub fn export(state_dir: &std::path::Path) -> Value {
-    let (source, rows) = match Store::open_read_only(state_dir) {
-        Ok(s) => match from_store(&s) {
-            Ok(rows) => (
-                json!({"store": s.path().display().to_string(), "schemaVersion": s.schema().version,
-                       "appVersion": s.schema().app_version}),
-                merge(rows, from_legacy_files(state_dir)),
-            ),
-            Err(e) => return json!({"error": e.to_string()}),
-        },
-        Err(StoreError::Missing(_)) => (json!("legacy JSON files"), from_legacy_files(state_dir)),
+    let (source, rows) = match gather(state_dir) {
+        Ok((Some(schema), rows)) => (
+            json!({"store": crate::state::store::path(state_dir).display().to_string(),
+                   "schemaVersion": schema.version, "appVersion": schema.app_version}),
+            rows,
+        ),
+        Ok((None, rows)) => (json!("legacy JSON files"), rows),
         Err(e) => return json!({"error": e.to_string()}),
     };
     let mut v = serde_json::to_value(rows).unwrap_or(Value::Null);
@@ -266,17 +279,7 @@ pub fn facts_from_store_file(file: &std::path::Path) -> Result<Vec<(&'static str
         .map_or_else(crate::util::now_ms, |d| d.as_millis() as u64)
         .min(crate::util::now_ms());
     let mut facts = evaluate(&rows, at);
-    facts.push((
-        "state.store",
-        json!({"path": file.display().to_string(), "present": true, "readable": true,
-               "schemaVersion": store.schema().version, "appVersion": store.schema().app_version,
-               "newerThanThisBuild": store.schema().newer_than_this_build()}),
-    ));
-    facts.push((
-        "state.store_newer_schema",
-        json!(store.schema().newer_warning()),
-    ));
-    facts.push(("state.store_error", Value::Null));
+    facts.extend(store_facts(file, store.schema()));
     Ok(facts)
 }
 
