@@ -336,6 +336,13 @@ pub struct DoctorArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Only log lines from this recent window are scanned (for example 30m, 2h, 1d).
+    ///
+    /// The file log (/tmp/openclaw/openclaw-YYYY-MM-DD.log) is shared by every gateway,
+    /// profile and CLI on the host. A log finding counts only for lines of this profile's
+    /// gateway: by pid (the lock owner, the listener on its port, runs that named this
+    /// config when they started), else by the port or config path a line names. Lines from
+    /// before the gateway's current start are history (info). Other processes' lines are
+    /// listed once under "Other processes on this host" and never raise the exit code.
     #[arg(long, default_value = "1h")]
     pub since: String,
     /// List the checks of the catalogue and exit.

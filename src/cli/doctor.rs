@@ -251,7 +251,7 @@ fn selftest(json: bool) -> i32 {
         );
         for r in &results {
             println!(
-                "  {} {:<36} {}",
+                "  {} {:<48} {}",
                 if r.passed { "✓" } else { "✗" },
                 r.name,
                 r.detail
@@ -476,6 +476,33 @@ fn human(r: &DoctorReport, verbose: bool, cat: Option<&Catalog>) -> String {
             }
             for b in &f.backups {
                 let _ = writeln!(s, "      backup: {b}");
+            }
+        }
+    }
+    if let Some(o) = &r.other_processes {
+        if !o.matched.is_empty() || verbose {
+            let _ = writeln!(
+                s,
+                "\nOther processes on this host (the shared file log; not this gateway's, not counted)"
+            );
+            let _ = writeln!(
+                s,
+                "  {} line(s) by other processes, {} naming no writer",
+                o.lines, o.unattributed_lines
+            );
+            for m in &o.matched {
+                let _ = writeln!(
+                    s,
+                    "  i {} ×{} (last {})",
+                    m.check_id,
+                    m.matches.count,
+                    m.matches.last_seen.as_deref().unwrap_or("?")
+                );
+                if verbose {
+                    for l in &m.matches.lines {
+                        let _ = writeln!(s, "      > {}", l.chars().take(200).collect::<String>());
+                    }
+                }
             }
         }
     }

@@ -153,10 +153,11 @@ pub fn gather(args: &GatewayStatusArgs, ctx: &Context) -> (Value, Option<Target>
     // Something holds the port but no gateway answered on it: a conflict, not an auth problem.
     let port_conflict = !listeners.is_empty() && target.as_ref().is_some_and(|t| !t.connect.ok);
     let last_error = if probe_failed || args.no_probe {
-        last_error::find(&last_error::candidate_files(
+        last_error::find(
+            &last_error::candidate_files(&ctx.paths.state_dir, &log_file),
+            &crate::inspect::attribution::Owner::live(&cfg.path, port),
             &ctx.paths.state_dir,
-            &log_file,
-        ))
+        )
     } else {
         None
     };

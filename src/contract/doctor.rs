@@ -140,7 +140,30 @@ pub struct DoctorReport {
     /// Present after `--fix` or `--dry-run`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fixes: Option<Vec<FixOutcome>>,
+    /// Signatures matched in lines of the shared file log that other processes on this
+    /// host wrote (or that name no writer): listed, never counted, never in the exit code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_processes: Option<OtherProcesses>,
     pub error: Option<String>,
+}
+
+/// What the doctor saw in other processes' log lines.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OtherProcesses {
+    /// Lines written by other processes.
+    pub lines: u64,
+    /// Lines that name no writer while other processes write to the same file.
+    pub unattributed_lines: u64,
+    pub matched: Vec<OtherMatch>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OtherMatch {
+    pub check_id: String,
+    pub symptoms: Vec<String>,
+    pub matches: Matches,
 }
 
 impl DoctorReport {

@@ -2,7 +2,7 @@
 
 use super::catalog::{self, Catalog, Check, Condition, Severity};
 use super::facts::Facts;
-use super::matcher::Results;
+use super::matcher::Scan;
 use crate::contract::doctor::{Finding, Matches, Remediation, Status};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -86,7 +86,7 @@ fn fails_now(check: &Check, facts: &Facts, finding: &Finding) -> bool {
         && matches!(conditions(check, facts), Ok(Some(true)))
 }
 
-pub fn evaluate(cat: &Catalog, facts: &Facts, hits: &Results) -> Vec<Finding> {
+pub fn evaluate(cat: &Catalog, facts: &Facts, hits: &Scan) -> Vec<Finding> {
     let mut done: HashMap<String, Finding> = HashMap::new();
     let index: HashMap<&str, usize> = cat
         .checks
@@ -98,7 +98,7 @@ pub fn evaluate(cat: &Catalog, facts: &Facts, hits: &Results) -> Vec<Finding> {
         i: usize,
         cat: &Catalog,
         facts: &Facts,
-        hits: &Results,
+        hits: &Scan,
         index: &HashMap<&str, usize>,
         done: &mut HashMap<String, Finding>,
         stack: &mut Vec<usize>,
@@ -123,7 +123,7 @@ pub fn evaluate(cat: &Catalog, facts: &Facts, hits: &Results) -> Vec<Finding> {
         stack.pop();
         let finding = match blocked {
             Some(reason) => finding(check, Status::Skipped, facts, None, Some(reason)),
-            None => judge(check, facts, hits.get(&i)),
+            None => judge(check, facts, hits.now.get(&i), hits.before_start.get(&i)),
         };
         done.insert(check.id.clone(), finding);
     }
@@ -144,16 +144,40 @@ fn fired_status(sev: Severity) -> Status {
     }
 }
 
-fn judge(check: &Check, facts: &Facts, hits: Option<&super::matcher::Hits>) -> Finding {
-    let cond = conditions(check, facts);
-    let logs = !check.signatures.is_empty() && facts.logs_available.is_some();
-    let matched = hits.filter(|h| h.count > 0);
-    let m = matched.map(|h| Matches {
+fn matches(h: &super::matcher::Hits) -> Matches {
+    Matches {
         count: h.count,
         first_seen: h.first_seen.clone(),
         last_seen: h.last_seen.clone(),
         lines: h.lines.clone(),
-    });
+    }
+}
+
+fn judge(
+    check: &Check,
+    facts: &Facts,
+    hits: Option<&super::matcher::Hits>,
+    earlier: Option<&super::matcher::Hits>,
+) -> Finding {
+    let cond = conditions(check, facts);
+    let logs = !check.signatures.is_empty() && facts.logs_available.is_some();
+    let matched = hits.filter(|h| h.count > 0);
+    let m = matched.map(matches);
+    let earlier = earlier.filter(|h| h.count > 0);
+    match (&cond, matched) {
+        (Ok(Some(true)), _) => {}
+        // Only the gateway's earlier runs logged it: history, shown as info.
+        (_, None) if earlier.is_some() => {
+            let mut f = finding(check, Status::Warn, facts, earlier.map(matches), None);
+            f.message = format!(
+                "{} (seen in the logs before the gateway's current start; not since)",
+                f.message
+            );
+            f.severity = Severity::Info;
+            return f;
+        }
+        _ => {}
+    }
     match (&cond, matched) {
         (Ok(Some(true)), _) => finding(check, fired_status(check.severity), facts, m, None),
         // Seen in the logs but not observed now: a past incident. Shown, but as info, so it

@@ -2,6 +2,7 @@
 //! probe; when that probe could not run, its facts are unavailable and checks that need them
 //! report `skipped` with the probe's reason.
 
+use crate::inspect::attribution::Origin;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -102,7 +103,15 @@ pub const KNOWN: &[(&str, &str)] = &[
     ),
     (
         "port.foreign_holder",
-        "the port is held by a process that is not an OpenClaw gateway",
+        "the port is held by a process that is not this profile's gateway: not a gateway, or another profile's",
+    ),
+    (
+        "port.own_listener",
+        "this profile's gateway listens on the port (the lock owner, or a gateway whose environment resolves to this config)",
+    ),
+    (
+        "port.holder_configs",
+        "config paths of other profiles' gateways listening on the port",
     ),
     (
         "process.lock_stale",
@@ -161,6 +170,22 @@ pub const KNOWN: &[(&str, &str)] = &[
     ),
     ("logs.source", "where log lines were read from"),
     ("logs.lines", "how many log lines were scanned"),
+    (
+        "logs.own_lines",
+        "lines written by this profile's gateway (by pid, port or config path; inspect::attribution)",
+    ),
+    (
+        "logs.other_lines",
+        "lines in the shared file log written by other processes on this host (not counted)",
+    ),
+    (
+        "logs.unattributed_lines",
+        "lines naming no writer while other processes write to the same file (not counted)",
+    ),
+    (
+        "logs.run_started",
+        "when the gateway's current run took its lock; its older lines are history",
+    ),
     ("state.dir", "the state directory"),
     ("state.dir_exists", "the state directory exists"),
     (
@@ -254,12 +279,30 @@ pub enum ProbeStatus {
     Error(String),
 }
 
-/// A log line to scan, with where it came from.
+/// A log line to scan, with where it came from and whose it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogLine {
     pub message: String,
     pub time: Option<String>,
     pub source: String,
+    /// Whose line it is (`inspect::attribution`); lines of an input given to triage are the
+    /// user's gateway's.
+    pub origin: Origin,
+    /// The gateway's line from before its current run started.
+    pub before_start: bool,
+}
+
+impl LogLine {
+    /// A line of the gateway's own, from its current run.
+    pub fn own(message: String, time: Option<String>, source: String) -> LogLine {
+        LogLine {
+            message,
+            time,
+            source,
+            origin: Origin::Own,
+            before_start: false,
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone)]

@@ -117,6 +117,27 @@ pub struct Hits {
 /// Hits per check index.
 pub type Results = std::collections::BTreeMap<usize, Hits>;
 
+/// The hits of one read of the logs, split by whose lines they are.
+#[derive(Debug, Default, Clone)]
+pub struct Scan {
+    /// The gateway's lines of its current run (or of the input, in triage).
+    pub now: Results,
+    /// The gateway's lines from before its current run started: history.
+    pub before_start: Results,
+    /// Other processes' lines and lines naming no writer: listed, never counted.
+    pub other: Results,
+}
+
+impl Scan {
+    /// A scan where every line is the gateway's (triage over a user's input).
+    pub fn own(now: Results) -> Scan {
+        Scan {
+            now,
+            ..Scan::default()
+        }
+    }
+}
+
 impl Matcher {
     pub fn new(cat: &Catalog) -> Result<Self, regex::Error> {
         let mut patterns = Vec::new();
@@ -199,11 +220,7 @@ impl Matcher {
             next_line_start = end + 1;
             let text = String::from_utf8_lossy(&buf[start..end]);
             let parsed = crate::logging::record::parse_line(text.trim_end_matches('\r'));
-            let line = LogLine {
-                message: parsed.message,
-                time: parsed.time,
-                source: source.to_string(),
-            };
+            let line = LogLine::own(parsed.message, parsed.time, source.to_string());
             self.scan(&line, out);
         }
     }
@@ -232,6 +249,21 @@ impl Matcher {
             later = helper.join().unwrap_or_default();
         });
         merge(out, later);
+    }
+
+    /// Scan lines into the gateway's current, its earlier and other processes' hits.
+    pub fn scan_attributed(&self, lines: &[LogLine]) -> Scan {
+        use crate::inspect::attribution::Origin;
+        let mut scan = Scan::default();
+        for l in lines {
+            let out = match (l.origin, l.before_start) {
+                (Origin::Own, false) => &mut scan.now,
+                (Origin::Own, true) => &mut scan.before_start,
+                _ => &mut scan.other,
+            };
+            self.scan(l, out);
+        }
+        scan
     }
 
     pub fn scan_all<'a>(&self, lines: impl IntoIterator<Item = &'a LogLine>) -> Results {

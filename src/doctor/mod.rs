@@ -48,7 +48,7 @@ pub fn load_catalog(extra: &[(String, String)]) -> Result<Catalog, catalog::Cata
 pub fn report(
     cat: &Catalog,
     facts: &Facts,
-    hits: &matcher::Results,
+    hits: &matcher::Scan,
     sel: &Selection,
     mode: &str,
     config_path: Option<String>,
@@ -89,6 +89,7 @@ pub fn report(
         facts: facts.all().clone(),
         findings,
         fixes: None,
+        other_processes: other_processes(cat, facts, hits),
         error: None,
     };
     r.verdict = match r.exit_code() {
@@ -98,6 +99,48 @@ pub fn report(
     }
     .into();
     r
+}
+
+/// Other processes' lines, when the logs had any.
+fn other_processes(
+    cat: &Catalog,
+    facts: &Facts,
+    hits: &matcher::Scan,
+) -> Option<crate::contract::doctor::OtherProcesses> {
+    use crate::contract::doctor::{Matches, OtherMatch, OtherProcesses};
+    let count = |k: &str| {
+        facts
+            .get(k)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    let (lines, unattributed) = (count("logs.other_lines"), count("logs.unattributed_lines"));
+    if lines == 0 && unattributed == 0 && hits.other.is_empty() {
+        return None;
+    }
+    let matched = hits
+        .other
+        .iter()
+        .filter(|(_, h)| h.count > 0)
+        .filter_map(|(i, h)| {
+            let c = cat.checks.get(*i)?;
+            Some(OtherMatch {
+                check_id: c.id.clone(),
+                symptoms: c.symptoms.clone(),
+                matches: Matches {
+                    count: h.count,
+                    first_seen: h.first_seen.clone(),
+                    last_seen: h.last_seen.clone(),
+                    lines: h.lines.clone(),
+                },
+            })
+        })
+        .collect();
+    Some(OtherProcesses {
+        lines,
+        unattributed_lines: unattributed,
+        matched,
+    })
 }
 
 pub fn could_not_run(mode: &str, error: String) -> DoctorReport {
@@ -117,6 +160,7 @@ pub fn could_not_run(mode: &str, error: String) -> DoctorReport {
         facts: Default::default(),
         findings: Vec::new(),
         fixes: None,
+        other_processes: None,
         error: Some(error),
     }
 }
@@ -128,7 +172,7 @@ pub async fn run_live(cat: &Catalog, ctx: &probes::ProbeContext, sel: &Selection
         Err(e) => return could_not_run("live", format!("cannot compile log signatures: {e}")),
     };
     let (facts, lines) = probes::run_all(ctx).await;
-    let hits = matcher.scan_all(&lines);
+    let hits = matcher.scan_attributed(&lines);
     report(
         cat,
         &facts,
@@ -152,7 +196,15 @@ pub fn run_triage(
         Err(e) => return could_not_run("triage", format!("cannot compile log signatures: {e}")),
     };
     match triage::gather(inputs, env, &matcher) {
-        Ok((facts, hits, described)) => report(cat, &facts, &hits, sel, "triage", None, described),
+        Ok((facts, hits, described)) => report(
+            cat,
+            &facts,
+            &matcher::Scan::own(hits),
+            sel,
+            "triage",
+            None,
+            described,
+        ),
         Err(e) => could_not_run("triage", e),
     }
 }

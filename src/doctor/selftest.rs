@@ -32,6 +32,8 @@ struct Scenario {
     hold_port: bool,
     doctor_token: Option<&'static str>,
     seed: fn(&Path),
+    /// Run once the gateway is up (lines other processes write meanwhile).
+    after_start: fn(&Path),
 }
 
 const TOKEN: &str = "selftest-token-0123456789abcdef";
@@ -48,6 +50,7 @@ fn scenarios() -> Vec<Scenario> {
             hold_port: false,
             doctor_token: None,
             seed: nothing,
+            after_start: nothing,
         },
         Scenario {
             name: "port held by another process",
@@ -57,6 +60,7 @@ fn scenarios() -> Vec<Scenario> {
             hold_port: true,
             doctor_token: None,
             seed: nothing,
+            after_start: nothing,
         },
         Scenario {
             name: "non-loopback bind without auth",
@@ -66,6 +70,7 @@ fn scenarios() -> Vec<Scenario> {
             hold_port: false,
             doctor_token: None,
             seed: nothing,
+            after_start: nothing,
         },
         Scenario {
             name: "gateway.mode unset",
@@ -75,6 +80,7 @@ fn scenarios() -> Vec<Scenario> {
             hold_port: false,
             doctor_token: None,
             seed: nothing,
+            after_start: nothing,
         },
         Scenario {
             name: "config written by a newer version",
@@ -84,6 +90,7 @@ fn scenarios() -> Vec<Scenario> {
             hold_port: false,
             doctor_token: None,
             seed: nothing,
+            after_start: nothing,
         },
         Scenario {
             name: "wrong token in the CLI",
@@ -93,6 +100,7 @@ fn scenarios() -> Vec<Scenario> {
             hold_port: false,
             doctor_token: Some("not-the-token"),
             seed: nothing,
+            after_start: nothing,
         },
         Scenario {
             name: "legacy gateway.token key",
@@ -102,6 +110,7 @@ fn scenarios() -> Vec<Scenario> {
             hold_port: false,
             doctor_token: None,
             seed: nothing,
+            after_start: nothing,
         },
         Scenario {
             name: "clobbered config copy",
@@ -116,6 +125,17 @@ fn scenarios() -> Vec<Scenario> {
                     "{ broken",
                 );
             },
+            after_start: nothing,
+        },
+        Scenario {
+            name: "another gateway logs errors into the shared log",
+            config: r#"{"gateway": {"mode": "local", "auth": {"token": "TOKEN"}}}"#,
+            expect: &[],
+            gateway: true,
+            hold_port: false,
+            doctor_token: None,
+            seed: nothing,
+            after_start: other_gateway_noise,
         },
         Scenario {
             name: "pending device pairing",
@@ -133,8 +153,36 @@ fn scenarios() -> Vec<Scenario> {
                 }});
                 let _ = std::fs::write(devices.join("pending.json"), pending.to_string());
             },
+            after_start: nothing,
         },
     ]
+}
+
+/// Another profile's gateway (another pid, port and config) and a client of an old protocol
+/// write their errors into the same dated file log, after this profile's gateway started.
+fn other_gateway_noise(root: &Path) {
+    use crate::logging::{record, Level};
+    let pid = std::os::unix::process::parent_id();
+    let now = chrono::Local::now();
+    let lines = [
+        "gateway run: config=/srv/other-profile/openclaw.json",
+        "unauthorized conn=c5 peer=127.0.0.1:39274->127.0.0.1:28789 remote=127.0.0.1 client=cli reason=token_mismatch guidance=unauthorized: gateway token mismatch (provide gateway auth token)",
+        "protocol mismatch conn=abc remote=127.0.0.1 client=cli cli v1 min=99 max=99 expected=4",
+        "closing conn=d1 remote=127.0.0.1:5 before connect (1008 invalid handshake: first request must be connect)",
+        "cron: timer tick failed: EACCES",
+    ];
+    let text: String = lines
+        .iter()
+        .map(|l| record::render_for(pid, Level::Warn, "gateway", l, "selftest", now) + "\n")
+        .collect();
+    let file = crate::logging::file::default_file(Some(&root.join("logs")), None, now.date_naive());
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(file)
+    {
+        let _ = std::io::Write::write_all(&mut f, text.as_bytes());
+    }
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -209,6 +257,7 @@ async fn run_one(cat: &Catalog, sc: &Scenario) -> Result<ScenarioResult, String>
     } else {
         None
     };
+    (sc.after_start)(root);
     let ctx = ProbeContext {
         env: e.clone(),
         paths,

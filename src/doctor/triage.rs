@@ -422,11 +422,7 @@ fn apply_status(
         .into_iter()
         .flatten()
     {
-        let line = LogLine {
-            message: text.to_string(),
-            time: None,
-            source: source.to_string(),
-        };
+        let line = LogLine::own(text.to_string(), None, source.to_string());
         matcher.scan(&line, hits);
     }
 }

@@ -294,6 +294,18 @@ async fn session(
     };
     let send = |text: String| outlet.queue(text);
     let close = |code: u16, reason: &str| outlet.close(code, reason);
+    // A handshake refused for what the client sent: logged (the doctor's protocol checks
+    // read these lines), then closed.
+    let refuse = |code: u16, reason: &str| {
+        gw.logger.warn(
+            "gateway/ws",
+            format!(
+                "closing conn={conn_id} remote={remote} before connect ({code} {})",
+                crate::util::log_safe(reason, 200)
+            ),
+        );
+        outlet.close(code, reason)
+    };
 
     let nonce = uuid::Uuid::new_v4().to_string();
     let challenge = json!({"nonce": nonce, "ts": crate::util::now_ms()});
@@ -357,14 +369,14 @@ async fn session(
                 return;
             }
             Err(FrameError::Invalid { .. }) => {
-                close(close::POLICY, close::REASON_INVALID_FRAME);
+                refuse(close::POLICY, close::REASON_INVALID_FRAME);
                 break_out(&mut writer, &mut source).await;
                 return;
             }
             Ok(req) if req.method != m::CONNECT => {
                 let e = ErrorShape::invalid("invalid handshake: first request must be connect");
                 send(frame::response_err(&req.id, &e));
-                close(close::POLICY, &e.message);
+                refuse(close::POLICY, &e.message);
                 break_out(&mut writer, &mut source).await;
                 return;
             }
@@ -373,7 +385,7 @@ async fn session(
                 Err(why) => {
                     let e = ErrorShape::invalid(format!("invalid connect params: {why}"));
                     send(frame::response_err(&req.id, &e));
-                    close(close::POLICY, &e.message);
+                    refuse(close::POLICY, &e.message);
                     break_out(&mut writer, &mut source).await;
                     return;
                 }

@@ -141,6 +141,13 @@ pub async fn prepare(opts: &GatewayOptions, console: &Logger) -> Result<Prepared
     if opts.quiet {
         logger.set_console_level(None);
     }
+    // Names this run's config in the shared file log before anything can fail, so readers
+    // can tell this profile's lines from other processes' (`inspect::attribution`).
+    logger.file_only(
+        Level::Info,
+        "gateway",
+        &format!("gateway run: config={}", loaded.path.display()),
+    );
     let mut recovery_event = None;
     match recovery {
         Some(Ok(r)) => {

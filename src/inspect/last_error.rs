@@ -1,6 +1,7 @@
 //! "Last gateway error": the newest line in the service's error log, its output log, or the
 //! file log that explains a failed start (spec 3.5), else the newest error-level line.
 
+use super::attribution::{self, Origin, Owner};
 use crate::logging::record;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -53,10 +54,19 @@ fn matches(message: &str) -> bool {
 }
 
 /// Find the last gateway error in `files` (searched in order; the first file with a hit wins).
-pub fn find(files: &[PathBuf]) -> Option<LastError> {
+/// Lines of a shared file count only when they are `owner`'s (`inspect::attribution`); the
+/// service's own logs under `state_dir` are always the profile's.
+pub fn find(files: &[PathBuf], owner: &Owner, state_dir: &Path) -> Option<LastError> {
     for file in files {
         let lines = tail_lines(file);
-        let parsed: Vec<record::Parsed> = lines.iter().map(|l| record::parse_line(l)).collect();
+        let mut parsed: Vec<record::Parsed> = lines.iter().map(|l| record::parse_line(l)).collect();
+        if !attribution::private_source(file, state_dir) {
+            let marks: Vec<_> = parsed.iter().map(attribution::markers).collect();
+            let times: Vec<Option<&str>> = parsed.iter().map(|p| p.time.as_deref()).collect();
+            let origins = owner.clone().attribute(&marks, &times);
+            let mut keep = origins.iter().map(|o| *o == Origin::Own);
+            parsed.retain(|_| keep.next().unwrap_or(false));
+        }
         let hit = parsed
             .iter()
             .rev()
@@ -102,14 +112,55 @@ mod tests {
             record::render(crate::logging::Level::Info, "gateway", "ready", "h", now),
         ];
         std::fs::write(&log, lines.join("\n") + "\n").unwrap();
-        let e = find(&[dir.path().join("missing.log"), log.clone()]).unwrap();
+        let mut me = Owner::new(Path::new("/p/openclaw.json"), Some(18789));
+        me.pids.insert(std::process::id());
+        let state = dir.path().join("state");
+        let e = find(&[dir.path().join("missing.log"), log.clone()], &me, &state).unwrap();
         assert!(e.line.starts_with("Gateway start blocked"), "{e:?}");
         std::fs::write(&log, lines[1..].join("\n") + "\n").unwrap();
         assert_eq!(
-            find(std::slice::from_ref(&log)).unwrap().line,
+            find(std::slice::from_ref(&log), &me, &state).unwrap().line,
             "some later unrelated error"
         );
         std::fs::write(&log, lines[2].clone() + "\n").unwrap();
-        assert!(find(&[log]).is_none());
+        assert!(find(std::slice::from_ref(&log), &me, &state).is_none());
+    }
+
+    #[test]
+    fn another_processes_error_is_not_this_gateways() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("shared.log");
+        let now = chrono::Local::now();
+        let mut me = Owner::new(Path::new("/p/openclaw.json"), Some(18789));
+        me.pids.insert(1111);
+        let lines = [
+            record::render_for(
+                1111,
+                crate::logging::Level::Info,
+                "gateway",
+                "ready",
+                "h",
+                now,
+            ),
+            record::render_for(
+                2222,
+                crate::logging::Level::Error,
+                "config",
+                "OpenClaw config is invalid",
+                "h",
+                now,
+            ),
+        ];
+        std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+        assert!(find(std::slice::from_ref(&log), &me, &dir.path().join("state")).is_none());
+        // The same line in the profile's own service log is its own.
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(state.join("logs")).unwrap();
+        let err = state.join("logs").join("gateway.err.log");
+        std::fs::write(&err, lines[1].clone() + "\n").unwrap();
+        assert_eq!(
+            find(&[err], &me, &state).unwrap().line,
+            "OpenClaw config is invalid"
+        );
     }
 }

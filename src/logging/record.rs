@@ -15,8 +15,22 @@ pub fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// Render a record as one JSON line (no trailing newline).
+/// Render a record of this process as one JSON line (no trailing newline).
 pub fn render(
+    level: Level,
+    subsystem: &str,
+    message: &str,
+    host: &str,
+    now: DateTime<Local>,
+) -> String {
+    render_for(std::process::id(), level, subsystem, message, host, now)
+}
+
+/// Render a record written by process `pid`. Upstream's records carry no pid; ours add a
+/// top-level `pid` (readers ignore keys they do not know), so a reader of the shared file
+/// log can tell whose line it is (`inspect::attribution`).
+pub fn render_for(
+    pid: u32,
     level: Level,
     subsystem: &str,
     message: &str,
@@ -40,6 +54,7 @@ pub fn render(
         "time": local_time(now),
         "hostname": host,
         "message": message,
+        "pid": pid,
     })
     .to_string()
 }
@@ -63,6 +78,8 @@ pub struct Parsed {
     pub level: Option<String>,
     pub subsystem: Option<String>,
     pub message: String,
+    /// The writer's pid, when the record names it (this build's records do).
+    pub pid: Option<u32>,
 }
 
 /// Parse a line as upstream's reader does: level from `_meta.logLevelName`, subsystem from
@@ -74,6 +91,7 @@ pub fn parse_line(line: &str) -> Parsed {
             level: None,
             subsystem: None,
             message: line.to_string(),
+            pid: None,
         };
     };
     let meta = obj.get("_meta");
@@ -117,6 +135,10 @@ pub fn parse_line(line: &str) -> Parsed {
         level,
         subsystem,
         message,
+        pid: obj
+            .get("pid")
+            .and_then(Value::as_u64)
+            .and_then(|p| u32::try_from(p).ok()),
     }
 }
 

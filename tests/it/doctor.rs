@@ -97,13 +97,7 @@ fn healthy_gateway_is_exit_0() {
     std::fs::set_permissions(p.config_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
     let gw = Gateway::start(&p, &[], &[]);
     let (code, v) = doctor_json(&p, &[], &[("OPENCLAW_GATEWAY_PORT", gw.port.to_string())]);
-    let problems: Vec<&Value> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["status"] != "ok" && f["status"] != "skipped")
-        .collect();
-    assert_eq!(code, 0, "{problems:#?}");
+    assert_eq!(code, 0, "{:#?}", problems(&v));
     assert_eq!(v["verdict"], "healthy");
     assert_eq!(v["probes"]["gateway"]["status"], "ok");
     // No unit is installed here: the service probe runs and says so.
@@ -714,7 +708,9 @@ fn bundle_round_trip_finds_the_same_symptoms_and_leaks_no_secret() {
         ),
     );
     let now = chrono::Local::now();
+    // Written by a run of this profile's gateway (it names its config when it starts).
     let lines = [
+        format!("gateway run: config={}", p.config_path().display()),
         format!("client 10.20.30.40 sent token {secret} by mistake"),
         "cron: timer tick failed: EACCES".to_string(),
         "dialing wss://gw.corp.example/ws from 10.20.30.40".to_string(),

@@ -151,6 +151,25 @@ fn peer_profile() -> Option<(PathBuf, PathBuf)> {
     }
 }
 
+/// This build's `doctor --json` in the real gateway's own profile.
+fn our_doctor_in_peer_profile(
+    state: &std::path::Path,
+    config: &std::path::Path,
+    port: &str,
+) -> Value {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", state.parent().unwrap().join("home"))
+        .env("OPENCLAW_STATE_DIR", state)
+        .env("OPENCLAW_CONFIG_PATH", config)
+        .env("OPENCLAW_GATEWAY_PORT", port)
+        .env("NO_COLOR", "1")
+        .args(["doctor", "--json"]);
+    let (_, out, err) = run(c, T);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"))
+}
+
 /// The doctor on the real gateway's own installation, while it runs: the store is read
 /// (read-only, beside the live WAL), the CLI signs as the host's device from the store's
 /// `primary` identity (full read access, no `probe.scope-limited`), and nothing is
@@ -174,17 +193,7 @@ fn the_doctor_reads_a_live_real_installation_without_writing_to_it() {
         v
     };
     let before = listing(&state);
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", state.parent().unwrap().join("home"))
-        .env("OPENCLAW_STATE_DIR", &state)
-        .env("OPENCLAW_CONFIG_PATH", &config)
-        .env("OPENCLAW_GATEWAY_PORT", &port)
-        .env("NO_COLOR", "1")
-        .args(["doctor", "--json"]);
-    let (_, out, err) = run(c, T);
-    let d: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let d = our_doctor_in_peer_profile(&state, &config, &port);
     let store = &d["facts"]["state.store"];
     assert_eq!(store["readable"], true, "{store:#}");
     assert_eq!(store["schemaVersion"], 18, "{store:#}");
@@ -743,4 +752,95 @@ fn service_files_are_byte_identical_to_the_real_openclaw() {
         )
         .replace(" --task-supervisor < NUL", " < NUL")
     );
+}
+
+/// The real CLI in the real gateway's own profile (its `openclaw logs`, `status`, …).
+fn real_cli_in_peer_profile(
+    bin: &PathBuf,
+    state: &std::path::Path,
+    config: &std::path::Path,
+) -> Command {
+    let mut c = Command::new(bin);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", state.parent().unwrap().join("home"))
+        .env("OPENCLAW_STATE_DIR", state)
+        .env("OPENCLAW_CONFIG_PATH", config)
+        .env("NO_COLOR", "1")
+        .env("OPENCLAW_DISABLE_BONJOUR", "1")
+        .env("OPENCLAW_NO_AUTO_UPDATE", "1")
+        .env("OPENCLAW_OFFLINE", "1");
+    c
+}
+
+/// The real gateway's file log (its `openclaw logs --json` meta line names it).
+fn peer_log_file(bin: &PathBuf, state: &std::path::Path, config: &std::path::Path) -> PathBuf {
+    let mut c = real_cli_in_peer_profile(bin, state, config);
+    c.args(["logs", "--limit", "1", "--json"]);
+    let (code, out, err) = run(c, T);
+    assert_eq!(code, 0, "{out}{err}");
+    let meta: Value = serde_json::from_str(out.lines().next().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(meta["type"], "meta", "{out}");
+    PathBuf::from(meta["file"].as_str().unwrap())
+}
+
+/// This gateway writes into the same dated file as the real one (as every profile on a host
+/// does). A real CLI with a stale token fails against the real gateway: its refusals are
+/// the real gateway's lines (they name its port) and never this healthy profile's.
+#[test]
+fn the_real_gateways_refusals_in_the_shared_log_are_not_this_profiles() {
+    let Some(bin) = peer_bin() else { return };
+    let Some((state, config)) = peer_profile() else {
+        return;
+    };
+    let Some((url, _)) = peer_gateway() else {
+        return;
+    };
+    let shared = peer_log_file(&bin, &state, &config);
+    let dir = shared.parent().unwrap().to_str().unwrap().to_string();
+    let p = Profile::new(&format!(
+        r#"{{ gateway: {{ mode: "local", bind: "loopback", auth: {{ mode: "token", token: "{TOKEN}" }} }} }}"#
+    ));
+    p.private_config();
+    let gw = Gateway::start(&p, &[], &[("OPENCLAW_LOG_DIR", &dir)]);
+    for _ in 0..2 {
+        let cmd = real_cli_at(
+            &bin,
+            &p,
+            &url,
+            "stale-token-000000000000",
+            &["gateway", "call", "health", "--json"],
+        );
+        assert_ne!(run(cmd, T).0, 0);
+    }
+    let mut c = p.command();
+    c.env("OPENCLAW_LOG_DIR", &dir)
+        .env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
+        .args(["doctor", "--json"]);
+    let (code, out, err) = run(c, T);
+    let d: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(
+        d["facts"]["logs.source"][0].as_str(),
+        shared.to_str(),
+        "{:#}",
+        d["facts"]
+    );
+    assert_eq!(code, 0, "{:#?}", problems(&d));
+    let matched = d["otherProcesses"]["matched"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        matched
+            .iter()
+            .any(|m| m["checkId"] == "auth.token-mismatch"),
+        "{:#}",
+        d["otherProcesses"]
+    );
+    // The real gateway's own doctor run counts them: they name its port.
+    let port = url.rsplit(':').next().unwrap().to_string();
+    let d = our_doctor_in_peer_profile(&state, &config, &port);
+    let f = finding(&d, "auth.token-mismatch");
+    assert!(f["matches"]["count"].as_u64().unwrap_or(0) >= 2, "{f:#}");
 }

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per area. Every test starts the real
 //! `openclaw` binary on an ephemeral loopback port and cleans up what it started.
 
+mod attribution;
 mod browser_auth;
 mod config;
 mod dbus;

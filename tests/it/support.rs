@@ -126,6 +126,16 @@ impl Gateway {
         Self::spawn(cmd)
     }
 
+    /// Start `openclaw gateway --port <port>` (a restart on the same port) and wait.
+    pub fn start_on(profile: &Profile, port: &str, envs: &[(&str, &str)]) -> Gateway {
+        let mut cmd = profile.command();
+        cmd.arg("gateway").arg("--port").arg(port);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        Self::spawn(cmd)
+    }
+
     pub fn spawn(mut cmd: Command) -> Gateway {
         let mut child = cmd
             .stdout(Stdio::null())
@@ -454,6 +464,18 @@ pub fn assert_finding(report: &Value, id: &str, status: &str, text: &str) {
         f.to_string().contains(text),
         "{id} does not mention {text:?}: {f:#}"
     );
+}
+
+/// The findings of a doctor report that are neither ok nor skipped.
+pub fn problems(report: &Value) -> Vec<&Value> {
+    report["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|f| f["status"] != "ok" && f["status"] != "skipped")
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `openclaw doctor --json` for a profile.

@@ -52,11 +52,7 @@ pub async fn probe(ctx: &ProbeContext) -> ProbeOutput {
         .filter_map(|l| l.as_str())
         .map(crate::logging::record::parse_line)
         .filter(|p| super::logs::recent(p, ctx.log_window_secs))
-        .map(|p| crate::doctor::facts::LogLine {
-            message: p.message,
-            time: p.time,
-            source: "logs.tail".into(),
-        })
+        .map(|p| crate::doctor::facts::LogLine::own(p.message, p.time, "logs.tail".into()))
         .collect();
     let mut out = ProbeOutput::ok(vec![
         ("gateway.last_heartbeat_status", heartbeat["status"].clone()),

@@ -2,6 +2,7 @@
 
 use super::{ProbeContext, ProbeOutput};
 use crate::doctor::facts::{LogLine, ProbeStatus};
+use crate::inspect::attribution::{self, Origin, Owner};
 use crate::logging::file::LogSettings;
 use crate::logging::record;
 use serde_json::json;
@@ -42,19 +43,21 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
     let file_log = LogSettings::from_config(&ctx.config, &ctx.env, ctx.paths.profile.as_deref())
         .current_file();
     let files = crate::inspect::last_error::candidate_files(&ctx.paths.state_dir, &file_log);
+    let mut owner = Owner::live(&ctx.config.path, ctx.port);
     let mut lines = Vec::new();
+    let mut marks = Vec::new();
+    let mut private = Vec::new();
     let mut sources = Vec::new();
     for f in &files {
         let Some(text) = tail(f) else { continue };
         sources.push(f.display().to_string());
+        let own_file = attribution::private_source(f, &ctx.paths.state_dir);
         for raw in text.lines() {
             let p = record::parse_line(raw);
             if recent(&p, ctx.log_window_secs) {
-                lines.push(LogLine {
-                    message: p.message,
-                    time: p.time,
-                    source: f.display().to_string(),
-                });
+                marks.push(attribution::markers(&p));
+                private.push(own_file);
+                lines.push(LogLine::own(p.message, p.time, f.display().to_string()));
             }
         }
     }
@@ -73,10 +76,37 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
             unavailable: Vec::new(),
         };
     }
+    // Only the shared file's lines need attributing; the service's logs are the profile's.
+    let shared: Vec<usize> = (0..lines.len()).filter(|i| !private[*i]).collect();
+    let shared_marks: Vec<_> = shared.iter().map(|i| marks[*i].clone()).collect();
+    let times: Vec<Option<&str>> = shared.iter().map(|i| lines[*i].time.as_deref()).collect();
+    let origins = owner.attribute(&shared_marks, &times);
+    for (i, origin) in shared.iter().zip(origins) {
+        lines[*i].origin = origin;
+    }
+    for l in &mut lines {
+        l.before_start = l.origin == Origin::Own && !owner.current(l.time.as_deref());
+    }
+    let count = |o: Origin| lines.iter().filter(|l| l.origin == o).count();
     let n = lines.len();
     ProbeOutput {
         status: ProbeStatus::Ok,
-        facts: vec![("logs.source", json!(sources)), ("logs.lines", json!(n))],
+        facts: vec![
+            ("logs.source", json!(sources)),
+            ("logs.lines", json!(n)),
+            ("logs.own_lines", json!(count(Origin::Own))),
+            ("logs.other_lines", json!(count(Origin::Other))),
+            (
+                "logs.unattributed_lines",
+                json!(count(Origin::Unattributed)),
+            ),
+            (
+                "logs.run_started",
+                json!(owner
+                    .since
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))),
+            ),
+        ],
         lines,
         unavailable: Vec::new(),
     }
