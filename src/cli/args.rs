@@ -71,6 +71,18 @@ pub enum Command {
     Health(HealthArgs),
     /// One-screen overview: gateway reachability, config, agents, log file (runbook step 1).
     Status(StatusArgs),
+    /// Tail the gateway's file log via RPC (logs.tail), once or --follow (exit 0 read, 1 failed).
+    ///
+    /// Polls logs.tail with its cursor. The implicit local loopback gateway is read as a
+    /// backend client with the configured token or password and no device (nothing is paired);
+    /// when it does not answer, one read falls back to the configured file log and says so
+    /// ("Local Gateway RPC unavailable; reading configured file log instead."). --follow
+    /// never falls back to the file: it reconnects with backoff (1 s doubling to 30 s, 8
+    /// retries). An explicit --url never falls back. --json emits upstream's records: a
+    /// `meta` line (file, sourceKind, cursor, size, localFallback), then `log`
+    /// (time, level, subsystem, message, raw) or `raw` lines, and `notice` records;
+    /// errors go to stderr as `{"type":"error",…}`.
+    Logs(LogsArgs),
     /// Read and change the config safely (validated, backed up, comments kept).
     Config(ConfigArgs),
     /// Create the state dir and a working local config with a generated token (alias: onboard).
@@ -488,6 +500,52 @@ pub struct CallArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep tailing: poll logs.tail from the last cursor every --interval.
+    #[arg(long)]
+    pub follow: bool,
+    /// Max lines per fetch (the gateway serves at most 5000).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: u64,
+    /// Max bytes to read per fetch (at most 1000000).
+    #[arg(long, default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_bytes: u64,
+    /// Polling interval in ms while following.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: u64,
+    /// Line-delimited JSON records (meta, log, raw, notice).
+    #[arg(long)]
+    pub json: bool,
+    /// Plain text even on a terminal (no colours, full timestamps).
+    #[arg(long)]
+    pub plain: bool,
+    /// No ANSI colours (also NO_COLOR).
+    #[arg(long)]
+    pub no_color: bool,
+    /// Timestamps in the local timezone (the default; upstream's spelling).
+    #[arg(long, conflicts_with = "utc")]
+    pub local_time: bool,
+    /// Timestamps in UTC.
+    #[arg(long)]
+    pub utc: bool,
+    /// Gateway WebSocket URL (needs --token or --password; never falls back to the file).
+    #[arg(long, env = "OPENCLAW_GATEWAY_URL", conflicts_with = "port")]
+    pub url: Option<String>,
+    /// Local gateway port (overrides the configured remote URL).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Gateway token (default: from config, then OPENCLAW_GATEWAY_TOKEN).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Gateway password.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Time budget of each connect and call, in ms.
+    #[arg(long, default_value_t = 30_000)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
 pub struct HealthArgs {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -524,6 +582,8 @@ pub enum GatewayCommand {
     Probe(ProbeArgs),
     /// Call one RPC method and print the response.
     Call(CallArgs),
+    /// The gateway's health in one line ("Gateway Health" / "OK (Nms)"); --json as `health`.
+    Health(HealthArgs),
     /// Show the gateway's config, port, listeners, runtime and a connectivity probe.
     Status(GatewayStatusArgs),
     /// Install the gateway as a service of this platform's supervisor (systemd user unit,

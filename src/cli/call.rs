@@ -23,11 +23,22 @@ pub struct Resolved {
     pub state_dir: std::path::PathBuf,
 }
 
-/// The target, the CLI's identity and the `--timeout` budget for a client command.
+/// The target, the CLI's identity and the `--timeout` budget for a client command. With
+/// credentials and no identity yet, one is created (the gateway pairs it on first use).
 pub fn resolve_target(t: &TargetArgs, ctx: &Context) -> Result<Resolved, String> {
-    let (url, source, credentials) = resolve_url(t, ctx)?;
+    resolve_target_as(t, ctx, true)
+}
+
+/// The same for a read-only command: an existing identity is used, none is created, so
+/// reading a gateway pairs nothing on it (as upstream's CLI reads with a shared secret).
+pub fn resolve_read_target(t: &TargetArgs, ctx: &Context) -> Result<Resolved, String> {
+    resolve_target_as(t, ctx, false)
+}
+
+fn resolve_target_as(t: &TargetArgs, ctx: &Context, create: bool) -> Result<Resolved, String> {
+    let (url, source, credentials) = resolve_url(t, None, ctx)?;
     Ok(Resolved {
-        identity: client::cli_identity(&ctx.paths.state_dir, !credentials.is_empty()),
+        identity: client::cli_identity(&ctx.paths.state_dir, create && !credentials.is_empty()),
         timeout: Duration::from_millis(t.timeout.max(MIN_TIMEOUT_MS)),
         state_dir: ctx.paths.state_dir.clone(),
         url,
@@ -36,9 +47,12 @@ pub fn resolve_target(t: &TargetArgs, ctx: &Context) -> Result<Resolved, String>
     })
 }
 
-/// `--url` (explicit credentials only), else the configured remote in remote mode, else loopback.
-fn resolve_url(
+/// `--url` (explicit credentials only), else the configured remote in remote mode (unless a
+/// local `port` is given), else loopback. The source is `explicit --url`,
+/// `gateway.remote.url` or `local loopback`.
+pub fn resolve_url(
     t: &TargetArgs,
+    port: Option<u16>,
     ctx: &Context,
 ) -> Result<(String, &'static str, Credentials), String> {
     if let Some(url) = &t.url {
@@ -50,7 +64,7 @@ fn resolve_url(
         }
         return Ok((url.clone(), "explicit --url", c));
     }
-    let remote = ctx.config.get_str("gateway.mode") == Some("remote");
+    let remote = port.is_none() && ctx.config.get_str("gateway.mode") == Some("remote");
     let creds = credentials::resolve(
         &ctx.config,
         &ctx.env,
@@ -67,7 +81,7 @@ fn resolve_url(
             return Ok((url.to_string(), "gateway.remote.url", creds));
         }
     }
-    let (port, _) = gwcfg::resolve_port(None, &ctx.env, &ctx.config);
+    let (port, _) = gwcfg::resolve_port(port, &ctx.env, &ctx.config);
     Ok((format!("ws://127.0.0.1:{port}"), "local loopback", creds))
 }
 

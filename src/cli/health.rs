@@ -1,7 +1,7 @@
 //! `openclaw health`: the gateway's HealthSummary, for people or as JSON.
 
 use super::args::HealthArgs;
-use super::call::resolve_target;
+use super::call::resolve_read_target;
 use super::context::Context;
 use crate::client::{self, ConnectError};
 use crate::contract::exit::{self, probe};
@@ -9,7 +9,17 @@ use crate::contract::SCHEMA_VERSION;
 use serde_json::{json, Value};
 
 pub fn run(args: HealthArgs, ctx: Context) -> i32 {
-    let target = match resolve_target(&args.target, &ctx) {
+    run_as(args, ctx, false)
+}
+
+/// `openclaw gateway health`: the same call, shown as upstream's two lines
+/// (`Gateway Health`, then `OK (<ms>ms)`); `--json` prints what `health --json` does.
+pub fn run_brief(args: HealthArgs, ctx: Context) -> i32 {
+    run_as(args, ctx, true)
+}
+
+fn run_as(args: HealthArgs, ctx: Context, brief: bool) -> i32 {
+    let target = match resolve_read_target(&args.target, &ctx) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{e}");
@@ -17,7 +27,7 @@ pub fn run(args: HealthArgs, ctx: Context) -> i32 {
         }
     };
     let timeout = target.timeout;
-    let outcome: Result<Value, (i32, &'static str, String)> = super::block_on(async {
+    let outcome: Result<(Value, u128), (i32, &'static str, String)> = super::block_on(async {
         let mut conn = match target.connect(client::probe_scopes()).await {
             Ok(c) => c,
             Err(e @ (ConnectError::Open(_) | ConnectError::Timeout(_))) if !e.transport_ok() => {
@@ -25,16 +35,27 @@ pub fn run(args: HealthArgs, ctx: Context) -> i32 {
             }
             Err(e) => return Err((probe::DEGRADED, "gateway_connect_refused", e.to_string())),
         };
+        let started = std::time::Instant::now();
         let r = conn
             .call("health", json!({"probe": args.verbose}), timeout)
             .await;
+        let elapsed = started.elapsed().as_millis();
         conn.close().await;
+        let r = r.map(|mut v| {
+            if let Value::Object(m) = &mut v {
+                m.entry("durationMs").or_insert(json!(elapsed));
+            }
+            (v, elapsed)
+        });
         r.map_err(|e| (probe::DEGRADED, "health_rpc_failed", e.to_string()))
     });
     match outcome {
-        Ok(mut health) => {
+        Ok((mut health, elapsed)) => {
             let healthy = health["ok"] == true;
-            if args.json {
+            if brief && !args.json {
+                println!("Gateway Health");
+                println!("{} ({elapsed}ms)", if healthy { "OK" } else { "NOT OK" });
+            } else if args.json {
                 if let Value::Object(m) = &mut health {
                     m.insert("schema_version".into(), json!(SCHEMA_VERSION));
                 }

@@ -36,6 +36,7 @@ pub mod doctor;
 pub mod gateway;
 pub mod gateway_status;
 pub mod health;
+pub mod logs;
 pub mod pairing;
 pub mod probe;
 pub mod service;
@@ -72,6 +73,7 @@ pub fn run() -> i32 {
             Some(GatewayCommand::Run(r)) => gateway::run(r, env, cli.dev),
             Some(GatewayCommand::Probe(p)) => probe::run(p, context::Context::load(env)),
             Some(GatewayCommand::Call(c)) => call::run(c, context::Context::load(env)),
+            Some(GatewayCommand::Health(h)) => health::run_brief(h, context::Context::load(env)),
             Some(GatewayCommand::Status(a)) => gateway_status::run(a, context::Context::load(env)),
             Some(GatewayCommand::Install(a)) => service::install(a, context::Context::load(env)),
             Some(GatewayCommand::Uninstall(a)) => {
@@ -87,6 +89,7 @@ pub fn run() -> i32 {
         },
         Command::Health(h) => health::run(h, context::Context::load(env)),
         Command::Status(s) => status::run(s, context::Context::load(env)),
+        Command::Logs(l) => logs::run(l, context::Context::load(env)),
         Command::Doctor(d) => doctor::run(d, context::Context::load(env)),
         Command::Config(c) => config_cmd::run(c.command, context::Context::load(env)),
         Command::Setup(s) => setup::run(s, context::Context::load(env)),

@@ -55,9 +55,9 @@ pub struct ProbeRequest<'a> {
     /// Further read calls made on the same connection after the four diagnostics; their
     /// results land in `Target::extra_reads` and do not count toward `rpcOk`.
     pub extra_reads: Vec<(&'static str, Value)>,
-    /// Create the CLI's device identity when there is none (as every CLI call does, so a
-    /// local gateway can pair it). The doctor without `--fix` writes nothing: it probes
-    /// with the identity that exists, or none.
+    /// Create the CLI's device identity when there is none (so a gateway pairs it). Off for
+    /// every read command (probe, status, gateway status, the doctor): they read with the
+    /// identity that exists, or none, and pair nothing on the gateway they read.
     pub create_identity: bool,
 }
 
@@ -87,7 +87,7 @@ impl<'a> ProbeRequest<'a> {
             read_diagnostics: true,
             fresh_health: false,
             extra_reads: Vec::new(),
-            create_identity: true,
+            create_identity: false,
         }
     }
 }
@@ -154,31 +154,9 @@ fn compact_config(v: &Value) -> Value {
     })
 }
 
-async fn probe_one(
-    spec: &TargetSpec,
-    identity: Option<&DeviceIdentity>,
-    state_dir: &std::path::Path,
-    budget: Duration,
-    reads: &[(&'static str, Value)],
-) -> Target {
-    let started = Instant::now();
-    let opts = ConnectOptions {
-        url: spec.url.clone(),
-        token: spec.credentials.token.clone(),
-        password: spec.credentials.password.clone(),
-        device_token: None,
-        client_id: "cli",
-        mode: "probe",
-        scopes: probe_scopes(),
-        identity,
-        timeout: budget,
-    };
-    let credential_source = spec
-        .credentials
-        .token_source
-        .clone()
-        .or_else(|| spec.credentials.password_source.clone());
-    let mut target = Target {
+/// A target before its probe ran: nothing known yet.
+fn unprobed(spec: &TargetSpec, credential_source: Option<String>, device_identity: bool) -> Target {
+    Target {
         id: spec.id.to_string(),
         kind: spec.id.to_string(),
         url: spec.url.clone(),
@@ -199,7 +177,7 @@ async fn probe_one(
             scopes: Vec::new(),
             capability: Capability::Unknown,
             credential_source,
-            device_identity: identity.is_some(),
+            device_identity,
         },
         server: Server {
             version: None,
@@ -212,7 +190,41 @@ async fn probe_one(
         summary: None,
         presence: None,
         extra_reads: Vec::new(),
+    }
+}
+
+async fn probe_one(
+    spec: &TargetSpec,
+    identity: Option<&DeviceIdentity>,
+    state_dir: &std::path::Path,
+    budget: Duration,
+    reads: &[(&'static str, Value)],
+) -> Target {
+    let started = Instant::now();
+    // Without a device identity, a shared secret reads as upstream's own CLI reads (its
+    // health and logs): the backend client, which a gateway serves without pairing.
+    let (client_id, mode) = if identity.is_none() && !spec.credentials.is_empty() {
+        ("gateway-client", "backend")
+    } else {
+        ("cli", "probe")
     };
+    let opts = ConnectOptions {
+        url: spec.url.clone(),
+        token: spec.credentials.token.clone(),
+        password: spec.credentials.password.clone(),
+        device_token: None,
+        client_id,
+        mode,
+        scopes: probe_scopes(),
+        identity,
+        timeout: budget,
+    };
+    let credential_source = spec
+        .credentials
+        .token_source
+        .clone()
+        .or_else(|| spec.credentials.password_source.clone());
+    let mut target = unprobed(spec, credential_source, identity.is_some());
     let mut conn = match super::connect_with_device_auth(&opts, state_dir).await {
         Ok(c) => c,
         Err(e) => {
@@ -300,6 +312,30 @@ fn identity_key(t: &Target) -> Option<String> {
         .map(str::to_string)
 }
 
+/// What a reachable target's reads say: limited by scopes, or failed.
+fn read_warnings(reachable: &[&Target], read_diagnostics: bool) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    for t in reachable {
+        if t.connect.scope_limited {
+            warnings.push(Warning {
+                code: "probe_scope_limited".into(),
+                message: SCOPE_LIMITED.into(),
+                target_ids: vec![t.id.clone()],
+            });
+        } else if !t.connect.rpc_ok && read_diagnostics {
+            warnings.push(Warning {
+                code: "probe_detail_failed".into(),
+                message: format!(
+                    "{DETAIL_FAILED_PREFIX}{}",
+                    t.connect.error.as_deref().unwrap_or("unknown error")
+                ),
+                target_ids: vec![t.id.clone()],
+            });
+        }
+    }
+    warnings
+}
+
 /// Run the probe. Never fails: problems are in the report.
 pub async fn run(req: ProbeRequest<'_>) -> ProbeReport {
     let started = Instant::now();
@@ -348,24 +384,7 @@ pub async fn run(req: ProbeRequest<'_>) -> ProbeReport {
     }
     let reachable: Vec<&Target> = targets.iter().filter(|t| t.connect.ok).collect();
     let primary = reachable.first().map(|t| t.id.clone());
-    for t in &reachable {
-        if t.connect.scope_limited {
-            warnings.push(Warning {
-                code: "probe_scope_limited".into(),
-                message: SCOPE_LIMITED.into(),
-                target_ids: vec![t.id.clone()],
-            });
-        } else if !t.connect.rpc_ok && req.read_diagnostics {
-            warnings.push(Warning {
-                code: "probe_detail_failed".into(),
-                message: format!(
-                    "{DETAIL_FAILED_PREFIX}{}",
-                    t.connect.error.as_deref().unwrap_or("unknown error")
-                ),
-                target_ids: vec![t.id.clone()],
-            });
-        }
-    }
+    warnings.extend(read_warnings(&reachable, req.read_diagnostics));
     let mut identities: Vec<(String, String)> = reachable
         .iter()
         .filter_map(|t| identity_key(t).map(|k| (k, t.id.clone())))
@@ -442,6 +461,28 @@ mod tests {
             timeout_ms: 1000,
             ..ProbeRequest::new(cfg, env, Path::new("/nonexistent"))
         }
+    }
+
+    #[test]
+    fn a_scope_limited_read_warns_with_upstreams_text() {
+        let env = Env::default();
+        let cfg = load_from_str(Path::new("/c.json"), "{}", &env);
+        let spec = &plan_targets(&req(&cfg, &env, None, Some(20000)))[0];
+        let mut t = unprobed(spec, None, false);
+        t.connect.ok = true;
+        t.connect.scope_limited = true;
+        let w = read_warnings(&[&t], true);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].code, "probe_scope_limited");
+        assert_eq!(w[0].message, SCOPE_LIMITED);
+        assert!(SCOPE_LIMITED.starts_with(
+            "Read-probe diagnostics are limited by gateway scopes (missing operator.read)"
+        ));
+        t.connect.scope_limited = false;
+        t.connect.error = Some("boom".into());
+        let w = read_warnings(&[&t], true);
+        assert_eq!(w[0].code, "probe_detail_failed");
+        assert!(read_warnings(&[&t], false).is_empty());
     }
 
     #[test]

@@ -142,6 +142,102 @@ pub fn parse_line(line: &str) -> Parsed {
     }
 }
 
+/// A line as upstream's `parseLogLine` reads it: what `openclaw logs --json` emits as a
+/// `log` record (`None` for a line that is not a JSON object: a `raw` record).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct View {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subsystem: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    pub message: String,
+    pub raw: String,
+}
+
+impl View {
+    /// The label upstream shows before the message.
+    pub fn label(&self) -> &str {
+        self.subsystem
+            .as_deref()
+            .or(self.module.as_deref())
+            .or(self.plugin.as_deref())
+            .unwrap_or("")
+    }
+}
+
+/// `{subsystem, module, plugin}` from a logger-name JSON string.
+fn bindings(v: Option<&Value>) -> [Option<String>; 3] {
+    let parsed = v
+        .and_then(Value::as_str)
+        .filter(|s| s.trim_start().starts_with('{'))
+        .and_then(|s| serde_json::from_str::<Value>(s).ok());
+    let get = |k: &str| {
+        parsed
+            .as_ref()
+            .and_then(|p| p.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    [get("subsystem"), get("module"), get("plugin")]
+}
+
+pub fn view(raw: &str) -> Option<View> {
+    let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(raw) else {
+        return None;
+    };
+    let meta = obj.get("_meta").filter(|m| m.is_object());
+    let meta_name = meta.and_then(|m| m.get("name"));
+    let [mut subsystem, mut module, mut plugin] = bindings(meta_name);
+    if meta_name != obj.get("0") {
+        let [s, m, p] = bindings(obj.get("0"));
+        subsystem = subsystem.or(s);
+        module = module.or(m);
+        plugin = plugin.or(p);
+    }
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let level = text(meta.and_then(|m| m.get("logLevelName")))
+        .or_else(|| text(obj.get("level")))
+        .map(|l| l.to_lowercase())
+        .filter(|l| !l.is_empty());
+    let message = match obj.get("message") {
+        Some(Value::String(m)) => m.clone(),
+        _ => {
+            let mut keys: Vec<(u64, &Value)> = obj
+                .iter()
+                .filter_map(|(k, v)| {
+                    (!k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+                        .then(|| k.parse().ok().map(|n| (n, v)))
+                        .flatten()
+                })
+                .collect();
+            keys.sort_by_key(|(n, _)| *n);
+            keys.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(_, v)| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    };
+    Some(View {
+        time: text(obj.get("time")).or_else(|| text(meta.and_then(|m| m.get("date")))),
+        level,
+        subsystem: subsystem.or_else(|| text(obj.get("subsystem"))),
+        module,
+        plugin,
+        message,
+        raw: raw.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +258,32 @@ mod tests {
         assert_eq!(p.message, "loading configuration…");
         assert_eq!(p.subsystem.as_deref(), Some("gateway"));
         assert_eq!(parse_line("plain text").message, "plain text");
+    }
+
+    #[test]
+    fn views_a_line_as_upstreams_log_reader() {
+        let line = r#"{"0":"{\"subsystem\":\"gateway/ws\"}","1":"← open conn=1","_meta":{"runtime":"node","logLevelId":3,"logLevelName":"INFO","name":"{\"subsystem\":\"gateway/ws\"}","parentNames":["openclaw"]},"time":"2026-11-23T18:21:02.107+00:00","hostname":"vm","message":"← open conn=1"}"#;
+        let v = view(line).unwrap();
+        assert_eq!(v.level.as_deref(), Some("info"));
+        assert_eq!(v.label(), "gateway/ws");
+        assert_eq!(v.message, "← open conn=1");
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            format!(
+                r#"{{"time":"2026-11-23T18:21:02.107+00:00","level":"info","subsystem":"gateway/ws","message":"← open conn=1","raw":{}}}"#,
+                serde_json::to_string(line).unwrap()
+            )
+        );
+        // A console record: the message is its positional text; no subsystem.
+        let c = r#"{"0":"Config valid: /p.json","_meta":{"logLevelName":"INFO","name":"openclaw"},"time":"t"}"#;
+        let v = view(c).unwrap();
+        assert_eq!(
+            (v.message.as_str(), v.label()),
+            ("Config valid: /p.json", "")
+        );
+        let cron = r#"{"0":"{\"module\":\"cron\"}","1":{"jobs":1},"2":"cron: started","_meta":{"logLevelName":"INFO","name":"{\"module\":\"cron\"}"}}"#;
+        let v = view(cron).unwrap();
+        assert_eq!(v.label(), "cron");
+        assert!(view("plain text").is_none());
     }
 }

@@ -1,6 +1,6 @@
 //! Cursor-based reading of the log file, the engine of `logs.tail` and `openclaw logs`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -10,16 +10,17 @@ pub const MAX_LIMIT: usize = 5000;
 pub const DEFAULT_MAX_BYTES: u64 = 250_000;
 pub const MAX_MAX_BYTES: u64 = 1_000_000;
 
-/// The `logs.tail` result shape.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// The `logs.tail` result shape (read back by `openclaw logs`, from this gateway or the real
+/// one, which may add fields).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TailResult {
     pub file: String,
     pub cursor: u64,
     pub size: u64,
     pub lines: Vec<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reset: bool,
 }
 

@@ -317,57 +317,64 @@ fn this_cli_calls_and_reads_health_from_the_real_gateway() {
     assert!(err.contains("gateway token mismatch"), "{err}");
 }
 
+/// The real gateway's paired devices, as its own CLI lists them.
+fn peer_paired_count(bin: &PathBuf) -> Option<usize> {
+    let (state, config) = peer_profile()?;
+    let mut c = real_cli_in_peer_profile(bin, &state, &config);
+    c.args(["devices", "list", "--json"]);
+    let (code, out, err) = run(c, T);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    Some(v["paired"].as_array().map(|a| a.len()).unwrap_or(0))
+}
+
+/// Read commands from a fresh state dir with the shared token write nothing on the real
+/// gateway: no device identity is created and none is paired; they read as upstream's CLI
+/// reads (the backend client), with full read access.
 #[test]
-fn an_unsigned_probe_is_scope_limited_on_the_real_gateway_and_says_why() {
+fn read_commands_pair_nothing_on_the_real_gateway() {
+    let Some(bin) = peer_bin() else { return };
     let Some((url, token)) = peer_gateway() else {
         return;
     };
+    let before = peer_paired_count(&bin);
     let p = Profile::new("{}");
     let mut cmd = p.command();
-    // A state dir that cannot be created: no device identity, so the probe connects unsigned.
-    cmd.env("OPENCLAW_STATE_DIR", "/proc/self/no-such-dir")
-        .args([
-            "gateway",
-            "probe",
-            "--json",
-            "--url",
-            &url,
-            "--token",
-            &token,
-            "--timeout",
-            "10000",
-        ]);
-    let (code, out, err) = run(cmd, T);
+    cmd.args([
+        "gateway",
+        "probe",
+        "--json",
+        "--url",
+        &url,
+        "--token",
+        &token,
+        "--timeout",
+        "10000",
+    ]);
+    let (_, out, err) = run(cmd, T);
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
     let t = target(&v, "explicit");
-    assert_eq!(t["auth"]["deviceIdentity"], false);
-    assert_eq!(t["connect"]["scopeLimited"], true, "{t:#}");
-    assert_eq!(t["auth"]["capability"], "connected_no_operator_scope");
-    assert!(v["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|w| w["code"] == "probe_scope_limited"
-            && w["message"].as_str().unwrap().starts_with(
-                "Read-probe diagnostics are limited by gateway scopes (missing operator.read)"
-            )));
-    assert_eq!(code, 1);
-    let mut cmd = p.command();
-    cmd.env("OPENCLAW_STATE_DIR", "/proc/self/no-such-dir")
-        .args([
-            "gateway",
-            "probe",
-            "--url",
-            &url,
-            "--token",
-            &token,
-            "--timeout",
-            "10000",
-        ]);
-    let (_, out, _) = run(cmd, T);
+    assert_eq!(t["auth"]["deviceIdentity"], false, "{t:#}");
+    assert_eq!(t["connect"]["rpcOk"], true, "{t:#}");
+    assert_eq!(t["connect"]["scopeLimited"], false, "{t:#}");
+    for args in [
+        vec!["health", "--json", "--url", &url, "--token", &token],
+        vec!["gateway", "health", "--url", &url, "--token", &token],
+        vec!["logs", "--limit", "3", "--url", &url, "--token", &token],
+    ] {
+        let mut cmd = p.command();
+        cmd.args(&args);
+        let (code, out, err) = run(cmd, T);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+    }
     assert!(
-        out.contains("hint: this probe could not sign with a device identity"),
-        "{out}"
+        !p.path().join("state").join("identity").exists(),
+        "a read command created a device identity"
+    );
+    assert_eq!(
+        peer_paired_count(&bin),
+        before,
+        "a read command paired a device"
     );
 }
 
@@ -843,4 +850,137 @@ fn the_real_gateways_refusals_in_the_shared_log_are_not_this_profiles() {
     let d = our_doctor_in_peer_profile(&state, &config, &port);
     let f = finding(&d, "auth.token-mismatch");
     assert!(f["matches"]["count"].as_u64().unwrap_or(0) >= 2, "{f:#}");
+}
+
+fn json_lines(out: &str) -> Vec<Value> {
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// `openclaw logs` both ways: this CLI tails the real gateway's file log (`--limit`,
+/// `--json`, `--follow`), and the real CLI tails this gateway's; the records have the same
+/// shape as the real CLI's own.
+#[test]
+fn logs_read_the_real_gateway_and_the_real_cli_reads_ours() {
+    let Some(bin) = peer_bin() else { return };
+    let Some((state, config)) = peer_profile() else {
+        return;
+    };
+    let Some((url, token)) = peer_gateway() else {
+        return;
+    };
+    let file = peer_log_file(&bin, &state, &config);
+    let p = Profile::new("{}");
+    let mut c = p.command();
+    c.args([
+        "logs", "--limit", "5", "--json", "--url", &url, "--token", &token,
+    ]);
+    let (code, out, err) = run(c, T);
+    assert_eq!(code, 0, "{out}{err}");
+    let ours = json_lines(&out);
+    let mut c = real_cli_in_peer_profile(&bin, &state, &config);
+    c.args(["logs", "--limit", "5", "--json"]);
+    let (code, out, err) = run(c, T);
+    assert_eq!(code, 0, "{out}{err}");
+    let theirs = json_lines(&out);
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(ours[0]["file"].as_str(), file.to_str());
+    assert_eq!(
+        keys(&ours[0]),
+        keys(&theirs[0]),
+        "{:#} vs {:#}",
+        ours[0],
+        theirs[0]
+    );
+    let (o, t): (Vec<&Value>, Vec<&Value>) = (
+        ours.iter().filter(|v| v["type"] == "log").collect(),
+        theirs.iter().filter(|v| v["type"] == "log").collect(),
+    );
+    assert_eq!(o.len(), 5, "{ours:#?}");
+    assert_eq!(keys(o[0]), keys(t[0]), "{:#} vs {:#}", o[0], t[0]);
+    assert_eq!(ours.last(), theirs.last(), "the same truncation notice");
+
+    // --follow: a request the real CLI makes shows up in this CLI's tail.
+    let mut c = p.command();
+    c.args([
+        "logs",
+        "--follow",
+        "--json",
+        "--interval",
+        "200",
+        "--limit",
+        "50",
+        "--url",
+        &url,
+        "--token",
+        &token,
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a meta record");
+    assert!(first.contains(r#""type":"meta""#), "{first}");
+    let c = real_cli_at(
+        &bin,
+        &p,
+        &url,
+        &token,
+        &["gateway", "call", "health", "--json"],
+    );
+    assert_eq!(run(c, T).0, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while std::time::Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            if l.contains("res ✓ health") {
+                seen.clear();
+                break;
+            }
+            seen.push(l);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.is_empty(),
+        "the real CLI's health call never showed: {seen:#?}"
+    );
+
+    // The real CLI tails this gateway.
+    let q = Profile::local_token();
+    let gw = Gateway::start(&q, &[], &[]);
+    let cmd = real_cli_at(
+        &bin,
+        &q,
+        &gw.url(),
+        TOKEN,
+        &["logs", "--limit", "3", "--json"],
+    );
+    let (code, out, err) = run(cmd, T);
+    assert_eq!(code, 0, "{out}{err}");
+    let r = json_lines(&out);
+    assert_eq!(r[0]["type"], "meta", "{out}");
+    assert_eq!(r[0]["file"], q.log_path().display().to_string());
+    let logs: Vec<&Value> = r.iter().filter(|v| v["type"] == "log").collect();
+    assert_eq!(logs.len(), 3, "{out}");
+    assert!(logs
+        .iter()
+        .all(|l| l["subsystem"].is_string() && l["level"].is_string()));
 }

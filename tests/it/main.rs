@@ -13,6 +13,7 @@ mod gateway_http;
 mod gateway_lifecycle;
 mod gateway_startup;
 mod interop;
+mod logs;
 mod man;
 mod pairing;
 mod probe;
