@@ -54,7 +54,7 @@ pub fn parse_window(s: &str) -> Option<u64> {
 
 pub fn run(args: DoctorArgs, ctx: Context) -> i32 {
     match args.command {
-        Some(super::args::DoctorCommand::Triage(t)) => return triage(t, ctx),
+        Some(super::args::DoctorCommand::Triage(t)) => return triage(t),
         Some(super::args::DoctorCommand::Selftest(a)) => return selftest(a.json),
         None => {}
     }
@@ -178,13 +178,13 @@ fn write_bundle(
     Ok(())
 }
 
-fn triage(t: TriageArgs, ctx: Context) -> i32 {
+fn triage(t: TriageArgs) -> i32 {
     let json = t.select.json;
     let cat = match catalog(&t.select) {
         Ok(c) => c,
         Err(e) => return fail_to_run("triage", e, json),
     };
-    let mut report = doctor::run_triage(&cat, &t.paths, &ctx.env, &selection(&t.select));
+    let mut report = doctor::run_triage(&cat, &t.paths, &selection(&t.select));
     if let Some(e) = &report.error {
         return fail_to_run("triage", e.clone(), json);
     }

@@ -146,7 +146,22 @@ pub struct Connection {
     pub scopes: Vec<String>,
     pub role: String,
     pub connect_ms: u64,
+    /// How the gateway authenticated this connection.
+    pub auth: AuthUsed,
     next_id: u64,
+}
+
+/// What really authenticated a connection (a probe reports this, not what it was given).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum AuthUsed {
+    /// The shared token or password it was given, or no credential at all.
+    #[default]
+    AsGiven,
+    /// This CLI's stored device token, sent because it had no shared secret.
+    DeviceToken,
+    /// The stored device token, after the gateway refused the shared secret with this
+    /// error (upstream's `canRetryWithDeviceToken` retry on a trusted endpoint).
+    DeviceTokenAfterRejection(ErrorShape),
 }
 
 fn open_error(url: &str, e: &tokio_tungstenite::tungstenite::Error) -> String {
@@ -334,6 +349,7 @@ pub async fn connect(opts: &ConnectOptions<'_>) -> Result<Connection, ConnectErr
         scopes,
         role,
         connect_ms: started.elapsed().as_millis() as u64,
+        auth: AuthUsed::AsGiven,
         next_id: 0,
     })
 }
@@ -375,6 +391,11 @@ pub async fn connect_with_device_auth(
         }
     }
     let mut result = connect(&first).await;
+    let mut used = if sent_stored {
+        AuthUsed::DeviceToken
+    } else {
+        AuthUsed::AsGiven
+    };
     if let (Err(ConnectError::Rejected { error, .. }), Some(s)) = (&result, &stored) {
         let can_retry = error.detail_code() == Some("AUTH_TOKEN_MISMATCH")
             && error
@@ -387,8 +408,12 @@ pub async fn connect_with_device_auth(
             let mut retry = opts.clone();
             retry.device_token = Some(s.token.clone());
             sent_stored = true;
+            used = AuthUsed::DeviceTokenAfterRejection(error.clone());
             result = connect(&retry).await;
         }
+    }
+    if let Ok(c) = &mut result {
+        c.auth = used;
     }
     match &result {
         Ok(c) => {

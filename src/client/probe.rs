@@ -110,6 +110,13 @@ pub fn plan_targets(req: &ProbeRequest<'_>) -> Vec<TargetSpec> {
             tunnel: None,
         });
     }
+    // With an explicit URL, --token/--password belong to it alone: the other targets use
+    // their configured credentials (a flag sent to them would be refused and misreported).
+    let (token, password) = if req.url.is_some() {
+        (None, None)
+    } else {
+        (req.token.as_deref(), req.password.as_deref())
+    };
     if req.port.is_none() {
         out.extend(req.extra_targets.iter().cloned());
         if let Some(url) = cfg.get_str("gateway.remote.url").filter(|u| !u.is_empty()) {
@@ -117,13 +124,7 @@ pub fn plan_targets(req: &ProbeRequest<'_>) -> Vec<TargetSpec> {
                 id: "configRemote",
                 url: url.to_string(),
                 active: remote_mode,
-                credentials: credentials::resolve(
-                    cfg,
-                    req.env,
-                    req.token.as_deref(),
-                    req.password.as_deref(),
-                    true,
-                ),
+                credentials: credentials::resolve(cfg, req.env, token, password, true),
                 tunnel: None,
             });
         }
@@ -132,13 +133,7 @@ pub fn plan_targets(req: &ProbeRequest<'_>) -> Vec<TargetSpec> {
         id: "localLoopback",
         url: loopback,
         active: !remote_mode,
-        credentials: credentials::resolve(
-            cfg,
-            req.env,
-            req.token.as_deref(),
-            req.password.as_deref(),
-            false,
-        ),
+        credentials: credentials::resolve(cfg, req.env, token, password, false),
         tunnel: None,
     });
     // The same URL twice is one gateway: keep the first (highest-priority) entry.
@@ -152,6 +147,13 @@ fn compact_config(v: &Value) -> Value {
         "path": v["path"], "exists": v["exists"], "valid": v["valid"], "hash": v["hash"],
         "issues": v["issues"].as_array().map(|a| a.len()).unwrap_or(0),
     })
+}
+
+fn target_credential_source(spec: &TargetSpec) -> Option<String> {
+    spec.credentials
+        .token_source
+        .clone()
+        .or_else(|| spec.credentials.password_source.clone())
 }
 
 /// A target before its probe ran: nothing known yet.
@@ -178,6 +180,7 @@ fn unprobed(spec: &TargetSpec, credential_source: Option<String>, device_identit
             capability: Capability::Unknown,
             credential_source,
             device_identity,
+            rejected_credential: None,
         },
         server: Server {
             version: None,
@@ -234,7 +237,9 @@ async fn probe_one(
                 match &e {
                     ConnectError::Open(_) => "open",
                     ConnectError::Timeout(s) => s.as_str(),
-                    _ => "hello",
+                    // The gateway refused the handshake (auth, pairing, protocol, policy).
+                    ConnectError::Rejected { .. } | ConnectError::Closed { .. } => "connect",
+                    ConnectError::Protocol(_) => "hello",
                 }
                 .to_string(),
             );
@@ -251,6 +256,20 @@ async fn probe_one(
     };
     target.connect.ok = true;
     target.connect.latency_ms = Some(conn.connect_ms);
+    match &conn.auth {
+        super::AuthUsed::AsGiven => {}
+        super::AuthUsed::DeviceToken => {
+            target.auth.credential_source = Some("device-token".into());
+        }
+        super::AuthUsed::DeviceTokenAfterRejection(e) => {
+            target.auth.credential_source = Some("device-token".into());
+            target.auth.rejected_credential = Some(RejectedCredential {
+                source: target_credential_source(spec),
+                error: e.message.clone(),
+                error_code: e.detail_code().map(str::to_string),
+            });
+        }
+    }
     target.auth.role = Some(conn.role.clone());
     target.auth.scopes = conn.scopes.clone();
     target.auth.capability = Capability::from_scopes(&conn.scopes);
@@ -316,7 +335,29 @@ fn identity_key(t: &Target) -> Option<String> {
 fn read_warnings(reachable: &[&Target], read_diagnostics: bool) -> Vec<Warning> {
     let mut warnings = Vec::new();
     for t in reachable {
-        if t.connect.scope_limited {
+        if let Some(r) = &t.auth.rejected_credential {
+            warnings.push(Warning {
+                code: "auth_token_rejected".into(),
+                message: format!(
+                    "The gateway refused the shared secret from {} ({}); the probe authenticated with this CLI's paired device token instead. Fix or remove that credential: anything else using it is refused.",
+                    r.source.as_deref().unwrap_or("the command line"),
+                    r.error_code.as_deref().unwrap_or(&r.error),
+                ),
+                target_ids: vec![t.id.clone()],
+            });
+        }
+        if t.connect.failed_step.as_deref() == Some("connect") {
+            // Refused at connect: reported as refused (the target's error and close), not
+            // as failed reads.
+            warnings.push(Warning {
+                code: "connect_refused".into(),
+                message: format!(
+                    "The gateway refused the connection: {}",
+                    t.connect.error.as_deref().unwrap_or("unknown error")
+                ),
+                target_ids: vec![t.id.clone()],
+            });
+        } else if t.connect.scope_limited {
             warnings.push(Warning {
                 code: "probe_scope_limited".into(),
                 message: SCOPE_LIMITED.into(),
@@ -482,6 +523,10 @@ mod tests {
         t.connect.error = Some("boom".into());
         let w = read_warnings(&[&t], true);
         assert_eq!(w[0].code, "probe_detail_failed");
+        assert_eq!(
+            w[0].message,
+            "Gateway accepted the WebSocket connection, but follow-up read diagnostics failed: boom"
+        );
         assert!(read_warnings(&[&t], false).is_empty());
     }
 

@@ -86,6 +86,19 @@ pub struct TargetAuth {
     /// Whether the connect was signed with this CLI's device identity.
     #[serde(rename = "deviceIdentity")]
     pub device_identity: bool,
+    /// The shared secret the gateway refused before the device token got in, if it did.
+    #[serde(rename = "rejectedCredential", skip_serializing_if = "Option::is_none")]
+    pub rejected_credential: Option<RejectedCredential>,
+}
+
+/// A credential the gateway refused (never its value).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedCredential {
+    /// Where it came from (`--token`, `gateway.auth.token`…).
+    pub source: Option<String>,
+    pub error: String,
+    pub error_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -139,6 +139,10 @@ pub const KNOWN: &[(&str, &str)] = &[
         "gateway.error_code",
         "error.details.code of a refused connect",
     ),
+    (
+        "gateway.failed_step",
+        "where the probe's connect failed: open, challenge, connect (refused), hello, rpc",
+    ),
     ("gateway.close_code", "WebSocket close code"),
     ("gateway.close_reason", "WebSocket close reason"),
     ("gateway.capability", "what these credentials can do"),
@@ -167,6 +171,14 @@ pub const KNOWN: &[(&str, &str)] = &[
     (
         "gateway.explicit_url_without_credentials",
         "an explicit --url was probed without credentials and auth failed",
+    ),
+    (
+        "config.unresolved_refs",
+        "triage: ${VAR} refs in the config that were left unresolved (never read from the triage host)",
+    ),
+    (
+        "triage.user_version",
+        "triage: the user's OpenClaw version, from their status JSON or bundle",
     ),
     ("logs.source", "where log lines were read from"),
     ("logs.lines", "how many log lines were scanned"),
@@ -340,6 +352,7 @@ impl Facts {
     /// Record that a probe could not establish `key` (checks on it are skipped with `why`).
     pub fn mark_unavailable(&mut self, key: &str, why: impl Into<String>) {
         debug_assert!(KNOWN.iter().any(|(k, _)| *k == key), "unknown fact {key}");
+        self.values.remove(key);
         self.unavailable.insert(key.to_string(), why.into());
     }
 

@@ -185,17 +185,12 @@ pub async fn run_live(cat: &Catalog, ctx: &probes::ProbeContext, sel: &Selection
 }
 
 /// Run offline triage over `inputs`; the log is matched while it is read (one pass).
-pub fn run_triage(
-    cat: &Catalog,
-    inputs: &[std::path::PathBuf],
-    env: &crate::config::Env,
-    sel: &Selection,
-) -> DoctorReport {
+pub fn run_triage(cat: &Catalog, inputs: &[std::path::PathBuf], sel: &Selection) -> DoctorReport {
     let matcher = match matcher::Matcher::new(cat) {
         Ok(m) => m,
         Err(e) => return could_not_run("triage", format!("cannot compile log signatures: {e}")),
     };
-    match triage::gather(inputs, env, &matcher) {
+    match triage::gather(inputs, &matcher) {
         Ok((facts, hits, described)) => report(
             cat,
             &facts,

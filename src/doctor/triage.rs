@@ -211,7 +211,23 @@ fn facts_from_probe(v: &Value, facts: &mut Facts) {
     facts.set("gateway.reachable", c["ok"].clone());
     facts.set("gateway.rpc_ok", c["rpcOk"].clone());
     facts.set("gateway.error", c["error"].clone());
-    facts.set("gateway.error_code", c["errorCode"].clone());
+    // Upstream's probe JSON names the refusal only in its message and close reason.
+    let derived = [c["error"].as_str(), c["close"]["reason"].as_str()]
+        .into_iter()
+        .flatten()
+        .find_map(crate::protocol::auth::failure_from_message)
+        .map(|f| f.detail_code());
+    let code = match &c["errorCode"] {
+        Value::String(s) => Some(s.clone()),
+        _ => derived.map(str::to_string),
+    };
+    facts.set("gateway.error_code", json!(code));
+    // A refusal at connect: upstream reports the target reachable with failed reads.
+    let step = c["failedStep"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| derived.map(|_| "connect".to_string()));
+    facts.set("gateway.failed_step", json!(step));
     facts.set("gateway.close_code", c["close"]["code"].clone());
     facts.set("gateway.close_reason", c["close"]["reason"].clone());
     facts.set("gateway.capability", t["auth"]["capability"].clone());
@@ -372,10 +388,28 @@ fn scan_inline(
 }
 
 /// Facts from a config file's text (`source` names it in the findings).
-fn apply_config(loaded: config::LoadedConfig, env: &Env, facts: &mut Facts) {
+/// A config sent for triage, judged as the user's: `${VAR}` refs are never resolved from the
+/// triage host's environment (nor are SecretRefs); a ref is a fact about the input
+/// (`config.unresolved_refs`), not a reason to call the config invalid, so every check over
+/// the config still runs.
+fn apply_config(mut loaded: config::LoadedConfig, facts: &mut Facts) {
+    use crate::config::load::IssueKind;
+    let refs: Vec<Value> = loaded
+        .issues
+        .iter()
+        .filter(|i| i.kind == IssueKind::Env)
+        .map(|i| {
+            json!({
+                "path": i.path,
+                "var": i.message.split('"').nth(1),
+            })
+        })
+        .collect();
+    loaded.issues.retain(|i| i.kind != IssueKind::Env);
     let p = loaded.path.clone();
+    let offline = Env::default();
     let ctx = ProbeContext {
-        env: env.clone(),
+        env: offline,
         paths: config::Paths {
             profile: None,
             state_dir: p.parent().unwrap_or(Path::new(".")).to_path_buf(),
@@ -395,6 +429,32 @@ fn apply_config(loaded: config::LoadedConfig, env: &Env, facts: &mut Facts) {
     for (k, v) in out.facts {
         facts.set(k, v);
     }
+    facts.set("config.unresolved_refs", Value::Array(refs));
+}
+
+/// Split-brain is judged against the user's binary (the version a status, probe or bundle
+/// input shows), never against the binary running the triage.
+fn judge_versions(facts: &mut Facts) {
+    let Some(written) = facts
+        .get("config.last_touched_version")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return;
+    };
+    let user = ["triage.user_version", "gateway.version"]
+        .iter()
+        .find_map(|k| facts.get(k).and_then(Value::as_str).map(str::to_string));
+    match user {
+        Some(v) => facts.set(
+            "config.newer_than_binary",
+            json!(crate::config::version::compare(&written, &v) == std::cmp::Ordering::Greater),
+        ),
+        None => facts.mark_unavailable(
+            "config.newer_than_binary",
+            "the user's OpenClaw version is not in the triage inputs (add their gateway status or probe JSON, or a bundle)",
+        ),
+    }
 }
 
 /// Facts and evidence from `gateway status --json`.
@@ -405,6 +465,9 @@ fn apply_status(
     facts: &mut Facts,
     hits: &mut super::matcher::Results,
 ) {
+    if let Some(cli) = v["cli"]["version"].as_str() {
+        facts.set("triage.user_version", json!(cli));
+    }
     facts.set("port.number", v["port"]["port"].clone());
     facts.set("port.listeners", v["port"]["listeners"].clone());
     let listeners = v["port"]["listeners"]
@@ -444,7 +507,6 @@ fn truncation_note(lines: u64) -> String {
 fn gather_bundle(
     p: &Path,
     f: std::fs::File,
-    env: &Env,
     matcher: &super::matcher::Matcher,
     facts: &mut Facts,
     hits: &mut super::matcher::Results,
@@ -532,8 +594,7 @@ fn gather_bundle(
         described.push(format!("{source} ({})", format!("{kind:?}").to_lowercase()));
         match kind {
             InputKind::Config => apply_config(
-                config::load::load_from_str(Path::new(&source), &text, env),
-                env,
+                config::load::load_from_str(Path::new(&source), &text, &Env::default()),
                 facts,
             ),
             InputKind::ProbeJson => {
@@ -565,10 +626,11 @@ fn gather_bundle(
     Ok(())
 }
 
-/// Gather facts and lines from `inputs`. `Err` names an unreadable input.
+/// Gather facts and lines from `inputs`. `Err` names an unreadable input. Nothing of the
+/// triage host is read (its environment, its binaries, its state): the inputs are the
+/// user's installation.
 pub fn gather(
     inputs: &[std::path::PathBuf],
-    env: &Env,
     matcher: &super::matcher::Matcher,
 ) -> Result<(Facts, super::matcher::Results, Vec<String>), String> {
     let mut facts = Facts::default();
@@ -582,7 +644,7 @@ pub fn gather(
         match container(&mut f).map_err(unreadable)? {
             Container::Bundle => {
                 let mut lines = Vec::new();
-                gather_bundle(p, f, env, matcher, &mut facts, &mut hits, &mut lines)?;
+                gather_bundle(p, f, matcher, &mut facts, &mut hits, &mut lines)?;
                 described.extend(lines);
                 continue;
             }
@@ -596,7 +658,7 @@ pub fn gather(
         }
         let (kind, doc) = classify(&mut f).map_err(unreadable)?;
         match kind {
-            InputKind::Config => apply_config(config::load(p, env), env, &mut facts),
+            InputKind::Config => apply_config(config::load(p, &Env::default()), &mut facts),
             InputKind::ProbeJson => {
                 facts_from_probe(doc.as_ref().unwrap_or(&Value::Null), &mut facts)
             }
@@ -623,6 +685,7 @@ pub fn gather(
     if !inputs.is_empty() {
         facts.logs_available = Some("triage inputs".into());
     }
+    judge_versions(&mut facts);
     for ns in [
         "config", "env", "binaries", "port", "process", "gateway", "logs", "state", "service",
     ] {

@@ -143,6 +143,44 @@ pub fn message(failure: AuthFailure, kind: ClientKind, protocol: u32) -> String 
     }
 }
 
+/// Which failure an `unauthorized: …` message reports (upstream's probe JSON carries the
+/// message and close reason but no `details.code`).
+pub fn failure_from_message(message: &str) -> Option<AuthFailure> {
+    let m = message.trim_start().strip_prefix("unauthorized")?;
+    let table = [
+        ("gateway token missing", AuthFailure::TokenMissing),
+        ("gateway token mismatch", AuthFailure::TokenMismatch),
+        (
+            "gateway token not configured",
+            AuthFailure::TokenNotConfigured,
+        ),
+        ("gateway password missing", AuthFailure::PasswordMissing),
+        ("gateway password mismatch", AuthFailure::PasswordMismatch),
+        (
+            "gateway password not configured",
+            AuthFailure::PasswordNotConfigured,
+        ),
+        (
+            "bootstrap token invalid",
+            AuthFailure::BootstrapTokenInvalid,
+        ),
+        ("device token mismatch", AuthFailure::DeviceTokenMismatch),
+        (
+            "too many failed authentication attempts",
+            AuthFailure::RateLimited,
+        ),
+    ];
+    let rest = m.strip_prefix(':').map(str::trim_start);
+    match rest {
+        Some(r) => table
+            .iter()
+            .find(|(text, _)| r.starts_with(text))
+            .map(|(_, f)| *f),
+        None if m.trim().is_empty() => Some(AuthFailure::Unauthorized),
+        None => None,
+    }
+}
+
 /// The full error shape sent before closing 1008.
 pub fn error_shape(
     failure: AuthFailure,
@@ -163,6 +201,33 @@ pub fn error_shape(
         e = e.retry_after(ms);
     }
     e
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::*;
+
+    #[test]
+    fn every_message_reads_back_as_its_failure() {
+        for f in [
+            AuthFailure::TokenMissing,
+            AuthFailure::TokenMismatch,
+            AuthFailure::TokenNotConfigured,
+            AuthFailure::PasswordMissing,
+            AuthFailure::PasswordMismatch,
+            AuthFailure::PasswordNotConfigured,
+            AuthFailure::BootstrapTokenInvalid,
+            AuthFailure::DeviceTokenMismatch,
+            AuthFailure::RateLimited,
+            AuthFailure::Unauthorized,
+        ] {
+            for kind in [ClientKind::Cli, ClientKind::ControlUi, ClientKind::Other] {
+                assert_eq!(failure_from_message(&message(f, kind, 4)), Some(f));
+            }
+        }
+        assert_eq!(failure_from_message("pairing required"), None);
+        assert_eq!(failure_from_message("unauthorizedx"), None);
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod logs;
 mod man;
 mod pairing;
 mod probe;
+mod probe_honesty;
 mod reliability;
 mod reload;
 mod schema;

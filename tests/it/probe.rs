@@ -115,14 +115,15 @@ fn wrong_token_is_reachable_but_degraded_exit_1() {
     assert_eq!(t["connect"]["rpcOk"], false);
     assert_eq!(t["connect"]["errorCode"], "AUTH_TOKEN_MISMATCH");
     assert_eq!(t["connect"]["close"]["code"], 1008);
-    assert!(v["warnings"]
+    // Refused at connect: a refusal, not failed reads (upstream calls it the latter).
+    assert_eq!(t["connect"]["failedStep"], "connect");
+    let codes: Vec<&str> = v["warnings"]
         .as_array()
         .unwrap()
         .iter()
-        .any(|w| w["code"] == "probe_detail_failed"
-            && w["message"].as_str().unwrap().starts_with(
-                "Gateway accepted the WebSocket connection, but follow-up read diagnostics failed"
-            )));
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, vec!["connect_refused"], "{v:#}");
     let (_, out, _) = run(
         cli(&p, &["gateway", "probe", "--url", &url, "--token", "wrong"]),
         T,

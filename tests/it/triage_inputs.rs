@@ -245,3 +245,94 @@ fn doctor_without_fix_leaves_the_state_dir_as_it_was() {
         assert!(!state.join("identity/device.json").exists() || with_gateway);
     }
 }
+
+/// A finding's status; triage leaves out checks it could not run (`""`).
+fn finding_status(v: &Value, id: &str) -> String {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["checkId"] == id)
+        .and_then(|f| f["status"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A pasted config with `${VAR}` refs: nothing is resolved from the triage host (even when
+/// the host has the variable), the refs are facts, and every check over the config runs.
+#[test]
+fn triage_never_resolves_the_hosts_env_and_still_judges_the_config() {
+    let p = Profile::new("");
+    let cfg = p.path().join("user-openclaw.json");
+    std::fs::write(
+        &cfg,
+        r#"{ gateway: { bind: "lan", auth: { mode: "none" }, token: "old" },
+             channels: { telegram: { botToken: "${TELEGRAM_BOT_TOKEN}" } } }"#,
+    )
+    .unwrap();
+    for host_value in [None, Some("host-secret-value-123")] {
+        let mut c = p.command();
+        if let Some(v) = host_value {
+            c.env("TELEGRAM_BOT_TOKEN", v)
+                .env("OPENCLAW_GATEWAY_TOKEN", "host-gateway-token-456");
+        }
+        c.args(["doctor", "triage", "--json"]).arg(&cfg);
+        let (_, out, err) = run(c, T);
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        assert!(!out.contains("host-secret-value-123") && !out.contains("host-gateway-token-456"));
+        assert_eq!(
+            v["facts"]["config.unresolved_refs"],
+            serde_json::json!([{"path": "channels.telegram.botToken", "var": "TELEGRAM_BOT_TOKEN"}]),
+            "{:#}",
+            v["facts"]
+        );
+        assert_eq!(finding_status(&v, "config.parses"), "ok", "{host_value:?}");
+        for id in [
+            "config.bind-without-auth",
+            "config.legacy-gateway-token",
+            "config.mode-unset",
+        ] {
+            assert!(fired(&v, id), "{id} not fired with host env {host_value:?}");
+        }
+    }
+}
+
+/// Split-brain offline is judged against the user's version when an input shows it, and
+/// not at all when none does (never against the triage host's binary).
+#[test]
+fn triage_judges_split_brain_by_the_users_version() {
+    let p = Profile::new("");
+    let cfg = p.path().join("user-openclaw.json");
+    std::fs::write(
+        &cfg,
+        r#"{ meta: { lastTouchedVersion: "2026.10.1" }, gateway: { mode: "local", auth: { token: "t" } } }"#,
+    )
+    .unwrap();
+    let status = |version: &str| {
+        let f = p.path().join(format!("status-{version}.json"));
+        std::fs::write(
+            &f,
+            serde_json::to_string_pretty(&serde_json::json!({
+                "cli": {"version": version},
+                "rpc": null,
+                "port": {"port": 18789, "listeners": []},
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+        f
+    };
+    let (_, v, _) = triage(&p, &[&cfg]);
+    assert_eq!(
+        finding_status(&v, "config.newer-version"),
+        "",
+        "not judged: {v:#}"
+    );
+    assert!(v["facts"].get("config.newer_than_binary").is_none());
+    let older = status("2026.9.6");
+    let (_, v, _) = triage(&p, &[&cfg, &older]);
+    assert_eq!(finding_status(&v, "config.newer-version"), "fail");
+    let newer = status("2026.11.5");
+    let (_, v, _) = triage(&p, &[&cfg, &newer]);
+    assert_eq!(finding_status(&v, "config.newer-version"), "ok");
+}

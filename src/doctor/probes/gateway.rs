@@ -62,6 +62,7 @@ pub async fn probe(ctx: &ProbeContext) -> ProbeOutput {
         ("gateway.rpc_ok", json!(c.rpc_ok)),
         ("gateway.error", json!(c.error)),
         ("gateway.error_code", json!(c.error_code)),
+        ("gateway.failed_step", json!(c.failed_step)),
         (
             "gateway.close_code",
             json!(c.close.as_ref().map(|x| x.code)),
