@@ -246,7 +246,8 @@ pub struct ConfigArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Print a value by dot path (`gateway.auth.mode`, `list[0]`); secrets are redacted.
+    /// Print a value by path (`gateway.auth.mode`, `list[0]`, `models["openai/gpt-5.1"]`: a
+    /// key holding a dot goes in brackets); secrets are redacted.
     Get {
         key: String,
         #[arg(long)]

@@ -6,7 +6,53 @@ use crate::config::{self, edit, load, redact, schema, store};
 use crate::contract::exit;
 use serde_json::{json, Value};
 
+/// A path as the user wrote it (dot or bracket notation) in canonical form.
+fn canonical(key: &str) -> Result<String, i32> {
+    match config::keypath::parse(key) {
+        Ok(segs) => Ok(config::keypath::join(&segs)),
+        Err(e) => {
+            eprintln!(
+                "{e}; write keys with dots in brackets: agents.defaults.models[\"openai/gpt-5.1\"]"
+            );
+            Err(exit::USAGE)
+        }
+    }
+}
+
 pub fn run(cmd: ConfigCommand, ctx: Context) -> i32 {
+    let cmd = match cmd {
+        ConfigCommand::Get {
+            key,
+            json,
+            show_secrets,
+        } => match canonical(&key) {
+            Ok(key) => ConfigCommand::Get {
+                key,
+                json,
+                show_secrets,
+            },
+            Err(code) => return code,
+        },
+        ConfigCommand::Set {
+            key,
+            value,
+            json_value,
+            string,
+        } => match canonical(&key) {
+            Ok(key) => ConfigCommand::Set {
+                key,
+                value,
+                json_value,
+                string,
+            },
+            Err(code) => return code,
+        },
+        ConfigCommand::Unset { key } => match canonical(&key) {
+            Ok(key) => ConfigCommand::Unset { key },
+            Err(code) => return code,
+        },
+        other => other,
+    };
     match cmd {
         ConfigCommand::Get {
             key,
@@ -72,7 +118,15 @@ fn get(ctx: &Context, key: &str, as_json: bool, show_secrets: bool) -> i32 {
     let mut v = v.clone();
     if !show_secrets {
         // Redact as if the value sat at its path: wrap it under its last key.
-        let last = key.rsplit('.').next().unwrap_or(key);
+        let segs = config::keypath::parse(key).unwrap_or_default();
+        let last = segs
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                config::keypath::Seg::Key(k) => Some(k.as_str()),
+                config::keypath::Seg::Index(_) => None,
+            })
+            .unwrap_or(key);
         let mut wrapper = json!({ last: v });
         redact::redact_value(&mut wrapper, &mut Vec::new());
         v = wrapper[last].take();

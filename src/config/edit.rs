@@ -36,8 +36,10 @@ fn render(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-/// Set `dotted` to `value`, creating missing parent objects.
+/// Set `dotted` (a canonical path, `config::keypath`) to `value`, creating missing parent
+/// objects.
 pub fn set(text: &str, dotted: &str, value: &Value) -> Result<String, EditError> {
+    use super::keypath::{self, Seg};
     let doc = parse(text)?;
     if let Some((start, end)) = doc.value_spans.get(dotted) {
         return Ok(format!(
@@ -47,16 +49,22 @@ pub fn set(text: &str, dotted: &str, value: &Value) -> Result<String, EditError>
             &text[*end..]
         ));
     }
-    let keys: Vec<&str> = dotted.split('.').collect();
+    let segs = keypath::parse(dotted).map_err(EditError)?;
+    let keys: Vec<&str> = segs
+        .iter()
+        .map(|s| match s {
+            Seg::Key(k) => Ok(k.as_str()),
+            Seg::Index(_) => Err(EditError(format!(
+                "cannot create {dotted}: an array element is set by writing the whole array"
+            ))),
+        })
+        .collect::<Result<_, _>>()?;
+    let parent_of = |depth: usize| keypath::join(&segs[..depth]);
     // Deepest existing ancestor that is an object.
     let mut depth = keys.len() - 1;
     loop {
-        let parent = keys[..depth].join(".");
-        match super::load::get_path(&doc.value, &parent).or(if depth == 0 {
-            Some(&doc.value)
-        } else {
-            None
-        }) {
+        let parent = parent_of(depth);
+        match keypath::get(&doc.value, &segs[..depth]) {
             Some(Value::Object(_)) => break,
             Some(_) => {
                 return Err(EditError(format!(
@@ -66,11 +74,16 @@ pub fn set(text: &str, dotted: &str, value: &Value) -> Result<String, EditError>
             None => depth -= 1,
         }
     }
-    let parent = keys[..depth].join(".");
-    let (obj_start, obj_end) = *doc
-        .value_spans
-        .get(&parent)
-        .ok_or_else(|| EditError(format!("cannot locate {parent}")))?;
+    let parent = parent_of(depth);
+    let (obj_start, obj_end) = match doc.value_spans.get(&parent) {
+        Some(span) => *span,
+        None if depth == 0 => doc
+            .value_spans
+            .get("")
+            .copied()
+            .ok_or_else(|| EditError("cannot locate the config's root object".into()))?,
+        None => return Err(EditError(format!("cannot locate {parent}"))),
+    };
     // Build the missing part as one member: "k1": {"k2": value}.
     let mut nested = value.clone();
     for k in keys[depth + 1..].iter().rev() {
@@ -79,8 +92,7 @@ pub fn set(text: &str, dotted: &str, value: &Value) -> Result<String, EditError>
         nested = Value::Object(m);
     }
     let member = format!("{}: {}", render(&Value::from(keys[depth])), render(&nested));
-    let empty = super::load::get_path(&doc.value, &parent)
-        .or(if depth == 0 { Some(&doc.value) } else { None })
+    let empty = keypath::get(&doc.value, &segs[..depth])
         .and_then(Value::as_object)
         .is_some_and(|m| m.is_empty());
     let open = obj_start + 1; // just after `{`
@@ -98,8 +110,9 @@ pub fn set(text: &str, dotted: &str, value: &Value) -> Result<String, EditError>
         .key_starts
         .iter()
         .filter(|(p, _)| {
-            p.rsplit_once('.').map(|(pp, _)| pp) == Some(parent.as_str())
-                || (depth == 0 && !p.contains('.'))
+            keypath::parse(p)
+                .ok()
+                .is_some_and(|ps| ps.len() == depth + 1 && keypath::join(&ps[..depth]) == parent)
         })
         .map(|(_, s)| *s)
         .min()

@@ -208,11 +208,8 @@ impl<'a> Parser<'a> {
                 }
                 _ => return Err(self.unexpected()),
             };
-            let child = if path.is_empty() {
-                key.clone()
-            } else {
-                format!("{path}.{key}")
-            };
+            // Canonical: a key holding `.` is `["a.b"]`, never two segments.
+            let child = super::keypath::push(&path, &super::keypath::Seg::Key(key.clone()));
             self.positions.insert(child.clone(), key_pos);
             self.key_starts.insert(child.clone(), key_start);
             self.skip_ws()?;

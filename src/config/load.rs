@@ -109,18 +109,7 @@ impl LoadedConfig {
 
 /// Look up a dotted path in a JSON value; segments may index arrays (`list[0]`).
 pub fn get_path<'a>(value: &'a Value, dotted: &str) -> Option<&'a Value> {
-    dotted.split('.').try_fold(value, |v, seg| {
-        let (key, rest) = match seg.find('[') {
-            Some(i) => (&seg[..i], &seg[i..]),
-            None => (seg, ""),
-        };
-        let mut cur = if key.is_empty() { v } else { v.get(key)? };
-        for idx in rest.split('[').skip(1) {
-            let n: usize = idx.strip_suffix(']')?.parse().ok()?;
-            cur = cur.get(n)?;
-        }
-        Some(cur)
-    })
+    super::keypath::get(value, &super::keypath::parse(dotted).ok()?)
 }
 
 /// `sha256:<hex>` of a config file's raw bytes: what `LoadedConfig::hash` holds and what

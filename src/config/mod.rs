@@ -6,6 +6,7 @@ pub mod env;
 pub mod gateway;
 pub mod guard;
 pub mod json5;
+pub mod keypath;
 pub mod lkg;
 pub mod load;
 pub mod paths;

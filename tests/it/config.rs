@@ -255,3 +255,50 @@ fn a_config_the_real_openclaw_wrote_after_doctor_fix_is_valid() {
     let gw = Gateway::start(&p, &[], &[]);
     assert!(gw.port > 0);
 }
+
+/// Keys with dots: upstream's bracket notation reads and writes them, and `"x.y"` is never
+/// confused with `x.y`.
+#[test]
+fn config_paths_are_segments_with_bracket_keys() {
+    let p = Profile::new(
+        "{\n  // mine\n  agents: { defaults: { models: { \"openai/gpt-5.1\": { alias: \"g\" } } } },\n  \"x.y\": 1,\n  x: { y: 2 },\n}\n",
+    );
+    let cfg = |args: &[&str]| {
+        let mut c = p.command();
+        c.arg("config").args(args);
+        run(c, std::time::Duration::from_secs(30))
+    };
+    let (code, out, err) = cfg(&["get", r#"agents.defaults.models["openai/gpt-5.1"].alias"#]);
+    assert_eq!((code, out.as_str()), (0, "g\n"), "{err}");
+    assert_eq!(cfg(&["get", r#"["x.y"]"#]).1, "1\n");
+    assert_eq!(cfg(&["get", "['x.y']"]).1, "1\n");
+    assert_eq!(cfg(&["get", "x.y"]).1, "2\n");
+    assert_eq!(cfg(&["set", r#"["x.y"]"#, "5"]).0, 0);
+    assert_eq!(cfg(&["set", "x.y", "7"]).0, 0);
+    assert_eq!(
+        cfg(&[
+            "set",
+            r#"agents.defaults.models["anthropic/claude-4.5"].alias"#,
+            "c"
+        ])
+        .0,
+        0
+    );
+    let text = std::fs::read_to_string(p.config_path()).unwrap();
+    assert!(text.contains("// mine"), "{text}");
+    let v: serde_json::Value = {
+        let (code, out, _) = cfg(&["get", "agents.defaults.models", "--json"]);
+        assert_eq!(code, 0);
+        serde_json::from_str(&out).unwrap()
+    };
+    assert_eq!(v["anthropic/claude-4.5"]["alias"], "c");
+    assert_eq!(v["openai/gpt-5.1"]["alias"], "g");
+    assert_eq!(cfg(&["get", r#"["x.y"]"#]).1, "5\n");
+    assert_eq!(cfg(&["get", "x.y"]).1, "7\n");
+    assert_eq!(cfg(&["unset", r#"["x.y"]"#]).0, 0);
+    assert_eq!(cfg(&["get", "x.y"]).1, "7\n");
+    assert_ne!(cfg(&["get", r#"["x.y"]"#]).0, 0);
+    let (code, _, err) = cfg(&["get", "a..b"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid config path \"a..b\""), "{err}");
+}
