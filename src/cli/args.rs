@@ -590,6 +590,10 @@ pub enum GatewayCommand {
     /// Install the gateway as a service of this platform's supervisor (systemd user unit,
     /// --system for a system unit; launchd LaunchAgent; Windows Scheduled Task), enable and
     /// start it. A no-op when installed and current; --force rewrites a different file.
+    ///
+    /// A profile without a config gets a complete one (gateway.mode local, token auth) on a
+    /// base port no other profile uses (18789, 19789, …, 120+ apart); a config without
+    /// gateway.mode is refused, naming the command that sets it.
     Install(ServiceInstallArgs),
     /// Stop, disable and remove the gateway service.
     Uninstall(ServiceArgs),

@@ -235,9 +235,64 @@ fn install_token(ctx: &Context, flag: Option<&str>) -> Result<Vec<String>, Strin
     Ok(lines)
 }
 
+/// A profile about to get a service needs a config its gateway starts on: a fresh profile
+/// gets a complete one (`setup::local_config`); an existing config without `gateway.mode`
+/// would make the service exit 78 on every start, so the install is refused.
+fn prepare_config(
+    args: &ServiceInstallArgs,
+    ctx: Context,
+) -> Result<(Context, Vec<String>), String> {
+    let path = ctx.paths.config_path.clone();
+    if ctx.config.exists {
+        if ctx.config.get_str("gateway.mode").is_none() && ctx.config.is_valid() {
+            let profile = ctx
+                .paths
+                .profile
+                .as_deref()
+                .map(|p| format!("--profile {p} "))
+                .unwrap_or_default();
+            return Err(format!(
+                "{} has no gateway.mode, so the service would refuse to start (exit 78). Set it first: openclaw {profile}config set gateway.mode local",
+                path.display()
+            ));
+        }
+        return Ok((ctx, Vec::new()));
+    }
+    let (body, port, mut lines) =
+        super::setup::local_config(&ctx, args.port, args.token.as_deref())?;
+    for dir in [Some(ctx.paths.state_dir.as_path()), path.parent()]
+        .into_iter()
+        .flatten()
+    {
+        crate::config::write::ensure_private_dir(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(&body).unwrap_or_default() + "\n";
+    crate::config::store::commit(&path, None, &text).map_err(|e| e.to_string())?;
+    lines.push(format!(
+        "Config written: {} (gateway.mode local, port {port}, token auth; the token is not printed)",
+        path.display()
+    ));
+    Ok((Context::load(ctx.env), lines))
+}
+
 pub fn install(args: ServiceInstallArgs, ctx: Context) -> i32 {
     let json_out = args.service.json;
     let system = args.service.system;
+    let (ctx, config_lines) = match prepare_config(&args, ctx) {
+        Ok(x) => x,
+        Err(why) => {
+            if json_out {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "action": "install", "error": format!("Gateway install blocked: {why}")})
+                );
+            } else {
+                eprintln!("Gateway install blocked: {why}");
+            }
+            return exit::FAILURE;
+        }
+    };
     let (t, r) = match target(&ctx, "install", system) {
         Ok(x) => x,
         Err(r) => return r.emit(json_out),
@@ -259,6 +314,7 @@ pub fn install(args: ServiceInstallArgs, ctx: Context) -> i32 {
         }
     };
     let mut r = r;
+    r.lines.extend(config_lines);
     match install_token(&ctx, args.token.as_deref()) {
         Ok(lines) => r.lines.extend(lines),
         Err(why) => {

@@ -6,6 +6,74 @@ use crate::config::{self, secret::Secret, store};
 use crate::contract::exit;
 use serde_json::json;
 
+/// A complete local config for a profile that has none: `gateway.mode: local`, loopback,
+/// token auth (the given token, else `OPENCLAW_GATEWAY_TOKEN`, else a generated 48-hex one)
+/// and a base port. The port is `port`, else `OPENCLAW_GATEWAY_PORT`, else, for a named
+/// profile or when another profile already uses the default, the lowest spaced base port no
+/// other profile on this host uses (`config::profiles`). Returns the body, the port and
+/// notes for the user.
+pub fn local_config(
+    ctx: &Context,
+    port: Option<u16>,
+    token: Option<&str>,
+) -> Result<(serde_json::Value, u16, Vec<String>), String> {
+    use crate::config::{env, profiles};
+    let mut notes = Vec::new();
+    let token = match token
+        .map(str::to_string)
+        .or_else(|| ctx.env.get(env::GATEWAY_TOKEN).map(str::to_string))
+    {
+        Some(t) => t,
+        None => Secret::generate_hex(24)
+            .map_err(|e| format!("cannot generate a token: {e}"))?
+            .expose()
+            .to_string(),
+    };
+    let env_port = ctx
+        .env
+        .get(env::GATEWAY_PORT)
+        .and_then(|p| p.parse::<u16>().ok());
+    let port = match port.or(env_port) {
+        Some(p) => p,
+        None => {
+            let others = profiles::other_profile_ports(&ctx.env, &ctx.paths.config_path);
+            let taken: Vec<u16> = others.iter().map(|(p, _)| *p).collect();
+            let named = ctx.paths.profile.as_deref().is_some_and(|p| p != "default");
+            let default = config::gateway::DEFAULT_PORT;
+            if !named
+                && taken
+                    .iter()
+                    .all(|t| t.abs_diff(default) >= profiles::MIN_SPACING)
+            {
+                default
+            } else {
+                let p = profiles::spaced_port(&taken).ok_or_else(|| {
+                    "no free base port found for this profile; pass --port".to_string()
+                })?;
+                if !others.is_empty() {
+                    notes.push(format!(
+                        "Port {p} for this profile (other profiles use {}; base ports stay {} apart).",
+                        others
+                            .iter()
+                            .map(|(port, cfg)| format!("{port} in {}", cfg.display()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        profiles::MIN_SPACING
+                    ));
+                }
+                p
+            }
+        }
+    };
+    let body = json!({"gateway": {
+        "mode": "local",
+        "port": port,
+        "bind": "loopback",
+        "auth": {"mode": "token", "token": token},
+    }});
+    Ok((body, port, notes))
+}
+
 pub fn run(args: SetupArgs, ctx: Context) -> i32 {
     let path = &ctx.paths.config_path;
     if ctx.config.exists && !args.force {
@@ -20,16 +88,18 @@ pub fn run(args: SetupArgs, ctx: Context) -> i32 {
         return exit::FAILURE;
     }
     let body = match args.mode {
-        SetupMode::Local => {
-            let token = match Secret::generate_hex(24) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("cannot generate a token: {e}");
-                    return exit::FAILURE;
+        SetupMode::Local => match local_config(&ctx, None, None) {
+            Ok((body, _, notes)) => {
+                for n in notes {
+                    eprintln!("{n}");
                 }
-            };
-            json!({"gateway": {"mode": "local", "bind": "loopback", "auth": {"mode": "token", "token": token.expose()}}})
-        }
+                body
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return exit::FAILURE;
+            }
+        },
         SetupMode::Remote => {
             let Some(url) = &args.remote_url else {
                 eprintln!("--mode remote needs --remote-url ws://host:port");

@@ -10,6 +10,7 @@ pub mod keypath;
 pub mod lkg;
 pub mod load;
 pub mod paths;
+pub mod profiles;
 pub mod redact;
 pub mod schema;
 pub mod secret;

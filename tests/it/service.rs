@@ -1244,3 +1244,81 @@ fn a_user_unit_beside_the_system_unit_is_set_aside() {
             .to_string()
     );
 }
+
+/// Fresh named profiles get a complete config and base ports that do not collide; a config
+/// without gateway.mode is refused with the command that fixes it.
+#[test]
+fn a_fresh_profiles_install_writes_a_complete_config_on_a_spaced_port() {
+    let p = Profile::new("");
+    let m = FakeManager::new(&p);
+    let home = p.path().join("home");
+    let install = |profile: &str| {
+        let mut c = m.cmd(&p, &["--profile", profile, "gateway", "install"]);
+        c.env_remove("OPENCLAW_STATE_DIR")
+            .env_remove("OPENCLAW_CONFIG_PATH");
+        run(c, T)
+    };
+    let config_of = |profile: &str| -> Value {
+        let text = std::fs::read_to_string(home.join(format!(".openclaw-{profile}/openclaw.json")))
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let unit_of = |profile: &str| {
+        std::fs::read_to_string(home.join(format!(
+            ".config/systemd/user/openclaw-gateway-{profile}.service"
+        )))
+        .unwrap()
+    };
+    let (code, out, err) = install("main");
+    assert_eq!(code, 0, "{out}{err}");
+    let main = config_of("main");
+    assert_eq!(main["gateway"]["mode"], "local");
+    assert_eq!(main["gateway"]["auth"]["mode"], "token");
+    assert_eq!(main["gateway"]["auth"]["token"].as_str().unwrap().len(), 48);
+    let main_port = main["gateway"]["port"].as_u64().unwrap();
+    assert!(unit_of("main").contains(&format!(" gateway --port {main_port}\n")));
+    assert!(
+        out.contains("Config written:")
+            && !out.contains(main["gateway"]["auth"]["token"].as_str().unwrap()),
+        "{out}"
+    );
+
+    let (code, out, err) = install("rescue");
+    assert_eq!(code, 0, "{out}{err}");
+    let rescue_port = config_of("rescue")["gateway"]["port"].as_u64().unwrap();
+    assert!(
+        rescue_port.abs_diff(main_port) >= 120,
+        "{main_port} vs {rescue_port}"
+    );
+    assert!(unit_of("rescue").contains(&format!(" gateway --port {rescue_port}\n")));
+    assert!(out.contains("other profiles use"), "{out}");
+
+    // setup on another fresh profile spaces its port too.
+    let mut c = p.command();
+    c.env_remove("OPENCLAW_STATE_DIR")
+        .env_remove("OPENCLAW_CONFIG_PATH")
+        .args(["--profile", "ops", "setup"]);
+    assert_eq!(run(c, T).0, 0);
+    let ops_port = config_of("ops")["gateway"]["port"].as_u64().unwrap();
+    for other in [main_port, rescue_port] {
+        assert!(ops_port.abs_diff(other) >= 120, "{ops_port} vs {other}");
+    }
+
+    // A config the service would refuse to start on: refused, naming the fix.
+    let work = home.join(".openclaw-work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        work.join("openclaw.json"),
+        r#"{"gateway": {"auth": {"token": "abc"}}}"#,
+    )
+    .unwrap();
+    let (code, _, err) = install("work");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("openclaw --profile work config set gateway.mode local"),
+        "{err}"
+    );
+    assert!(!home
+        .join(".config/systemd/user/openclaw-gateway-work.service")
+        .exists());
+}
