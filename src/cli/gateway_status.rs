@@ -24,20 +24,37 @@ pub const ROOT_CAUSE_CONFIG: &str = "Root cause: CLI and service are using diffe
 pub const FIX_CONFIG: &str = "Fix: rerun `openclaw gateway install --force` from the same --profile / OPENCLAW_STATE_DIR you expect.";
 
 /// The `service` part of the document (upstream's DaemonStatus shape, plus `installed`).
-fn service_doc(ctx: &Context) -> (Value, Value, Value) {
+/// `service.runtime.inspectionFailure`: upstream's record of a runtime that could not be read.
+fn inspection_failure(detail: &str) -> Value {
+    json!({"code": "service-runtime-inspection-failed", "detail": detail})
+}
+
+/// The config a service would run with: `{path, exists, valid}`.
+fn config_summary(path: &std::path::Path, env: &crate::config::Env) -> Value {
+    let loaded = crate::config::load(path, env);
+    json!({"path": path.display().to_string(), "exists": loaded.exists, "valid": loaded.exists && loaded.is_valid()})
+}
+
+/// The service block, the service's config and whether it differs from the CLI's.
+/// `targetRole` is upstream's: `target` when the service manager answered and no `--url`
+/// redirects the probe (the service is what the probe reads), else `diagnostic-only`.
+fn service_doc(ctx: &Context, url_override: bool) -> (Value, Value, Value) {
     let ins = match crate::service::inspect::inspect(&ctx.env) {
         Ok(i) => i,
         Err(detail) => {
             return (
-                json!({"label": Value::Null, "inspected": false, "runtime": {"status": "unknown", "detail": detail}}),
-                Value::Null,
-                Value::Null,
+                json!({"label": Value::Null, "inspected": false, "targetRole": "diagnostic-only",
+                       "runtime": {"status": "unknown", "detail": detail, "inspectionFailure": inspection_failure(&detail)}}),
+                config_summary(&ctx.paths.config_path, &ctx.env),
+                json!(false),
             )
         }
     };
     let runtime = match &ins.runtime {
         None => json!({"status": "unknown", "detail": "no gateway service installed"}),
-        Some(Err(why)) => json!({"status": "unknown", "detail": why}),
+        Some(Err(why)) => {
+            json!({"status": "unknown", "detail": why, "inspectionFailure": inspection_failure(why)})
+        }
         Some(Ok(u)) => json!({
             "status": if u.missing() { "unknown" } else if u.running() { "running" } else { "stopped" },
             "state": u.active_state, "subState": u.sub_state, "pid": u.main_pid,
@@ -46,6 +63,7 @@ fn service_doc(ctx: &Context) -> (Value, Value, Value) {
             "line": crate::service::systemctl::runtime_line(u),
         }),
     };
+    let manager_answered = !matches!(&ins.runtime, Some(Err(_)));
     let loaded = matches!(&ins.runtime, Some(Ok(u)) if !u.missing());
     let enabled = matches!(&ins.runtime, Some(Ok(u)) if u.unit_file_state == "enabled");
     let service = json!({
@@ -57,6 +75,7 @@ fn service_doc(ctx: &Context) -> (Value, Value, Value) {
         "loaded": loaded,
         "loadedText": if enabled { "enabled" } else { "loaded" },
         "notLoadedText": if ins.installed() { "not loaded" } else { "not installed" },
+        "targetRole": if manager_answered && !url_override { "target" } else { "diagnostic-only" },
         "command": ins.path.as_ref().map(|p| json!({
             "programArguments": ins.command,
             "workingDirectory": ins.working_dir,
@@ -67,14 +86,13 @@ fn service_doc(ctx: &Context) -> (Value, Value, Value) {
         "manager": ins.via,
         "managerFallback": ins.fallback,
     });
-    let daemon = ins.config_path.as_ref().map_or(
-        Value::Null,
-        |p| json!({"path": p.display().to_string(), "exists": p.exists()}),
-    );
-    let mismatch = ins
+    // Without an installed service, the service would run with the CLI's config.
+    let daemon_path = ins
         .config_path
-        .as_ref()
-        .map_or(Value::Null, |p| json!(*p != ctx.paths.config_path));
+        .clone()
+        .unwrap_or_else(|| ctx.paths.config_path.clone());
+    let daemon = config_summary(&daemon_path, &ctx.env);
+    let mismatch = json!(daemon_path != ctx.paths.config_path);
     (service, daemon, mismatch)
 }
 
@@ -144,6 +162,7 @@ pub fn gather(args: &GatewayStatusArgs, ctx: &Context) -> (Value, Option<Target>
             "errorCode": t.connect.error_code,
             "failedStep": t.connect.failed_step,
             "latencyMs": t.connect.latency_ms,
+            "version": t.server.version,
             "url": t.url,
         })
     });
@@ -170,7 +189,7 @@ pub fn gather(args: &GatewayStatusArgs, ctx: &Context) -> (Value, Option<Target>
                 .filter(|l| !l.starts_with("pid ")),
         );
     }
-    let (service, daemon, mismatch) = service_doc(ctx);
+    let (service, daemon, mismatch) = service_doc(ctx, args.target.url.is_some());
     let extra: Vec<Value> = crate::service::inspect::extra_services(&ctx.env, args.deep)
         .into_iter()
         .map(|e| {
@@ -206,6 +225,7 @@ pub fn gather(args: &GatewayStatusArgs, ctx: &Context) -> (Value, Option<Target>
             "portSource": port_source.as_str(),
             "probeUrl": probe_url,
             "dashboardUrl": dashboard,
+            "controlUiLinks": if dashboard.is_null() { Value::Null } else { json!({"httpUrl": dashboard, "wsUrl": probe_url}) },
             "probeNote": probe_note(mode, &host),
             "version": target.as_ref().and_then(|t| t.server.version.clone()),
         },

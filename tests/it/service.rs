@@ -541,6 +541,24 @@ fn an_unreachable_manager_is_reported_with_the_hints() {
             .contains("service.runtime unavailable: systemctl --user unavailable: Failed to connect to bus: No medium found"),
         "{f:#}"
     );
+    // gateway status: upstream's inspection failure record, and the service is not the
+    // probe's target.
+    let (_, out, _) = run(m.cmd(&p, &["gateway", "status", "--json", "--no-probe"]), T);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let rt = &v["service"]["runtime"];
+    assert_eq!(
+        rt["inspectionFailure"]["code"], "service-runtime-inspection-failed",
+        "{rt:#}"
+    );
+    assert!(rt["inspectionFailure"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("Failed to connect to bus"));
+    assert_eq!(v["service"]["targetRole"], "diagnostic-only");
+    assert_eq!(
+        v["config"]["daemon"]["path"],
+        p.config_path().display().to_string()
+    );
 }
 
 #[test]

@@ -204,3 +204,47 @@ fn status_overview_healthy_and_unreachable() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["gateway"]["reachable"], false);
 }
+
+/// `status` shows upstream's sections as far as this build has the data, and says what it
+/// does not have instead of inventing it.
+#[test]
+fn status_sections_say_what_this_build_does_not_run() {
+    let p = Profile::new(&format!(
+        r#"{{ gateway: {{ mode: "local", auth: {{ token: "{TOKEN}" }} }}, channels: {{ telegram: {{ botToken: "x" }}, irc: {{ enabled: false }} }} }}"#
+    ));
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut c = p.command();
+    c.env("OPENCLAW_GATEWAY_PORT", &free).arg("status");
+    let (_, out, _) = run(c, std::time::Duration::from_secs(30));
+    for section in [
+        "\nSecurity audit\n",
+        "\nChannels\n",
+        "\nSessions\n",
+        "Next steps:",
+    ] {
+        assert!(out.contains(section), "{section:?} missing: {out}");
+    }
+    assert!(out.contains("telegram · enabled · not served"), "{out}");
+    assert!(out.contains("irc · disabled · not served"), "{out}");
+    assert!(
+        out.contains("Sessions\nunknown (gateway not readable)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Fix reachability first: openclaw gateway probe"),
+        "{out}"
+    );
+    let mut c = p.command();
+    c.env("OPENCLAW_GATEWAY_PORT", &free)
+        .args(["status", "--json"]);
+    let (_, out, _) = run(c, std::time::Duration::from_secs(30));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["channels"][0]["served"], false);
+    assert_eq!(v["securityAudit"]["status"], "not-available");
+    assert!(v["sessions"]["count"].is_null());
+}
