@@ -984,3 +984,133 @@ fn logs_read_the_real_gateway_and_the_real_cli_reads_ours() {
         .iter()
         .all(|l| l["subsystem"].is_string() && l["level"].is_string()));
 }
+
+/// `config validate` gives the real CLI's verdict on the same configs: keys it accepts and
+/// keys it rejects, at the top level and inside the sections this build types.
+#[test]
+fn config_validate_verdicts_match_the_real_cli() {
+    let Some(bin) = peer_bin() else { return };
+    let cases: Vec<(&str, Value)> = vec![
+        ("base", serde_json::json!({})),
+        ("telemetry", serde_json::json!({"telemetry": {}})),
+        ("accessGroups", serde_json::json!({"accessGroups": {}})),
+        (
+            "worktreeRoot",
+            serde_json::json!({"worktreeRoot": "/tmp/worktrees"}),
+        ),
+        (
+            "worktreeAcceleration",
+            serde_json::json!({"worktreeAcceleration": true}),
+        ),
+        ("security", serde_json::json!({"security": {}})),
+        ("surfaces", serde_json::json!({"surfaces": {}})),
+        ("proxy", serde_json::json!({"proxy": {}})),
+        ("web (legacy)", serde_json::json!({"web": {}})),
+        ("audio (legacy)", serde_json::json!({"audio": {}})),
+        ("canvasHost (legacy)", serde_json::json!({"canvasHost": {}})),
+        ("media (legacy)", serde_json::json!({"media": {}})),
+        (
+            "unknown top-level key",
+            serde_json::json!({"bogusSection": {}}),
+        ),
+        (
+            "worktreeRoot not a string",
+            serde_json::json!({"worktreeRoot": 5}),
+        ),
+        (
+            "telemetry not an object",
+            serde_json::json!({"telemetry": "on"}),
+        ),
+        (
+            "meta.migrations",
+            serde_json::json!({"meta": {"migrations": {"modelPolicyAllowlist": true}}}),
+        ),
+        (
+            "unknown meta key",
+            serde_json::json!({"meta": {"bogus": 1}}),
+        ),
+        // Inside the sections this build types.
+        (
+            "unknown gateway key",
+            serde_json::json!({"gateway": {"mode": "local", "bogus": 1}}),
+        ),
+        (
+            "gateway.port a string",
+            serde_json::json!({"gateway": {"mode": "local", "port": "x"}}),
+        ),
+        (
+            "gateway.bind unknown",
+            serde_json::json!({"gateway": {"mode": "local", "bind": "nowhere"}}),
+        ),
+        (
+            "gateway.controlUi",
+            serde_json::json!({"gateway": {"mode": "local", "controlUi": {"enabled": false}}}),
+        ),
+        (
+            "gateway.tailscale",
+            serde_json::json!({"gateway": {"mode": "local", "tailscale": {"mode": "off"}}}),
+        ),
+        (
+            "logging.level unknown",
+            serde_json::json!({"logging": {"level": "verbose"}}),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    // Four at a time: each real CLI is a Node process of ~100 MB.
+    let mut verdicts: Vec<(String, Option<bool>, Option<bool>)> = Vec::new();
+    for (chunk_no, chunk) in cases.chunks(4).enumerate() {
+        verdicts.extend(std::thread::scope(|s| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .map(|(j, (name, extra))| {
+                    let i = chunk_no * 4 + j;
+                    let mut cfg = serde_json::json!({"gateway": {"mode": "local"}});
+                    for (k, v) in extra.as_object().unwrap() {
+                        cfg[k] = v.clone();
+                    }
+                    let case = dir.path().join(format!("case-{i}"));
+                    std::fs::create_dir_all(&case).unwrap();
+                    std::fs::write(case.join("openclaw.json"), cfg.to_string()).unwrap();
+                    let bin = bin.clone();
+                    s.spawn(move || {
+                        let valid = |out: &str| {
+                            serde_json::from_str::<Value>(out.trim())
+                                .ok()
+                                .and_then(|v| v["valid"].as_bool())
+                        };
+                        let mut theirs = Command::new(&bin);
+                        theirs
+                            .env_clear()
+                            .env("PATH", std::env::var("PATH").unwrap_or_default())
+                            .env("HOME", case.join("home"))
+                            .env("OPENCLAW_STATE_DIR", case.join("state"))
+                            .env("OPENCLAW_CONFIG_PATH", case.join("openclaw.json"))
+                            .env("NO_COLOR", "1")
+                            .env("OPENCLAW_OFFLINE", "1")
+                            .env("OPENCLAW_NO_AUTO_UPDATE", "1")
+                            .args(["config", "validate", "--json"]);
+                        let (_, t_out, _) = run(theirs, T);
+                        let mut ours = Command::new(BIN);
+                        ours.env_clear()
+                            .env("HOME", case.join("home"))
+                            .env("OPENCLAW_STATE_DIR", case.join("state"))
+                            .env("OPENCLAW_CONFIG_PATH", case.join("openclaw.json"))
+                            .args(["config", "validate", "--json"]);
+                        let (_, o_out, _) = run(ours, T);
+                        (name.to_string(), valid(&t_out), valid(&o_out))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        }));
+    }
+    let differ: Vec<_> = verdicts
+        .iter()
+        .filter(|(_, theirs, ours)| theirs.is_none() || theirs != ours)
+        .collect();
+    assert!(differ.is_empty(), "(case, real, ours): {differ:#?}");
+}

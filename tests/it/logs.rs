@@ -30,14 +30,6 @@ fn paired(p: &Profile) -> i64 {
     .unwrap_or(0)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn one_read_through_the_gateway_as_text_and_as_json_records() {
     let p = Profile::local_token();

@@ -181,3 +181,41 @@ fn the_validator_can_fail() {
     );
     assert_eq!(errors.len(), 2, "{errors:?}");
 }
+
+/// The real 2026.9.6's config schema (`openclaw config schema`, refreshed by
+/// `scripts/refresh-config-schema.sh`).
+pub fn upstream_config_schema() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/config/openclaw-2026.9.6-config-schema.json.gz");
+    let gz = flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap());
+    serde_json::from_reader(gz).unwrap()
+}
+
+/// The top level accepts exactly upstream's keys, with upstream's type for each: a key it
+/// accepts is never "Unrecognized" here, a key it rejects never passes.
+#[test]
+fn the_config_top_level_is_upstreams() {
+    let theirs = upstream_config_schema();
+    let ours = openclaw::config::schema::json_schema();
+    let keys = |v: &Value| -> std::collections::BTreeSet<String> {
+        v["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "$include")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(keys(&ours), keys(&theirs));
+    assert_eq!(theirs["additionalProperties"], false);
+    for (k, t) in theirs["properties"].as_object().unwrap() {
+        if let Some(ty) = t["type"].as_str() {
+            assert_eq!(
+                ours["properties"][k]["type"].as_str(),
+                Some(ty),
+                "{k}: ours {:#}",
+                ours["properties"][k]
+            );
+        }
+    }
+}

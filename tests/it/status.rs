@@ -212,12 +212,7 @@ fn status_sections_say_what_this_build_does_not_run() {
     let p = Profile::new(&format!(
         r#"{{ gateway: {{ mode: "local", auth: {{ token: "{TOKEN}" }} }}, channels: {{ telegram: {{ botToken: "x" }}, irc: {{ enabled: false }} }} }}"#
     ));
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let free = free_port().to_string();
     let mut c = p.command();
     c.env("OPENCLAW_GATEWAY_PORT", &free).arg("status");
     let (_, out, _) = run(c, std::time::Duration::from_secs(30));

@@ -466,6 +466,15 @@ pub fn assert_finding(report: &Value, id: &str, status: &str, text: &str) {
     );
 }
 
+/// A loopback port nothing listens on (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The findings of a doctor report that are neither ok nor skipped.
 pub fn problems(report: &Value) -> Vec<&Value> {
     report["findings"]
