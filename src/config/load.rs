@@ -107,6 +107,10 @@ impl LoadedConfig {
     }
 }
 
+/// Top-level sections this build validates with its own typed schema; every other section
+/// is validated against upstream's (`config::upstream_schema`).
+const TYPED_SECTIONS: &[&str] = &["$schema", "$include", "meta", "gateway", "logging"];
+
 /// Look up a dotted path in a JSON value; segments may index arrays (`list[0]`).
 pub fn get_path<'a>(value: &'a Value, dotted: &str) -> Option<&'a Value> {
     super::keypath::get(value, &super::keypath::parse(dotted).ok()?)
@@ -237,6 +241,31 @@ fn apply_text(cfg: &mut LoadedConfig, text: &str, env: &Env) {
             line,
             column,
         });
+    }
+
+    // The sections this build does not model: upstream's own schema judges them.
+    if let Some(map) = doc.value.as_object() {
+        for (key, section) in map {
+            if TYPED_SECTIONS.contains(&key.as_str()) {
+                continue;
+            }
+            for v in super::upstream_schema::validate_section(key, section).unwrap_or_default() {
+                let key_path = v
+                    .message
+                    .strip_prefix("Unrecognized key: \"")
+                    .and_then(|k| k.strip_suffix('"'))
+                    .map(|k| format!("{}.{k}", v.path));
+                let (line, column) = locate(key_path.as_deref().unwrap_or(&v.path)).unzip();
+                issues.push(ConfigIssue {
+                    severity: Severity::Error,
+                    kind: IssueKind::Schema,
+                    path: v.path,
+                    message: v.message,
+                    line,
+                    column,
+                });
+            }
+        }
     }
 
     let mut value = doc.value.clone();

@@ -16,6 +16,7 @@ pub mod schema;
 pub mod secret;
 pub mod secrets;
 pub mod store;
+pub mod upstream_schema;
 pub mod version;
 pub mod write;
 

@@ -1054,6 +1054,31 @@ fn config_validate_verdicts_match_the_real_cli() {
             "logging.level unknown",
             serde_json::json!({"logging": {"level": "verbose"}}),
         ),
+        // Inside the sections upstream's own schema judges here.
+        (
+            "agents.defaults.model",
+            serde_json::json!({"agents": {"defaults": {"model": {"primary": "openai/gpt-5.1"}}}}),
+        ),
+        (
+            "unknown agents.defaults key",
+            serde_json::json!({"agents": {"defaults": {"bogus": 1}}}),
+        ),
+        (
+            "telegram botToken",
+            serde_json::json!({"channels": {"telegram": {"botToken": "x"}}}),
+        ),
+        (
+            "telegram botToken a number",
+            serde_json::json!({"channels": {"telegram": {"botToken": 5}}}),
+        ),
+        (
+            "telegram dmPolicy unknown",
+            serde_json::json!({"channels": {"telegram": {"botToken": "x", "dmPolicy": "bogus"}}}),
+        ),
+        (
+            "a model provider",
+            serde_json::json!({"models": {"providers": {"x": {"baseUrl": "http://127.0.0.1:1/v1", "api": "openai-completions", "models": []}}}}),
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     // Four at a time: each real CLI is a Node process of ~100 MB.
