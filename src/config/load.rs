@@ -217,32 +217,33 @@ fn apply_text(cfg: &mut LoadedConfig, text: &str, env: &Env) {
     let locate = |path: &str| doc.position_of(path);
     let mut issues = Vec::new();
 
-    let mut violations = Vec::new();
-    schema::validate(&schema::root(), &doc.value, "", &mut violations);
-    for v in violations {
-        // Point unknown-key errors at the key itself.
-        let key_path = v
-            .message
+    // A schema violation as an issue; an unknown key points at the key itself.
+    let schema_issue = |path: String, message: String| {
+        let key_path = message
             .strip_prefix("Unrecognized key: \"")
             .and_then(|k| k.strip_suffix('"'))
             .map(|k| {
-                if v.path == "<root>" {
+                if path == "<root>" {
                     k.to_string()
                 } else {
-                    format!("{}.{k}", v.path)
+                    format!("{path}.{k}")
                 }
             });
-        let (line, column) = locate(key_path.as_deref().unwrap_or(&v.path)).unzip();
-        issues.push(ConfigIssue {
+        let (line, column) = locate(key_path.as_deref().unwrap_or(&path)).unzip();
+        ConfigIssue {
             severity: Severity::Error,
             kind: IssueKind::Schema,
-            path: v.path,
-            message: v.message,
+            path,
+            message,
             line,
             column,
-        });
+        }
+    };
+    let mut violations = Vec::new();
+    schema::validate(&schema::root(), &doc.value, "", &mut violations);
+    for v in violations {
+        issues.push(schema_issue(v.path, v.message));
     }
-
     // The sections this build does not model: upstream's own schema judges them.
     if let Some(map) = doc.value.as_object() {
         for (key, section) in map {
@@ -250,20 +251,7 @@ fn apply_text(cfg: &mut LoadedConfig, text: &str, env: &Env) {
                 continue;
             }
             for v in super::upstream_schema::validate_section(key, section).unwrap_or_default() {
-                let key_path = v
-                    .message
-                    .strip_prefix("Unrecognized key: \"")
-                    .and_then(|k| k.strip_suffix('"'))
-                    .map(|k| format!("{}.{k}", v.path));
-                let (line, column) = locate(key_path.as_deref().unwrap_or(&v.path)).unzip();
-                issues.push(ConfigIssue {
-                    severity: Severity::Error,
-                    kind: IssueKind::Schema,
-                    path: v.path,
-                    message: v.message,
-                    line,
-                    column,
-                });
+                issues.push(schema_issue(v.path, v.message));
             }
         }
     }

@@ -150,3 +150,17 @@ fn triage_of_upstreams_refused_probe_names_the_mismatch() {
     assert_eq!(finding(&d, "auth.token-mismatch")["status"], "fail");
     assert_eq!(finding(&d, "probe.read-degraded")["status"], "ok");
 }
+
+/// A scope-limited probe is `probe.scope-limited`, not also `probe.read-degraded`.
+#[test]
+fn triage_of_a_scope_limited_probe_is_not_degraded_reads() {
+    let p = Profile::new("");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/triage/probe-scope-limited.json");
+    let mut c = p.command();
+    c.args(["doctor", "triage", "--json"]).arg(&fixture);
+    let (_, out, err) = run(c, T);
+    let d: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(finding(&d, "probe.scope-limited")["status"], "warn");
+    assert_eq!(finding(&d, "probe.read-degraded")["status"], "ok");
+}
