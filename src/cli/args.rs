@@ -276,6 +276,11 @@ pub enum ConfigCommand {
         json: bool,
     },
     /// Validate the config: errors name file, line, column and key (exit 1 when invalid).
+    ///
+    /// gateway, logging and meta are checked by this build's typed schema; the top level and
+    /// every other section by the real OpenClaw 2026.9.6's own schema (its `openclaw config
+    /// schema`, checked in under fixtures/config/ and refreshed by
+    /// scripts/refresh-config-schema.sh), so a config it accepts is accepted here.
     Validate {
         #[arg(long)]
         json: bool,
