@@ -26,17 +26,31 @@ pub struct Resolved {
 /// The target, the CLI's identity and the `--timeout` budget for a client command. With
 /// credentials and no identity yet, one is created (the gateway pairs it on first use).
 pub fn resolve_target(t: &TargetArgs, ctx: &Context) -> Result<Resolved, String> {
-    resolve_target_as(t, ctx, true)
+    resolve_target_as(t, None, ctx, true)
 }
 
 /// The same for a read-only command: an existing identity is used, none is created, so
 /// reading a gateway pairs nothing on it (as upstream's CLI reads with a shared secret).
 pub fn resolve_read_target(t: &TargetArgs, ctx: &Context) -> Result<Resolved, String> {
-    resolve_target_as(t, ctx, false)
+    resolve_read_target_at(t, None, ctx)
 }
 
-fn resolve_target_as(t: &TargetArgs, ctx: &Context, create: bool) -> Result<Resolved, String> {
-    let (url, source, credentials) = resolve_url(t, None, ctx)?;
+/// [`resolve_read_target`] with a local `port` override (`--port`).
+pub fn resolve_read_target_at(
+    t: &TargetArgs,
+    port: Option<u16>,
+    ctx: &Context,
+) -> Result<Resolved, String> {
+    resolve_target_as(t, port, ctx, false)
+}
+
+fn resolve_target_as(
+    t: &TargetArgs,
+    port: Option<u16>,
+    ctx: &Context,
+    create: bool,
+) -> Result<Resolved, String> {
+    let (url, source, credentials) = resolve_url(t, port, ctx)?;
     Ok(Resolved {
         identity: client::cli_identity(&ctx.paths.state_dir, create && !credentials.is_empty()),
         timeout: Duration::from_millis(t.timeout.max(MIN_TIMEOUT_MS)),
@@ -91,13 +105,24 @@ impl Resolved {
         &self,
         scopes: Vec<String>,
     ) -> Result<client::Connection, client::ConnectError> {
+        self.connect_as("cli", "cli", scopes).await
+    }
+
+    /// Connect as client `client_id` in `mode` (upstream's own CLI reads its local gateway's
+    /// logs as `gateway-client`/`backend`).
+    pub async fn connect_as(
+        &self,
+        client_id: &'static str,
+        mode: &'static str,
+        scopes: Vec<String>,
+    ) -> Result<client::Connection, client::ConnectError> {
         let opts = ConnectOptions {
             url: self.url.clone(),
             token: self.credentials.token.clone(),
             password: self.credentials.password.clone(),
             device_token: None,
-            client_id: "cli",
-            mode: "cli",
+            client_id,
+            mode,
             scopes,
             identity: self.identity.as_ref(),
             timeout: self.timeout,

@@ -6,10 +6,13 @@ use crate::config::{self, edit, load, redact, schema, store};
 use crate::contract::exit;
 use serde_json::{json, Value};
 
-/// A path as the user wrote it (dot or bracket notation) in canonical form.
-fn canonical(key: &str) -> Result<String, i32> {
+/// A path as the user wrote it (dot or bracket notation): its segments and canonical form.
+fn canonical(key: &str) -> Result<(Vec<config::keypath::Seg>, String), i32> {
     match config::keypath::parse(key) {
-        Ok(segs) => Ok(config::keypath::join(&segs)),
+        Ok(segs) => {
+            let joined = config::keypath::join(&segs);
+            Ok((segs, joined))
+        }
         Err(e) => {
             eprintln!(
                 "{e}; write keys with dots in brackets: agents.defaults.models[\"openai/gpt-5.1\"]"
@@ -20,39 +23,6 @@ fn canonical(key: &str) -> Result<String, i32> {
 }
 
 pub fn run(cmd: ConfigCommand, ctx: Context) -> i32 {
-    let cmd = match cmd {
-        ConfigCommand::Get {
-            key,
-            json,
-            show_secrets,
-        } => match canonical(&key) {
-            Ok(key) => ConfigCommand::Get {
-                key,
-                json,
-                show_secrets,
-            },
-            Err(code) => return code,
-        },
-        ConfigCommand::Set {
-            key,
-            value,
-            json_value,
-            string,
-        } => match canonical(&key) {
-            Ok(key) => ConfigCommand::Set {
-                key,
-                value,
-                json_value,
-                string,
-            },
-            Err(code) => return code,
-        },
-        ConfigCommand::Unset { key } => match canonical(&key) {
-            Ok(key) => ConfigCommand::Unset { key },
-            Err(code) => return code,
-        },
-        other => other,
-    };
     match cmd {
         ConfigCommand::Get {
             key,
@@ -103,6 +73,11 @@ pub fn run(cmd: ConfigCommand, ctx: Context) -> i32 {
 }
 
 fn get(ctx: &Context, key: &str, as_json: bool, show_secrets: bool) -> i32 {
+    let (segs, key) = match canonical(key) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
+    let key = key.as_str();
     let cfg = &ctx.config;
     if !cfg.exists {
         eprintln!(
@@ -111,14 +86,13 @@ fn get(ctx: &Context, key: &str, as_json: bool, show_secrets: bool) -> i32 {
         );
         return exit::FAILURE;
     }
-    let Some(v) = load::get_path(&cfg.value, key) else {
+    let Some(v) = config::keypath::get(&cfg.value, &segs) else {
         eprintln!("{key} is not set in {}", cfg.path.display());
         return exit::FAILURE;
     };
     let mut v = v.clone();
     if !show_secrets {
         // Redact as if the value sat at its path: wrap it under its last key.
-        let segs = config::keypath::parse(key).unwrap_or_default();
         let last = segs
             .iter()
             .rev()
@@ -139,6 +113,11 @@ fn get(ctx: &Context, key: &str, as_json: bool, show_secrets: bool) -> i32 {
 }
 
 fn write(ctx: &Context, key: &str, value: Option<Value>) -> i32 {
+    let (_, key) = match canonical(key) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
+    let key = key.as_str();
     let cfg = &ctx.config;
     let path = &cfg.path;
     let (before, text) = match std::fs::read(path) {

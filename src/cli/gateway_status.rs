@@ -174,7 +174,7 @@ pub fn gather(args: &GatewayStatusArgs, ctx: &Context) -> (Value, Option<Target>
     let last_error = if probe_failed || args.no_probe {
         last_error::find(
             &last_error::candidate_files(&ctx.paths.state_dir, &log_file),
-            &crate::inspect::attribution::Owner::live(&cfg.path, port),
+            &crate::inspect::attribution::Owner::observed(&cfg.path, port, &listeners),
             &ctx.paths.state_dir,
         )
     } else {

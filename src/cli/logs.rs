@@ -3,15 +3,16 @@
 //! loopback gateway does not answer, one read falls back to the configured file and says so.
 
 use super::args::LogsArgs;
+use super::call::Resolved;
 use super::context::Context;
-use crate::client::{self, CallError, ConnectError, ConnectOptions, Connection};
+use crate::client::{self, CallError, ConnectError, Connection};
 use crate::contract::exit;
 use crate::logging::file::LogSettings;
 use crate::logging::record::{self, View};
 use crate::logging::tail::{self, TailResult};
 use serde_json::{json, Value};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub const LOCAL_FALLBACK_NOTICE: &str =
@@ -24,36 +25,42 @@ pub const HINT: &str = "Hint: run `openclaw doctor`.";
 /// capped at 30 s).
 pub const MAX_FOLLOW_RETRIES: u32 = 8;
 
-/// Where the command reads from.
-struct Target {
-    url: String,
-    /// Upstream's names: `local loopback`, `cli --url`, `config gateway.remote.url`.
-    source: &'static str,
-    creds: client::credentials::Credentials,
-    /// Only an explicit or remote target signs with the CLI's identity (when it has one);
-    /// the implicit loopback connects as upstream's backend client, pairing nothing.
-    identity: Option<crate::state::identity::DeviceIdentity>,
-    implicit_loopback: bool,
-    config_path: PathBuf,
-    bind: String,
+/// Upstream's name for where the target came from.
+fn source_name(source: &str) -> &str {
+    match source {
+        "explicit --url" => "cli --url",
+        "gateway.remote.url" => "config gateway.remote.url",
+        other => other,
+    }
 }
 
-impl Target {
-    fn details(&self) -> Value {
-        let mut lines = vec![
-            format!("Gateway target: {}", self.url),
-            format!("Source: {}", self.source),
-            format!("Config: {}", self.config_path.display()),
-        ];
-        let bind = (self.source != "cli --url").then(|| format!("Bind: {}", self.bind));
-        lines.extend(bind.clone());
-        json!({
-            "url": self.url,
-            "urlSource": self.source,
-            "bindDetail": bind,
-            "message": lines.join("\n"),
-        })
-    }
+/// The target the implicit loopback resolution picked (a one-shot read may fall back to the
+/// local file; the connection is upstream's backend client, with no device).
+fn implicit_loopback(t: &Resolved) -> bool {
+    t.source == "local loopback"
+}
+
+/// Upstream's connection details for an error: target, source, config and bind.
+fn details(t: &Resolved, ctx: &Context) -> Value {
+    let source = source_name(t.source);
+    let mut lines = vec![
+        format!("Gateway target: {}", t.url),
+        format!("Source: {source}"),
+        format!("Config: {}", ctx.config.path.display()),
+    ];
+    let bind = (source != "cli --url").then(|| {
+        format!(
+            "Bind: {}",
+            ctx.config.get_str("gateway.bind").unwrap_or("loopback")
+        )
+    });
+    lines.extend(bind.clone());
+    json!({
+        "url": t.url,
+        "urlSource": source,
+        "bindDetail": bind,
+        "message": lines.join("\n"),
+    })
 }
 
 /// Why a fetch failed, and what the loop may do about it.
@@ -108,55 +115,29 @@ struct Page {
     local_fallback: bool,
 }
 
-fn resolve(args: &LogsArgs, ctx: &Context) -> Result<Target, String> {
+fn resolve(args: &LogsArgs, ctx: &Context) -> Result<Resolved, String> {
     let t = super::args::TargetArgs {
         url: args.url.clone(),
         token: args.token.clone(),
         password: args.password.clone(),
         timeout: args.timeout,
     };
-    let (url, source, creds) = super::call::resolve_url(&t, args.port, ctx)?;
-    let implicit_loopback = source == "local loopback";
-    Ok(Target {
-        url,
-        // Upstream's names for the sources.
-        source: match source {
-            "explicit --url" => "cli --url",
-            "gateway.remote.url" => "config gateway.remote.url",
-            other => other,
-        },
-        creds,
-        identity: (!implicit_loopback)
-            .then(|| client::cli_identity(&ctx.paths.state_dir, false))
-            .flatten(),
-        implicit_loopback,
-        config_path: ctx.config.path.clone(),
-        bind: ctx
-            .config
-            .get_str("gateway.bind")
-            .unwrap_or("loopback")
-            .to_string(),
-    })
+    let mut target = super::call::resolve_read_target_at(&t, args.port, ctx)?;
+    // The implicit loopback reads as upstream's backend client and pairs nothing; an explicit
+    // or remote target signs with the CLI's identity when it has one.
+    if implicit_loopback(&target) {
+        target.identity = None;
+    }
+    Ok(target)
 }
 
-async fn open(t: &Target, timeout: Duration, state_dir: &Path) -> Result<Connection, Failure> {
-    let (client_id, mode) = if t.implicit_loopback {
+async fn open(t: &Resolved) -> Result<Connection, Failure> {
+    let (client_id, mode) = if implicit_loopback(t) {
         ("gateway-client", "backend")
     } else {
         ("cli", "cli")
     };
-    let opts = ConnectOptions {
-        url: t.url.clone(),
-        token: t.creds.token.clone(),
-        password: t.creds.password.clone(),
-        device_token: None,
-        client_id,
-        mode,
-        scopes: client::probe_scopes(),
-        identity: t.identity.as_ref(),
-        timeout,
-    };
-    client::connect_with_device_auth(&opts, state_dir)
+    t.connect_as(client_id, mode, client::probe_scopes())
         .await
         .map_err(|e| connect_failure(&e))
 }
@@ -164,18 +145,16 @@ async fn open(t: &Target, timeout: Duration, state_dir: &Path) -> Result<Connect
 /// One `logs.tail` over the connection, opening it first when there is none.
 async fn fetch(
     conn: &mut Option<Connection>,
-    t: &Target,
+    t: &Resolved,
     params: Value,
-    timeout: Duration,
-    state_dir: &Path,
 ) -> Result<TailResult, Failure> {
     if conn.is_none() {
-        *conn = Some(open(t, timeout, state_dir).await?);
+        *conn = Some(open(t).await?);
     }
     let Some(c) = conn.as_mut() else {
         unreachable!("opened above")
     };
-    match c.call("logs.tail", params, timeout).await {
+    match c.call("logs.tail", params, t.timeout).await {
         Ok(v) => serde_json::from_value::<TailResult>(v).map_err(|e| Failure {
             message: format!("Unexpected logs.tail response: {e}"),
             unavailable: false,
@@ -391,8 +370,8 @@ fn log_record(v: &View) -> Value {
     r
 }
 
-fn emit_error(t: &Target, message: &str, s: &Style) {
-    let details = t.details();
+fn emit_error(t: &Resolved, ctx: &Context, message: &str, s: &Style) {
+    let details = details(t, ctx);
     if s.json {
         eprintln!(
             "{}",
@@ -445,9 +424,7 @@ pub fn run(args: LogsArgs, ctx: Context) -> i32 {
     };
     let limit = args.limit.min(tail::MAX_LIMIT as u64);
     let max_bytes = args.max_bytes.min(tail::MAX_MAX_BYTES);
-    let timeout = Duration::from_millis(args.timeout.max(client::probe::MIN_TIMEOUT_MS));
     let interval = Duration::from_millis(args.interval.max(1));
-    let state_dir = ctx.paths.state_dir.clone();
     super::block_on(async {
         let mut conn: Option<Connection> = None;
         let mut cursor: Option<u64> = None;
@@ -458,7 +435,7 @@ pub fn run(args: LogsArgs, ctx: Context) -> i32 {
             if let Some(c) = cursor {
                 params["cursor"] = json!(c);
             }
-            let page = match fetch(&mut conn, &target, params, timeout, &state_dir).await {
+            let page = match fetch(&mut conn, &target, params).await {
                 Ok(tail) => Page {
                     tail,
                     local_fallback: false,
@@ -476,7 +453,7 @@ pub fn run(args: LogsArgs, ctx: Context) -> i32 {
                     tokio::time::sleep(wait).await;
                     continue;
                 }
-                Err(f) if !args.follow && f.unavailable && target.implicit_loopback => {
+                Err(f) if !args.follow && f.unavailable && implicit_loopback(&target) => {
                     let file = local_file(&ctx);
                     match tail::tail(&file, cursor, limit as usize, max_bytes) {
                         Ok(tail) => Page {
@@ -486,6 +463,7 @@ pub fn run(args: LogsArgs, ctx: Context) -> i32 {
                         Err(e) => {
                             emit_error(
                                 &target,
+                                &ctx,
                                 &format!("{}; log read failed: {}: {e}", f.message, file.display()),
                                 &style,
                             );
@@ -494,7 +472,7 @@ pub fn run(args: LogsArgs, ctx: Context) -> i32 {
                     }
                 }
                 Err(f) => {
-                    emit_error(&target, &f.message, &style);
+                    emit_error(&target, &ctx, &f.message, &style);
                     return exit::FAILURE;
                 }
             };

@@ -60,7 +60,7 @@ fn is_type(v: &Value, t: &str) -> bool {
     match t {
         "number" => v.is_number(),
         "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
-        other => type_name(v) == other || (other == "number" && v.is_number()),
+        other => type_name(v) == other,
     }
 }
 
@@ -73,6 +73,22 @@ fn regex(pattern: &str) -> Option<&'static regex::Regex> {
             .ok()
             .map(|r| &*Box::leak(Box::new(r)))
     })
+}
+
+/// A length outside the node's `(min, max)` keywords, as zod words it.
+fn length_violation(
+    s: &serde_json::Map<String, Value>,
+    len: u64,
+    (min, max): (&str, &str),
+    kind: &str,
+    unit: &str,
+) -> Option<String> {
+    let bound = |k: &str| s.get(k).and_then(Value::as_u64);
+    match (bound(min), bound(max)) {
+        (Some(m), _) if len < m => Some(format!("Too small: expected {kind} to have >={m} {unit}")),
+        (_, Some(m)) if len > m => Some(format!("Too big: expected {kind} to have <={m} {unit}")),
+        _ => None,
+    }
 }
 
 fn child(path: &str, key: &str) -> String {
@@ -204,29 +220,10 @@ fn check(schema: &Value, defs: Option<&Value>, v: &Value, path: &str, out: &mut 
     match v {
         Value::String(text) => {
             let len = text.chars().count() as u64;
-            if s.get("minLength")
-                .and_then(Value::as_u64)
-                .is_some_and(|m| len < m)
+            if let Some(m) =
+                length_violation(s, len, ("minLength", "maxLength"), "string", "characters")
             {
-                at(
-                    out,
-                    format!(
-                        "Too small: expected string to have >={} characters",
-                        s["minLength"]
-                    ),
-                );
-            }
-            if s.get("maxLength")
-                .and_then(Value::as_u64)
-                .is_some_and(|m| len > m)
-            {
-                at(
-                    out,
-                    format!(
-                        "Too big: expected string to have <={} characters",
-                        s["maxLength"]
-                    ),
-                );
+                at(out, m);
             }
             if let Some(re) = s.get("pattern").and_then(Value::as_str).and_then(regex) {
                 if !re.is_match(text) {
@@ -273,26 +270,8 @@ fn check(schema: &Value, defs: Option<&Value>, v: &Value, path: &str, out: &mut 
         }
         Value::Array(items) => {
             let len = items.len() as u64;
-            if s.get("minItems")
-                .and_then(Value::as_u64)
-                .is_some_and(|m| len < m)
-            {
-                at(
-                    out,
-                    format!(
-                        "Too small: expected array to have >={} items",
-                        s["minItems"]
-                    ),
-                );
-            }
-            if s.get("maxItems")
-                .and_then(Value::as_u64)
-                .is_some_and(|m| len > m)
-            {
-                at(
-                    out,
-                    format!("Too big: expected array to have <={} items", s["maxItems"]),
-                );
+            if let Some(m) = length_violation(s, len, ("minItems", "maxItems"), "array", "items") {
+                at(out, m);
             }
             match s.get("items") {
                 Some(Value::Array(tuple)) => {

@@ -163,12 +163,10 @@ fn judge(
     let logs = !check.signatures.is_empty() && facts.logs_available.is_some();
     let matched = hits.filter(|h| h.count > 0);
     let m = matched.map(matches);
-    let earlier = earlier.filter(|h| h.count > 0);
-    match (&cond, matched) {
-        (Ok(Some(true)), _) => {}
-        // Only the gateway's earlier runs logged it: history, shown as info.
-        (_, None) if earlier.is_some() => {
-            let mut f = finding(check, Status::Warn, facts, earlier.map(matches), None);
+    // Only the gateway's earlier runs logged it (and it does not fire now): history, info.
+    if let Some(h) = earlier.filter(|h| h.count > 0) {
+        if matched.is_none() && !matches!(cond, Ok(Some(true))) {
+            let mut f = finding(check, Status::Warn, facts, Some(matches(h)), None);
             f.message = format!(
                 "{} (seen in the logs before the gateway's current start; not since)",
                 f.message
@@ -176,7 +174,6 @@ fn judge(
             f.severity = Severity::Info;
             return f;
         }
-        _ => {}
     }
     match (&cond, matched) {
         (Ok(Some(true)), _) => finding(check, fired_status(check.severity), facts, m, None),

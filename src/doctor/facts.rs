@@ -302,6 +302,8 @@ pub struct LogLine {
     pub origin: Origin,
     /// The gateway's line from before its current run started.
     pub before_start: bool,
+    /// What a line of a shared file says about its writer, until it is attributed.
+    pub markers: Option<crate::inspect::attribution::Markers>,
 }
 
 impl LogLine {
@@ -313,6 +315,7 @@ impl LogLine {
             source,
             origin: Origin::Own,
             before_start: false,
+            markers: None,
         }
     }
 }

@@ -128,8 +128,13 @@ impl Owner {
     }
 
     /// The gateway as it runs on this host now: the owner of its lock (and when it took the
-    /// lock) and the gateway processes listening on its port.
-    pub fn live(config_path: &Path, port: u16) -> Owner {
+    /// lock) and the gateway processes among `listeners`, the port's listeners the caller
+    /// already read from `/proc`.
+    pub fn observed(
+        config_path: &Path,
+        port: u16,
+        listeners: &[crate::os::proc::Listener],
+    ) -> Owner {
         let mut owner = Owner::new(config_path, Some(port));
         let lock = crate::gateway::lock::lock_path(config_path);
         if let Some(v) = std::fs::read_to_string(&lock)
@@ -148,7 +153,7 @@ impl Owner {
                 };
             }
         }
-        for l in crate::os::proc::listeners_on_port(port) {
+        for l in listeners {
             if let (Some(pid), true) = (l.pid, l.gateway_like) {
                 owner.pids.insert(pid);
             }

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 /// A process listening on a port.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Listener {
     pub pid: Option<u32>,

@@ -18,23 +18,34 @@ fn peer_bin() -> Option<PathBuf> {
     }
 }
 
-/// The real CLI with an isolated state dir of its own.
-fn real_cli(bin: &PathBuf, profile: &Profile) -> Command {
-    let home = profile.path().join("real-home");
+/// The real CLI with only its profile's environment.
+fn real_cli_with(
+    bin: &PathBuf,
+    home: &std::path::Path,
+    state: &std::path::Path,
+    config: &std::path::Path,
+) -> Command {
     let mut c = Command::new(bin);
     c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("OPENCLAW_STATE_DIR", profile.path().join("real-state"))
-        .env(
-            "OPENCLAW_CONFIG_PATH",
-            profile.path().join("real-openclaw.json"),
-        )
+        .env("HOME", home)
+        .env("OPENCLAW_STATE_DIR", state)
+        .env("OPENCLAW_CONFIG_PATH", config)
         .env("NO_COLOR", "1")
         .env("OPENCLAW_DISABLE_BONJOUR", "1")
         .env("OPENCLAW_NO_AUTO_UPDATE", "1")
         .env("OPENCLAW_OFFLINE", "1");
     c
+}
+
+/// The real CLI with an isolated state dir of its own.
+fn real_cli(bin: &PathBuf, profile: &Profile) -> Command {
+    real_cli_with(
+        bin,
+        &profile.path().join("real-home"),
+        &profile.path().join("real-state"),
+        &profile.path().join("real-openclaw.json"),
+    )
 }
 
 const T: Duration = Duration::from_secs(60);
@@ -767,17 +778,7 @@ fn real_cli_in_peer_profile(
     state: &std::path::Path,
     config: &std::path::Path,
 ) -> Command {
-    let mut c = Command::new(bin);
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", state.parent().unwrap().join("home"))
-        .env("OPENCLAW_STATE_DIR", state)
-        .env("OPENCLAW_CONFIG_PATH", config)
-        .env("NO_COLOR", "1")
-        .env("OPENCLAW_DISABLE_BONJOUR", "1")
-        .env("OPENCLAW_NO_AUTO_UPDATE", "1")
-        .env("OPENCLAW_OFFLINE", "1");
-    c
+    real_cli_with(bin, &state.parent().unwrap().join("home"), state, config)
 }
 
 /// The real gateway's file log (its `openclaw logs --json` meta line names it).
@@ -1104,17 +1105,13 @@ fn config_validate_verdicts_match_the_real_cli() {
                                 .ok()
                                 .and_then(|v| v["valid"].as_bool())
                         };
-                        let mut theirs = Command::new(&bin);
-                        theirs
-                            .env_clear()
-                            .env("PATH", std::env::var("PATH").unwrap_or_default())
-                            .env("HOME", case.join("home"))
-                            .env("OPENCLAW_STATE_DIR", case.join("state"))
-                            .env("OPENCLAW_CONFIG_PATH", case.join("openclaw.json"))
-                            .env("NO_COLOR", "1")
-                            .env("OPENCLAW_OFFLINE", "1")
-                            .env("OPENCLAW_NO_AUTO_UPDATE", "1")
-                            .args(["config", "validate", "--json"]);
+                        let mut theirs = real_cli_with(
+                            &bin,
+                            &case.join("home"),
+                            &case.join("state"),
+                            &case.join("openclaw.json"),
+                        );
+                        theirs.args(["config", "validate", "--json"]);
                         let (_, t_out, _) = run(theirs, T);
                         let mut ours = Command::new(BIN);
                         ours.env_clear()

@@ -43,21 +43,20 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
     let file_log = LogSettings::from_config(&ctx.config, &ctx.env, ctx.paths.profile.as_deref())
         .current_file();
     let files = crate::inspect::last_error::candidate_files(&ctx.paths.state_dir, &file_log);
-    let mut owner = Owner::live(&ctx.config.path, ctx.port);
     let mut lines = Vec::new();
-    let mut marks = Vec::new();
-    let mut private = Vec::new();
     let mut sources = Vec::new();
     for f in &files {
         let Some(text) = tail(f) else { continue };
         sources.push(f.display().to_string());
-        let own_file = attribution::private_source(f, &ctx.paths.state_dir);
+        // Only the shared file's lines need attributing; the service's logs are the profile's.
+        let shared = !attribution::private_source(f, &ctx.paths.state_dir);
         for raw in text.lines() {
             let p = record::parse_line(raw);
             if recent(&p, ctx.log_window_secs) {
-                marks.push(attribution::markers(&p));
-                private.push(own_file);
-                lines.push(LogLine::own(p.message, p.time, f.display().to_string()));
+                let markers = shared.then(|| attribution::markers(&p));
+                let mut line = LogLine::own(p.message, p.time, f.display().to_string());
+                line.markers = markers;
+                lines.push(line);
             }
         }
     }
@@ -76,38 +75,49 @@ pub fn probe(ctx: &ProbeContext) -> ProbeOutput {
             unavailable: Vec::new(),
         };
     }
-    // Only the shared file's lines need attributing; the service's logs are the profile's.
-    let shared: Vec<usize> = (0..lines.len()).filter(|i| !private[*i]).collect();
-    let shared_marks: Vec<_> = shared.iter().map(|i| marks[*i].clone()).collect();
-    let times: Vec<Option<&str>> = shared.iter().map(|i| lines[*i].time.as_deref()).collect();
-    let origins = owner.attribute(&shared_marks, &times);
-    for (i, origin) in shared.iter().zip(origins) {
-        lines[*i].origin = origin;
-    }
-    for l in &mut lines {
-        l.before_start = l.origin == Origin::Own && !owner.current(l.time.as_deref());
-    }
-    let count = |o: Origin| lines.iter().filter(|l| l.origin == o).count();
     let n = lines.len();
     ProbeOutput {
         status: ProbeStatus::Ok,
-        facts: vec![
-            ("logs.source", json!(sources)),
-            ("logs.lines", json!(n)),
-            ("logs.own_lines", json!(count(Origin::Own))),
-            ("logs.other_lines", json!(count(Origin::Other))),
-            (
-                "logs.unattributed_lines",
-                json!(count(Origin::Unattributed)),
-            ),
-            (
-                "logs.run_started",
-                json!(owner
-                    .since
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))),
-            ),
-        ],
+        facts: vec![("logs.source", json!(sources)), ("logs.lines", json!(n))],
         lines,
         unavailable: Vec::new(),
     }
+}
+
+/// Attribute the lines that carry markers to `owner` (the gateway as the port and process
+/// probes saw it), mark its lines from before its current run, and return the counts.
+pub fn attribute(
+    lines: &mut [LogLine],
+    mut owner: Owner,
+) -> Vec<(&'static str, serde_json::Value)> {
+    let marked: Vec<usize> = (0..lines.len())
+        .filter(|i| lines[*i].markers.is_some())
+        .collect();
+    let marks: Vec<attribution::Markers> = marked
+        .iter()
+        .filter_map(|i| lines[*i].markers.take())
+        .collect();
+    let times: Vec<Option<&str>> = marked.iter().map(|i| lines[*i].time.as_deref()).collect();
+    let origins = owner.attribute(&marks, &times);
+    for (i, origin) in marked.iter().zip(origins) {
+        lines[*i].origin = origin;
+    }
+    for l in lines.iter_mut() {
+        l.before_start = l.origin == Origin::Own && !owner.current(l.time.as_deref());
+    }
+    let count = |o: Origin| lines.iter().filter(|l| l.origin == o).count();
+    vec![
+        ("logs.own_lines", json!(count(Origin::Own))),
+        ("logs.other_lines", json!(count(Origin::Other))),
+        (
+            "logs.unattributed_lines",
+            json!(count(Origin::Unattributed)),
+        ),
+        (
+            "logs.run_started",
+            json!(owner
+                .since
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))),
+        ),
+    ]
 }

@@ -158,5 +158,18 @@ pub async fn run_all(ctx: &ProbeContext) -> (Facts, Vec<LogLine>) {
         }
         lines.extend(out.lines);
     }
+    // Whose lines they are, from what the port and process probes saw (no second scan of
+    // /proc); only the shared file's lines carry markers.
+    if !lines.is_empty() {
+        let listeners: Vec<crate::os::proc::Listener> = facts
+            .get("port.listeners")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_else(|| crate::os::proc::listeners_on_port(ctx.port));
+        let owner =
+            crate::inspect::attribution::Owner::observed(&ctx.config.path, ctx.port, &listeners);
+        for (k, v) in logs::attribute(&mut lines, owner) {
+            facts.set(k, v);
+        }
+    }
     (facts, lines)
 }
