@@ -16,6 +16,7 @@ pub mod fuzzing;
 pub mod gateway;
 pub mod inspect;
 pub mod logging;
+pub mod models;
 pub mod os;
 pub mod protocol;
 pub mod service;

@@ -112,6 +112,118 @@ pub enum Command {
     /// <state>/credentials/<channel>-pairing.json and -allowFrom.json files are read until the
     /// first change imports them (renamed *.migrated).
     Pairing(PairingArgs),
+    /// Run one agent turn through the gateway and wait for its answer (exit 0 answered, 1 failed).
+    ///
+    /// Sends the `agent` method (`--message`, the session `agent:<agent>:main` unless
+    /// --session-id or --to names another), prints the reply text (or with --json the final
+    /// response: `{runId, status, summary, result:{payloads, meta}}`). With --stream the
+    /// reply is printed as the gateway's `agent` events arrive.
+    Agent(AgentArgs),
+    /// Model providers and selection from the config (status, list).
+    Models(ModelsArgs),
+    /// Headless inference: `infer model run` sends one prompt to a provider (local by default).
+    Infer(InferArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The message to send.
+    #[arg(long, short = 'm')]
+    pub message: String,
+    /// Agent id (default: main).
+    #[arg(long, default_value = "main")]
+    pub agent: String,
+    /// A recipient or thread id: the session becomes `agent:<agent>:explicit:<to>`.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Continue this session id (`agent:<agent>:explicit:<id>`).
+    #[arg(long = "session-id")]
+    pub session_id: Option<String>,
+    /// Run on this model (`provider/model`); the configured fallbacks still apply.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Print the gateway's final response as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the reply as it streams.
+    #[arg(long)]
+    pub stream: bool,
+    /// Seconds the run may take (the gateway's agents.defaults.timeoutSeconds otherwise).
+    #[arg(long = "run-timeout", value_name = "SECONDS")]
+    pub run_timeout: Option<u64>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// The selected model and why, the fallbacks, each provider's auth state (exit 0 a model is
+    /// selected and its provider has what it needs, 1 not).
+    Status(ModelsStatusArgs),
+    /// The models the config declares (exit 0).
+    List(ModelsStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsStatusArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InferArgs {
+    #[command(subcommand)]
+    pub command: InferCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InferCommand {
+    /// Text inference.
+    Model(InferModelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InferModelArgs {
+    #[command(subcommand)]
+    pub command: InferModelCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InferModelCommand {
+    /// Send one prompt to a provider and print the answer (exit 0 text came back, 1 not).
+    ///
+    /// Local by default: the config's provider is called directly, no gateway, no agent
+    /// context, only the prompt (upstream's narrowest provider smoke test). --gateway runs it
+    /// as an agent run of the gateway instead. --json prints upstream's envelope
+    /// `{ok, capability:"model.run", transport, provider, model, attempts, outputs:[{text}]}`.
+    Run(InferRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InferRunArgs {
+    /// The prompt.
+    #[arg(long)]
+    pub prompt: String,
+    /// `provider/model` (default: the configured primary).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Call the provider from this process (the default).
+    #[arg(long, conflicts_with = "gateway")]
+    pub local: bool,
+    /// Run through the gateway (an agent run).
+    #[arg(long)]
+    pub gateway: bool,
+    #[arg(long)]
+    pub json: bool,
+    /// Milliseconds the provider call may take.
+    #[arg(long = "timeout-ms", default_value_t = 120_000)]
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -495,6 +607,9 @@ pub struct ProbeArgs {
 pub struct CallArgs {
     /// RPC method name (for example `health`, `status`, `system-presence`).
     pub method: String,
+    /// Wait for the final response of a two-phase method (`agent`), skipping `accepted`.
+    #[arg(long = "expect-final")]
+    pub expect_final: bool,
     /// Params as a JSON object.
     #[arg(long, default_value = "{}")]
     pub params: String,

@@ -156,7 +156,12 @@ pub fn run(args: CallArgs, ctx: Context) -> i32 {
             .connect(client::cli_scopes())
             .await
             .map_err(|e| (true, e.to_string(), e.detail_code().map(str::to_string)))?;
-        let r = conn.call(&args.method, params, timeout).await;
+        let r = if args.expect_final {
+            conn.call_final(&args.method, params, timeout, &mut |_, _| {})
+                .await
+        } else {
+            conn.call(&args.method, params, timeout).await
+        };
         conn.close().await;
         r.map_err(|e| {
             let code = match &e {

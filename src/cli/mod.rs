@@ -27,6 +27,7 @@ pub mod out {
     }
 }
 
+pub mod agent;
 pub mod args;
 pub mod call;
 pub mod config_cmd;
@@ -37,6 +38,7 @@ pub mod gateway;
 pub mod gateway_status;
 pub mod health;
 pub mod logs;
+pub mod models;
 pub mod pairing;
 pub mod probe;
 pub mod service;
@@ -95,6 +97,15 @@ pub fn run() -> i32 {
         Command::Setup(s) => setup::run(s, context::Context::load(env)),
         Command::Devices(d) => devices::run(d, context::Context::load(env)),
         Command::Pairing(p) => pairing::run(p, context::Context::load(env)),
+        Command::Agent(a) => agent::run(a, context::Context::load(env)),
+        Command::Models(m) => models::run(m.command, context::Context::load(env)),
+        Command::Infer(i) => match i.command {
+            args::InferCommand::Model(m) => match m.command {
+                args::InferModelCommand::Run(r) => {
+                    models::infer_run(r, context::Context::load(env))
+                }
+            },
+        },
     }
 }
 

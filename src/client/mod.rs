@@ -520,6 +520,66 @@ impl Connection {
         self.call_many(&[(method, params)], timeout).await.remove(0)
     }
 
+    /// A two-phase call (`agent`): an `accepted` response is skipped and the next response
+    /// with the same id is the result (upstream's `expectFinal`). `on_event` sees every
+    /// event that arrives meanwhile (`agent`, `chat`).
+    pub async fn call_final(
+        &mut self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+        on_event: &mut (dyn FnMut(&str, &Value) + Send),
+    ) -> Result<Value, CallError> {
+        self.next_id += 1;
+        let id = format!("r{}", self.next_id);
+        let req = json!({"type": "req", "id": id, "method": method, "params": params});
+        if self.ws.send(Message::text(req.to_string())).await.is_err() {
+            return Err(CallError::Closed {
+                code: 1006,
+                reason: String::new(),
+            });
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let msg = match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return Err(CallError::Timeout),
+                Ok(None) | Ok(Some(Err(_))) => {
+                    return Err(CallError::Closed {
+                        code: 1006,
+                        reason: String::new(),
+                    })
+                }
+                Ok(Some(Ok(m))) => m,
+            };
+            if let Some((code, reason)) = close_of(&msg) {
+                return Err(CallError::Closed { code, reason });
+            }
+            let Message::Text(t) = msg else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(t.as_str()) else {
+                continue;
+            };
+            if v["type"] == "event" {
+                if let Some(name) = v["event"].as_str() {
+                    on_event(name, &v["payload"]);
+                }
+                continue;
+            }
+            if v["type"] != "res" || v["id"].as_str() != Some(id.as_str()) {
+                continue;
+            }
+            if v["ok"] != true {
+                return Err(CallError::Error(
+                    serde_json::from_value(v["error"].clone())
+                        .unwrap_or_else(|_| ErrorShape::invalid(v["error"].to_string())),
+                ));
+            }
+            if v["payload"]["status"] == "accepted" {
+                continue;
+            }
+            return Ok(v["payload"].clone());
+        }
+    }
+
     /// Close politely (bounded).
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_millis(200), self.ws.close(None)).await;

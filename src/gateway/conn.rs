@@ -734,39 +734,64 @@ async fn session(
             outlet.reply(frame::response_err(&req.id, &e));
             continue;
         };
-        if method.run == methods::Run::Blocking {
-            // Store work: on the blocking pool, its reply sent when it completes; at most
-            // MAX_IN_FLIGHT of them per connection.
-            if in_flight.len() >= MAX_IN_FLIGHT {
-                let mut e = ErrorShape::new(
-                    crate::protocol::error::UNAVAILABLE,
-                    format!("too many requests in flight (max {MAX_IN_FLIGHT}); retry"),
-                );
-                e.retryable = Some(true);
-                outlet.reply(frame::response_err(&req.id, &e));
+        let sync_fn = match method.handler {
+            methods::Handler::Inline(f) => f,
+            methods::Handler::Blocking(_) | methods::Handler::Async(_) => {
+                // Store work on the blocking pool, awaiting work on a task of its own: the
+                // reply is sent when it completes; at most MAX_IN_FLIGHT per connection.
+                if in_flight.len() >= MAX_IN_FLIGHT {
+                    let mut e = ErrorShape::new(
+                        crate::protocol::error::UNAVAILABLE,
+                        format!("too many requests in flight (max {MAX_IN_FLIGHT}); retry"),
+                    );
+                    e.retryable = Some(true);
+                    outlet.reply(frame::response_err(&req.id, &e));
+                    continue;
+                }
+                let owned = methods::OwnedCaller {
+                    conn_id: conn_id.clone(),
+                    role: granted.role.clone(),
+                    scopes: granted.scopes.clone(),
+                    device_id: granted.device_id.clone(),
+                };
+                let (task_gw, id, params) = (gw.clone(), req.id.clone(), req.params.clone());
+                match method.handler {
+                    methods::Handler::Blocking(f) => {
+                        in_flight.spawn_blocking(move || {
+                            let started = std::time::Instant::now();
+                            let caller = owned.caller();
+                            let out = f(&task_gw, &caller, &params);
+                            Finished {
+                                id,
+                                method: method.name,
+                                out,
+                                close_after: caller.close_after_reply.take(),
+                                started,
+                            }
+                        });
+                    }
+                    methods::Handler::Async(f) => {
+                        let interim = methods::Interim {
+                            outlet: outlet.clone(),
+                            id: id.clone(),
+                        };
+                        in_flight.spawn(async move {
+                            let started = std::time::Instant::now();
+                            let out = f(task_gw, owned, params, interim).await;
+                            Finished {
+                                id,
+                                method: method.name,
+                                out,
+                                close_after: None,
+                                started,
+                            }
+                        });
+                    }
+                    methods::Handler::Inline(_) => unreachable!("matched above"),
+                }
                 continue;
             }
-            let owned = methods::OwnedCaller {
-                conn_id: conn_id.clone(),
-                role: granted.role.clone(),
-                scopes: granted.scopes.clone(),
-                device_id: granted.device_id.clone(),
-            };
-            let (store_gw, id, params) = (gw.clone(), req.id.clone(), req.params.clone());
-            in_flight.spawn_blocking(move || {
-                let started = std::time::Instant::now();
-                let caller = owned.caller();
-                let out = (method.handler)(&store_gw, &caller, &params);
-                Finished {
-                    id,
-                    method: method.name,
-                    out,
-                    close_after: caller.close_after_reply.take(),
-                    started,
-                }
-            });
-            continue;
-        }
+        };
         let caller = Caller {
             conn_id: &conn_id,
             role: &granted.role,
@@ -775,7 +800,7 @@ async fn session(
             close_after_reply: std::cell::Cell::new(None),
         };
         let started = std::time::Instant::now();
-        let out = (method.handler)(&gw, &caller, &req.params);
+        let out = sync_fn(&gw, &caller, &req.params);
         let done = Finished {
             id: req.id,
             method: method.name,

@@ -219,7 +219,22 @@ pub static ROUTES: &[Route] = &[
     probe("/readyz", ready),
     probe("/startup", startup),
     probe("/startupz", startup),
+    Route {
+        path: "/v1/chat/completions",
+        methods: &[Method::POST],
+        allow: "POST",
+        handler: |gw, req| Box::pin(super::openai_http::chat_completions(gw, req)),
+    },
+    Route {
+        path: "/v1/models",
+        methods: PROBE_METHODS,
+        allow: "GET, HEAD",
+        handler: |gw, req| Box::pin(super::openai_http::models(gw, req)),
+    },
 ];
+
+/// Paths served by a route for a whole subtree (`/v1/models/{id}`).
+const SUBTREES: &[(&str, &str)] = &[("/v1/models/", "/v1/models")];
 
 const fn probe(path: &'static str, handler: Handler) -> Route {
     Route {
@@ -232,7 +247,11 @@ const fn probe(path: &'static str, handler: Handler) -> Route {
 
 /// The route for a path and method, or the answer when there is none (404, 405).
 pub fn resolve(method: &Method, path: &str) -> Result<&'static Route, Response> {
-    let Some(route) = ROUTES.iter().find(|r| r.path == path) else {
+    let path_key = SUBTREES
+        .iter()
+        .find(|(prefix, _)| path.starts_with(prefix) && path.len() > prefix.len())
+        .map_or(path, |(_, route)| route);
+    let Some(route) = ROUTES.iter().find(|r| r.path == path_key) else {
         return Err(json(
             StatusCode::NOT_FOUND,
             json!({"ok": false, "error": "not found", "path": path}),
@@ -360,7 +379,7 @@ mod tests {
         // Every route's path is unique and serves GET.
         for (i, r) in ROUTES.iter().enumerate() {
             assert!(ROUTES[..i].iter().all(|o| o.path != r.path), "{}", r.path);
-            assert!(r.methods.contains(&Method::GET));
+            assert!(r.methods.contains(&Method::GET) || r.methods.contains(&Method::POST));
         }
     }
 

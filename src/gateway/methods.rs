@@ -2,13 +2,16 @@
 //! (see `conn`), inline or on the blocking pool as the method's [`Run`] says.
 
 use super::state::Gateway;
-use super::{devices, health};
+use super::{agent, devices, health};
 use crate::config::redact;
 use crate::logging::tail;
 use crate::protocol::error::{ErrorShape, UNAVAILABLE};
 use crate::protocol::methods as m;
 use crate::protocol::scopes;
 use serde_json::{json, Map, Value};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 /// What a handler knows about its caller.
 pub struct Caller<'a> {
@@ -41,16 +44,28 @@ fn params_obj(params: &Value) -> Result<Map<String, Value>, ErrorShape> {
     }
 }
 
-/// A method handler: synchronous today; the registry is where async handlers will go.
-type Handler = fn(&Gateway, &Caller<'_>, &Value) -> Result<Value, ErrorShape>;
+/// A synchronous handler.
+pub type SyncFn = fn(&Gateway, &Caller<'_>, &Value) -> Result<Value, ErrorShape>;
 
-/// Where a handler runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Run {
+/// An async handler: owns what it needs, may send interim responses through [`Interim`]
+/// (`agent`'s `accepted`) before its final one.
+pub type AsyncFn = fn(
+    Arc<Gateway>,
+    OwnedCaller,
+    Value,
+    Interim,
+) -> Pin<Box<dyn Future<Output = Result<Value, ErrorShape>> + Send>>;
+
+/// A handler, and where it runs.
+#[derive(Clone, Copy)]
+pub enum Handler {
     /// On the connection's task: quick, touches only memory.
-    Inline,
+    Inline(SyncFn),
     /// On the blocking pool (file locks, fsync): the connection keeps reading meanwhile.
-    Blocking,
+    Blocking(SyncFn),
+    /// A task of its own (awaits other work: a model, another connection); the connection
+    /// keeps reading meanwhile and the reply is sent when it completes.
+    Async(AsyncFn),
 }
 
 /// One RPC method this gateway serves.
@@ -58,8 +73,22 @@ pub struct Method {
     pub name: &'static str,
     /// What the caller needs (it agrees with upstream's classification: a test checks).
     pub needs: Requirement,
-    pub run: Run,
     pub handler: Handler,
+}
+
+/// Sends a response for a request before its handler finishes (same id; the client's
+/// `expectFinal` skips an `accepted` one and waits for the next).
+#[derive(Clone)]
+pub struct Interim {
+    pub(crate) outlet: super::state::Outlet,
+    pub(crate) id: String,
+}
+
+impl Interim {
+    pub fn send(&self, payload: Value) {
+        self.outlet
+            .reply(crate::protocol::frame::response_ok(&self.id, payload));
+    }
 }
 
 /// A caller that can move to another thread; [`OwnedCaller::caller`] lends it out.
@@ -82,7 +111,7 @@ impl OwnedCaller {
     }
 }
 
-use scopes::{Requirement, ADMIN, PAIRING, READ};
+use scopes::{Requirement, ADMIN, PAIRING, READ, WRITE};
 
 /// Every method this gateway serves: the one list that `hello-ok.features.methods`, the
 /// role and scope check, and dispatch all read.
@@ -90,57 +119,48 @@ pub const METHODS: &[Method] = &[
     Method {
         name: m::HEALTH,
         needs: Requirement::Authenticated,
-        run: Run::Inline,
-        handler: health_method,
+        handler: Handler::Inline(health_method),
     },
     Method {
         name: m::STATUS,
         needs: Requirement::Scope(READ),
-        run: Run::Inline,
-        handler: |gw, c, _| Ok(health::status(gw, c.is_admin())),
+        handler: Handler::Inline(|gw, c, _| Ok(health::status(gw, c.is_admin()))),
     },
     Method {
         name: m::SYSTEM_PRESENCE,
         needs: Requirement::Scope(READ),
-        run: Run::Inline,
-        handler: |gw, _, _| Ok(Value::Array(gw.presence_list())),
+        handler: Handler::Inline(|gw, _, _| Ok(Value::Array(gw.presence_list()))),
     },
     Method {
         name: m::SYSTEM_EVENT,
         needs: Requirement::Scope(ADMIN),
-        run: Run::Inline,
-        handler: |gw, _, p| system_event(gw, p),
+        handler: Handler::Inline(|gw, _, p| system_event(gw, p)),
     },
     Method {
         name: m::LOGS_TAIL,
         needs: Requirement::Scope(READ),
         // Reads up to 1 MB of the log file: never on an async worker.
-        run: Run::Blocking,
-        handler: |gw, _, p| logs_tail(gw, p),
+        handler: Handler::Blocking(|gw, _, p| logs_tail(gw, p)),
     },
     Method {
         name: m::CONFIG_GET,
         needs: Requirement::Scope(READ),
-        run: Run::Inline,
-        handler: |gw, _, _| Ok(config_get(gw)),
+        handler: Handler::Inline(|gw, _, _| Ok(config_get(gw))),
     },
     Method {
         name: m::LAST_HEARTBEAT,
         needs: Requirement::Scope(READ),
-        run: Run::Inline,
-        handler: last_heartbeat_method,
+        handler: Handler::Inline(last_heartbeat_method),
     },
     Method {
         name: m::SET_HEARTBEATS,
         needs: Requirement::Scope(ADMIN),
-        run: Run::Inline,
-        handler: set_heartbeats_method,
+        handler: Handler::Inline(set_heartbeats_method),
     },
     Method {
         name: m::GATEWAY_IDENTITY_GET,
         needs: Requirement::Scope(READ),
-        run: Run::Inline,
-        handler: identity_method,
+        handler: Handler::Inline(identity_method),
     },
     pairing_store(m::DEVICE_PAIR_LIST, |gw, c, _| devices::list(gw, c)),
     pairing_store(m::DEVICE_PAIR_APPROVE, |gw, c, p| {
@@ -161,19 +181,55 @@ pub const METHODS: &[Method] = &[
     Method {
         name: m::GATEWAY_RESTART_REQUEST,
         needs: Requirement::Scope(ADMIN),
-        run: Run::Inline,
-        handler: restart_request,
+        handler: Handler::Inline(restart_request),
+    },
+    Method {
+        name: m::AGENT,
+        needs: Requirement::Scope(WRITE),
+        handler: Handler::Async(|gw, _, p, interim| {
+            Box::pin(async move { agent::agent_method(gw, object(&p)?, interim).await })
+        }),
+    },
+    Method {
+        name: m::AGENT_WAIT,
+        needs: Requirement::Scope(WRITE),
+        handler: Handler::Async(|gw, _, p, _| {
+            Box::pin(async move { agent::agent_wait_method(gw, object(&p)?).await })
+        }),
+    },
+    Method {
+        name: m::CHAT_SEND,
+        needs: Requirement::Scope(WRITE),
+        handler: Handler::Async(|gw, _, p, _| {
+            Box::pin(async move { agent::chat_send(&gw, &object(&p)?) })
+        }),
+    },
+    Method {
+        name: m::CHAT_HISTORY,
+        needs: Requirement::Scope(READ),
+        handler: Handler::Async(|gw, _, p, _| {
+            Box::pin(async move { agent::chat_history(gw, object(&p)?).await })
+        }),
+    },
+    Method {
+        name: m::CHAT_ABORT,
+        needs: Requirement::Scope(WRITE),
+        handler: Handler::Inline(|gw, _, p| agent::chat_abort(gw, &object(p)?)),
+    },
+    Method {
+        name: m::MODELS_LIST,
+        needs: Requirement::Scope(READ),
+        handler: Handler::Inline(|gw, _, _| Ok(agent::models_list(gw))),
     },
 ];
 
 /// A `device.pair.*` / `device.token.*` method: `operator.pairing`, on the blocking pool
 /// (the store's write transaction may wait for another process).
-const fn pairing_store(name: &'static str, handler: Handler) -> Method {
+const fn pairing_store(name: &'static str, handler: SyncFn) -> Method {
     Method {
         name,
         needs: Requirement::Scope(PAIRING),
-        run: Run::Blocking,
-        handler,
+        handler: Handler::Blocking(handler),
     }
 }
 

@@ -2,6 +2,7 @@
 //! `run` loads and guards the config, takes the single-instance lock, binds, serves, and
 //! handles SIGTERM/SIGINT (graceful stop) and SIGUSR1 (in-process restart).
 
+pub mod agent;
 pub mod auth;
 pub mod conn;
 pub mod devices;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod listen;
 pub mod lock;
 pub mod methods;
+pub mod openai_http;
 pub mod pairing;
 pub mod reload;
 pub mod startup;

@@ -350,6 +350,8 @@ pub struct Gateway {
     pub restart_requested: tokio::sync::Notify,
     /// Device pairing (pending and paired), loaded at start.
     pub devices: crate::state::devices::DeviceStore,
+    /// Agent runs and session transcripts.
+    pub agents: super::agent::Agents,
     /// Sockets per IP that have not finished the handshake.
     pub preauth: super::guard::PreauthBudget,
     /// Failed-auth limiters: the configured general one and the always-on browser one.
@@ -407,6 +409,7 @@ impl Gateway {
             restart_pending: AtomicBool::new(false),
             restart_requested: tokio::sync::Notify::new(),
             devices,
+            agents: Default::default(),
             preauth: Default::default(),
             auth_limiter: Default::default(),
             browser_limiter: Default::default(),

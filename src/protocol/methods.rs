@@ -18,6 +18,12 @@ pub const DEVICE_PAIR_REMOVE: &str = "device.pair.remove";
 pub const DEVICE_TOKEN_ROTATE: &str = "device.token.rotate";
 pub const DEVICE_TOKEN_REVOKE: &str = "device.token.revoke";
 pub const GATEWAY_RESTART_REQUEST: &str = "gateway.restart.request";
+pub const AGENT: &str = "agent";
+pub const AGENT_WAIT: &str = "agent.wait";
+pub const CHAT_SEND: &str = "chat.send";
+pub const CHAT_HISTORY: &str = "chat.history";
+pub const CHAT_ABORT: &str = "chat.abort";
+pub const MODELS_LIST: &str = "models.list";
 
 pub const EV_CONNECT_CHALLENGE: &str = "connect.challenge";
 pub const EV_TICK: &str = "tick";
@@ -26,6 +32,8 @@ pub const EV_HEALTH: &str = "health";
 pub const EV_SHUTDOWN: &str = "shutdown";
 pub const EV_DEVICE_PAIR_REQUESTED: &str = "device.pair.requested";
 pub const EV_DEVICE_PAIR_RESOLVED: &str = "device.pair.resolved";
+pub const EV_AGENT: &str = "agent";
+pub const EV_CHAT: &str = "chat";
 
 /// Events advertised in `hello-ok.features.events`.
 pub const EVENTS: &[&str] = &[
@@ -36,4 +44,6 @@ pub const EVENTS: &[&str] = &[
     EV_HEALTH,
     EV_DEVICE_PAIR_REQUESTED,
     EV_DEVICE_PAIR_RESOLVED,
+    EV_AGENT,
+    EV_CHAT,
 ];

@@ -170,7 +170,7 @@ pub fn event_scope(event: &str) -> Option<&'static str> {
         Some(PAIRING)
     } else if matches!(
         event,
-        "sessions.changed" | "session.message" | "session.tool"
+        "sessions.changed" | "session.message" | "session.tool" | "agent" | "chat"
     ) {
         Some(READ)
     } else {

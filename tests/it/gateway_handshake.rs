@@ -24,7 +24,7 @@ async fn good_handshake_negotiates_v4_and_lists_only_implemented_methods() {
     let methods = h["features"]["methods"].as_array().unwrap();
     assert!(methods.contains(&json!("health")) && methods.contains(&json!("logs.tail")));
     assert!(
-        !methods.contains(&json!("chat.send")),
+        !methods.contains(&json!("cron.list")),
         "unimplemented methods must not be advertised"
     );
 
@@ -456,7 +456,7 @@ async fn every_advertised_method_answers_and_nothing_else_does() {
         let msg = r["error"]["message"].as_str().unwrap_or("");
         assert!(!msg.starts_with("unknown method"), "{m}: {r}");
     }
-    for (i, m) in ["chat.send", "cron.list", "made.up"].iter().enumerate() {
+    for (i, m) in ["sessions.list", "cron.list", "made.up"].iter().enumerate() {
         let r = c.call(&format!("u{i}"), m, json!({})).await;
         assert_eq!(
             r["error"]["message"],

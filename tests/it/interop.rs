@@ -1136,3 +1136,86 @@ fn config_validate_verdicts_match_the_real_cli() {
         .collect();
     assert!(differ.is_empty(), "(case, real, ours): {differ:#?}");
 }
+
+/// A config for the real CLI: this gateway's port and token, the fixture backend's providers.
+fn real_agent_config(
+    profile: &Profile,
+    port: u16,
+    backend: &crate::model_backend::Backend,
+) -> PathBuf {
+    let path = profile.path().join("real-openclaw.json");
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{ gateway: {{ mode: "local", port: {port}, auth: {{ mode: "token", token: "{TOKEN}" }} }},
+               agents: {{ defaults: {{ model: "local/tiny" }} }}, {} }}"#,
+            backend.providers()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn the_real_cli_runs_an_agent_turn_on_this_gateway() {
+    let Some(bin) = peer_bin() else { return };
+    let backend = crate::model_backend::Backend::start();
+    let p = Profile::new(&format!(
+        r#"{{ gateway: {{ mode: "local", auth: {{ mode: "token", token: "{TOKEN}" }} }},
+             agents: {{ defaults: {{ model: "local/tiny" }} }}, {} }}"#,
+        backend.providers()
+    ));
+    let gw = Gateway::start(&p, &[], &[]);
+    let config = real_agent_config(&p, gw.port, &backend);
+    let mut c = real_cli_with(
+        &bin,
+        &p.path().join("real-home"),
+        &p.path().join("real-state"),
+        &config,
+    );
+    c.args(["agent", "--message", "hi", "--agent", "main", "--json"]);
+    let (code, out, err) = run(c, T);
+    assert_eq!(code, 0, "{out}{err}");
+    let start = out
+        .find('{')
+        .unwrap_or_else(|| panic!("no JSON: {out}{err}"));
+    let v: Value = serde_json::from_str(&out[start..]).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["status"], "ok", "{v}");
+    assert_eq!(v["result"]["payloads"][0]["text"], "pong");
+}
+
+#[test]
+fn the_real_and_this_infer_model_run_print_the_same_envelope() {
+    let Some(bin) = peer_bin() else { return };
+    let backend = crate::model_backend::Backend::start();
+    let p = Profile::new(&format!(
+        r#"{{ gateway: {{ mode: "local" }}, agents: {{ defaults: {{ model: "local/tiny" }} }}, {} }}"#,
+        backend.providers()
+    ));
+    let config = real_agent_config(&p, 1, &backend);
+    for model in ["local/tiny", "anth/claude-ok", "local/missing"] {
+        let args = [
+            "infer", "model", "run", "--local", "--model", model, "--prompt", "hi", "--json",
+        ];
+        let mut real = real_cli_with(
+            &bin,
+            &p.path().join("real-home"),
+            &p.path().join("real-state"),
+            &config,
+        );
+        real.args(args);
+        let (_, rout, rerr) = run(real, T);
+        let mut ours = p.command();
+        ours.args(args);
+        let (_, oout, oerr) = run(ours, T);
+        let parse = |s: &str, e: &str| -> Value {
+            let start = s.find('{').unwrap_or_else(|| panic!("no JSON: {s}{e}"));
+            serde_json::from_str(&s[start..]).unwrap_or_else(|x| panic!("{x}: {s}"))
+        };
+        assert_eq!(
+            parse(&oout, &oerr),
+            parse(&rout, &rerr),
+            "{model}: ours vs the real CLI"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per area. Every test starts the real
 //! `openclaw` binary on an ephemeral loopback port and cleans up what it started.
 
+mod agent;
 mod attribution;
 mod browser_auth;
 mod config;
@@ -15,6 +16,7 @@ mod gateway_startup;
 mod interop;
 mod logs;
 mod man;
+mod model_backend;
 mod pairing;
 mod probe;
 mod probe_honesty;
