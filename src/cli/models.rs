@@ -276,7 +276,7 @@ pub fn infer_run(a: InferRunArgs, ctx: Context) -> i32 {
             match &cat.selection.primary {
                 Some(r) => r.clone(),
                 None => {
-                    return fail(&a, "no model: pass --model provider/model or set agents.defaults.model.primary", None);
+                    return fail(&a, "no model: pass --model provider/model or set agents.defaults.model.primary");
                 }
             }
         }
@@ -291,15 +291,10 @@ pub fn infer_run(a: InferRunArgs, ctx: Context) -> i32 {
                 "Unknown model: {model} (no provider \"{}\" in models.providers)",
                 model.provider
             ),
-            Some(&model),
         );
     };
     if let Some(why) = auth_problem(provider) {
-        return fail(
-            &a,
-            &format!("provider \"{}\": {why}", provider.id),
-            Some(&model),
-        );
+        return fail(&a, &format!("provider \"{}\": {why}", provider.id));
     }
     let req = ChatRequest {
         system: None,
@@ -349,7 +344,6 @@ pub fn infer_run(a: InferRunArgs, ctx: Context) -> i32 {
                 "No text output returned for provider \"{}\" model \"{}\".",
                 model.provider, model.model
             ),
-            Some(&model),
         ),
         Err(f) => {
             let detail = match f.error.status {
@@ -362,13 +356,12 @@ pub fn infer_run(a: InferRunArgs, ctx: Context) -> i32 {
                     "No text output returned for provider \"{}\" model \"{}\": {detail}.",
                     model.provider, model.model
                 ),
-                Some(&model),
             )
         }
     }
 }
 
-fn fail(a: &InferRunArgs, message: &str, _model: Option<&ModelRef>) -> i32 {
+fn fail(a: &InferRunArgs, message: &str) -> i32 {
     if a.json {
         println!(
             "{}",
@@ -392,7 +385,7 @@ fn infer_via_gateway(a: &InferRunArgs, model: &ModelRef, ctx: Context) -> i32 {
     };
     let target = match super::call::resolve_target(&t, &ctx) {
         Ok(t) => t,
-        Err(e) => return fail(a, &e, Some(model)),
+        Err(e) => return fail(a, &e),
     };
     let params = json!({
         "message": a.prompt,
@@ -438,9 +431,8 @@ fn infer_via_gateway(a: &InferRunArgs, model: &ModelRef, ctx: Context) -> i32 {
             p["result"]["payloads"][0]["text"]
                 .as_str()
                 .unwrap_or("agent run failed"),
-            Some(model),
         ),
-        Err(e) => fail(a, &e, Some(model)),
+        Err(e) => fail(a, &e),
     }
 }
 

@@ -199,6 +199,21 @@ pub struct AuthSettings {
     pub password: Option<(Secret, SecretSource)>,
 }
 
+impl AuthSettings {
+    /// Does `presented` prove the shared secret of this mode (any caller in mode `none`)?
+    /// For the HTTP endpoints' bearer auth; the WebSocket handshake keeps its own per-field
+    /// checks for its detailed refusal codes.
+    pub fn accepts_shared_secret(&self, presented: Option<&str>) -> bool {
+        let expected = match self.mode {
+            AuthMode::None => return true,
+            AuthMode::Token => &self.token,
+            AuthMode::Password => &self.password,
+            _ => return false,
+        };
+        matches!((expected, presented), (Some((s, _)), Some(p)) if !p.is_empty() && s.matches(p))
+    }
+}
+
 /// Resolve auth from config (`gateway.auth.*`), env and flags. Flags win, then config,
 /// then `OPENCLAW_GATEWAY_TOKEN` / `OPENCLAW_GATEWAY_PASSWORD`.
 pub fn resolve_auth(

@@ -296,7 +296,8 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// The JSON type of a value as validation messages name it (`string`, `array`, …).
+pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

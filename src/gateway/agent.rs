@@ -365,7 +365,8 @@ async fn execute(
 ) -> RunEnd {
     let started = Instant::now();
     let cfg = gw.config();
-    let catalog = Catalog::from_config(&cfg.loaded, &Env::from_process());
+    let env = Env::from_process();
+    let catalog = Catalog::from_config(&cfg.loaded, &env);
     let timeout = req.timeout.unwrap_or(catalog.run_timeout);
     let transcript = gw.agents.session(&req.session_key);
     // One run of a session at a time.
@@ -384,7 +385,7 @@ async fn execute(
         json!({"phase": "start", "startedAt": now_ms()}),
         true,
     );
-    let system = system_prompt(&cfg.loaded, &cfg.state_dir, &req);
+    let system = system_prompt(&cfg.loaded, &env, &cfg.state_dir, &req);
     let (system, messages) = match &req.input {
         Input::Turn(content) => {
             let mut msgs: Vec<Message> = t.messages.iter().map(|(m, _)| m.clone()).collect();
@@ -454,7 +455,7 @@ async fn execute(
                     "agent/embedded",
                     format!(
                         "empty response detected: runId={} sessionId={} provider={} — retrying 1/1 with visible-answer continuation",
-                        slot.run_id, em_session(&t), o.model
+                        slot.run_id, t.session_id, o.model
                     ),
                 );
                 let again = [o.model.clone()];
@@ -712,10 +713,6 @@ async fn execute(
     end
 }
 
-fn em_session(t: &Transcript) -> &str {
-    &t.session_id
-}
-
 #[allow(clippy::too_many_arguments)]
 fn error_end(
     slot: &RunSlot,
@@ -779,11 +776,12 @@ pub fn context_tokens(catalog: &Catalog, r: &ModelRef) -> u64 {
 /// `agents.defaults.bootstrapMaxChars`), the run's extra prompt.
 pub fn system_prompt(
     cfg: &crate::config::load::LoadedConfig,
+    env: &Env,
     state_dir: &std::path::Path,
     req: &RunRequest,
 ) -> String {
     let mut s = String::from("You are a personal assistant running inside OpenClaw.\n");
-    let workspace = workspace_dir(cfg, state_dir);
+    let workspace = workspace_dir(cfg, env, state_dir);
     let max = cfg
         .get("agents.defaults.bootstrapMaxChars")
         .and_then(Value::as_u64)
@@ -819,13 +817,14 @@ fn read_capped(p: &std::path::Path, max_chars: usize) -> std::io::Result<String>
 /// `agents.defaults.workspace` (with `~`), else `<state>/workspace`.
 pub fn workspace_dir(
     cfg: &crate::config::load::LoadedConfig,
+    env: &Env,
     state_dir: &std::path::Path,
 ) -> std::path::PathBuf {
     match cfg
         .get_str("agents.defaults.workspace")
         .filter(|w| !w.is_empty())
     {
-        Some(w) => Env::from_process().expand_home(w),
+        Some(w) => env.expand_home(w),
         None => state_dir.join("workspace"),
     }
 }

@@ -51,7 +51,12 @@ fn body(bytes: impl Into<Bytes>) -> Body {
 
 /// A response with the headers every answer of the port carries.
 fn respond(status: StatusCode, content_type: &'static str, text: impl Into<Bytes>) -> Response {
-    let mut r = hyper::Response::new(body(text));
+    stream(status, content_type, body(text))
+}
+
+/// A response with any body (a stream of server-sent events) and the same headers.
+pub fn stream(status: StatusCode, content_type: &'static str, body: Body) -> Response {
+    let mut r = hyper::Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -245,6 +250,14 @@ const fn probe(path: &'static str, handler: Handler) -> Route {
     }
 }
 
+/// The answer for a path nothing serves (also a disabled endpoint's).
+pub fn not_found(path: &str) -> Response {
+    json(
+        StatusCode::NOT_FOUND,
+        json!({"ok": false, "error": "not found", "path": path}),
+    )
+}
+
 /// The route for a path and method, or the answer when there is none (404, 405).
 pub fn resolve(method: &Method, path: &str) -> Result<&'static Route, Response> {
     let path_key = SUBTREES
@@ -252,10 +265,7 @@ pub fn resolve(method: &Method, path: &str) -> Result<&'static Route, Response> 
         .find(|(prefix, _)| path.starts_with(prefix) && path.len() > prefix.len())
         .map_or(path, |(_, route)| route);
     let Some(route) = ROUTES.iter().find(|r| r.path == path_key) else {
-        return Err(json(
-            StatusCode::NOT_FOUND,
-            json!({"ok": false, "error": "not found", "path": path}),
-        ));
+        return Err(not_found(path));
     };
     if !route.methods.contains(method) {
         return Err(with_header(

@@ -8,7 +8,6 @@
 use super::agent::{self, Input, RunEvent, RunRequest};
 use super::http::{self, Request, Response};
 use super::state::Gateway;
-use crate::config::gateway::AuthMode;
 use crate::models::catalog::ModelRef;
 use crate::models::chat::{Content, Delta, Message};
 use bytes::Bytes;
@@ -39,7 +38,6 @@ fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response
 
 /// The shared secret as a bearer token (none needed in `auth.mode = none`).
 fn authorized(gw: &Gateway, req: &Request) -> Result<(), Response> {
-    let cfg = gw.config();
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -49,16 +47,7 @@ fn authorized(gw: &Gateway, req: &Request) -> Result<(), Response> {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
-    let ok = match cfg.auth.mode {
-        AuthMode::None => true,
-        AuthMode::Token => {
-            matches!((&cfg.auth.token, presented), (Some((s, _)), Some(p)) if s.matches(p))
-        }
-        AuthMode::Password => {
-            matches!((&cfg.auth.password, presented), (Some((s, _)), Some(p)) if s.matches(p))
-        }
-        _ => false,
-    };
+    let ok = gw.config().auth.accepts_shared_secret(presented);
     if ok {
         Ok(())
     } else {
@@ -116,7 +105,7 @@ fn model_entry(id: &str) -> Value {
 
 pub async fn models(gw: Arc<Gateway>, req: Request) -> Response {
     if !enabled(&gw) {
-        return not_found(&req);
+        return http::not_found(req.uri().path());
     }
     if let Err(r) = authorized(&gw, &req) {
         return r;
@@ -138,13 +127,6 @@ pub async fn models(gw: Arc<Gateway>, req: Request) -> Response {
         };
     }
     http::json(StatusCode::OK, json!({"object": "list", "data": data}))
-}
-
-fn not_found(req: &Request) -> Response {
-    http::json(
-        StatusCode::NOT_FOUND,
-        json!({"ok": false, "error": "not found", "path": req.uri().path()}),
-    )
 }
 
 fn percent_decode(s: &str) -> String {
@@ -217,7 +199,7 @@ fn parse(body: &[u8]) -> Result<Completion, Response> {
             None => "messages: Invalid input: expected array, received undefined".to_string(),
             Some(other) => format!(
                 "messages: Invalid input: expected array, received {}",
-                json_type(other)
+                crate::config::schema::type_name(other)
             ),
         })
     })?;
@@ -350,20 +332,9 @@ fn parse(body: &[u8]) -> Result<Completion, Response> {
     })
 }
 
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 pub async fn chat_completions(gw: Arc<Gateway>, req: Request) -> Response {
     if !enabled(&gw) {
-        return not_found(&req);
+        return http::not_found(req.uri().path());
     }
     if let Err(r) = authorized(&gw, &req) {
         return r;
@@ -574,26 +545,11 @@ fn stream_response(
             .await
             .map(|b| (Ok::<_, std::convert::Infallible>(Frame::data(b)), rx))
     });
-    let body = http_body_util::StreamBody::new(stream);
-    let mut r = hyper::Response::new(http_body_util::combinators::BoxBody::new(body));
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-cache"),
-    );
-    h.insert(
-        header::CONNECTION,
-        header::HeaderValue::from_static("close"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        header::HeaderValue::from_static("nosniff"),
-    );
-    r
+    http::stream(
+        StatusCode::OK,
+        "text/event-stream",
+        http_body_util::combinators::BoxBody::new(http_body_util::StreamBody::new(stream)),
+    )
 }
 
 #[cfg(test)]

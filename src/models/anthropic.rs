@@ -152,7 +152,6 @@ impl Stream {
     /// One event (`event:` name and `data:` payload).
     pub fn event(
         &mut self,
-        _name: &str,
         data: &str,
         deltas: &mut Vec<Delta>,
     ) -> Result<(), super::chat::CallError> {
@@ -311,7 +310,7 @@ mod tests {
         );
         let mut s = Stream::default();
         let mut d = vec![];
-        for (n, data) in [
+        for (_, data) in [
             (
                 "message_start",
                 r#"{"type":"message_start","message":{"id":"m","model":"claude-x","usage":{"input_tokens":5,"output_tokens":1}}}"#,
@@ -330,7 +329,7 @@ mod tests {
             ),
             ("message_stop", r#"{"type":"message_stop"}"#),
         ] {
-            s.event(n, data, &mut d).unwrap();
+            s.event(data, &mut d).unwrap();
         }
         assert!(s.done);
         let c = s.finish();
@@ -344,7 +343,6 @@ mod tests {
         );
         let e = Stream::default()
             .event(
-                "error",
                 r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
                 &mut d,
             )

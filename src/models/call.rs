@@ -213,7 +213,7 @@ impl Client {
     ) -> Result<bool, CallError> {
         for ev in events.drain(..) {
             if anth {
-                an.event(&ev.event, &ev.data, deltas)?;
+                an.event(&ev.data, deltas)?;
             } else {
                 oa.data(&ev.data, deltas)
                     .map_err(|m| CallError::transport(Reason::ServerError, m))?;
