@@ -207,6 +207,9 @@ fn spawn_writer(
                         r = sink.send(Message::text(text)) => r,
                     };
                     if r.is_err() {
+                        // Refused after the client's close frame (tungstenite sends nothing
+                        // once closed by the peer): its echo is still queued, flush it.
+                        let _ = tokio::time::timeout(CLOSE_FLUSH, sink.flush()).await;
                         break;
                     }
                 }
